@@ -1,0 +1,23 @@
+"""starclusters: find star clusters in multi-band galaxy images with a CNN trained on mocks.
+
+Run `snakemake --cores all` (embedded default, config/config.yaml) or pick a preset
+with `--configfile config/m83.yaml`. Stages live in workflow/rules/*.smk.
+"""
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/photometry.smk"
+
+
+rule all:
+    """Every product of the pipeline for the configured galaxy."""
+    input:
+        photometry_outputs(),
+    default_target: True

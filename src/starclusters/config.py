@@ -1,0 +1,77 @@
+"""Configuration: loading, schema validation and the checks a schema cannot express.
+
+The JSON schema in ``config/schema/config.schema.yaml`` documents and types every
+key; Snakemake applies it with ``validate()``. :func:`check_config` adds the
+cross-key checks (every band has a zero point, ranges are ordered...) and
+:func:`grid` turns a ``{min, max, step}`` range into the parameter grid, so that
+grids are defined once, from config.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from starclusters.errors import ConfigError
+
+#: The schema shipped with the workflow.
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "config" / "schema" / "config.schema.yaml"
+
+
+def load_config(path: str | os.PathLike, schema_path: str | os.PathLike = SCHEMA_PATH) -> dict:
+    """Read a YAML config, fill schema defaults, validate it and run :func:`check_config`."""
+    from snakemake.utils import validate
+
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path}: config file not found")
+    with path.open() as handle:
+        config = yaml.safe_load(handle) or {}
+    validate(config, str(schema_path), set_default=True)
+    check_config(config)
+    return config
+
+
+def grid(spec: Mapping[str, float], key: str) -> np.ndarray:
+    """Grid values min, min + step, ..., max from a ``{min, max, step}`` mapping.
+
+    key: the config key of ``spec``, for error messages. Values are rounded to 6
+    decimals so that grid points compare equal across stages.
+    """
+    lo, hi, step = float(spec["min"]), float(spec["max"]), float(spec["step"])
+    if not hi >= lo:
+        raise ConfigError(f"{key}: max ({hi}) must not be below min ({lo})")
+    n = (hi - lo) / step
+    if abs(n - round(n)) > 1e-6:
+        raise ConfigError(f"{key}: (max - min) = {hi - lo:g} is not a whole number of steps of {step:g}")
+    return np.round(lo + step * np.arange(round(n) + 1), 6)
+
+
+def check_config(config: Mapping) -> None:
+    """Checks across keys that the schema cannot express; raise ConfigError naming the key."""
+    bands = config["bands"]
+    phot = config["photometry"]
+    for table in ("vega_zeropoint_mag", "filter_curves", "magnitude_limits"):
+        for band in bands:
+            if band not in phot[table]:
+                raise ConfigError(
+                    f"photometry.{table}.{band}: missing; every band in `bands` needs a value here"
+                )
+    iso = phot["isochrones"]
+    grid(iso["log_age_yr"], "photometry.isochrones.log_age_yr")
+    grid(phot["extinction"]["av_mag"], "photometry.extinction.av_mag")
+    if iso["source"] == "cmd":
+        if not iso.get("cmd_files"):
+            raise ConfigError(
+                "photometry.isochrones.cmd_files: source is 'cmd' but no files are listed"
+            )
+        for file in iso["cmd_files"]:
+            if not Path(file).exists():
+                raise ConfigError(f"photometry.isochrones.cmd_files: {file} does not exist")
+    imf = phot["imf"]
+    if not imf["mass_min_msun"] < imf["mass_max_msun"]:
+        raise ConfigError("photometry.imf: mass_min_msun must be below mass_max_msun")

@@ -1,0 +1,40 @@
+"""Stellar photometry stage (thesis §2.1, §3.1.2): isochrones in the HST bands on the
+configured age grid, extinction per band, the Kroupa IMF and cluster star counts.
+
+``build_isochrone_table`` and ``build_extinction_table`` make the stage's two
+tables from the ``photometry`` config section; ``StellarPopulation`` turns them
+into stars of clusters for the later stages.
+"""
+
+from starclusters.photometry.extinction import extinction_for_stars, extinction_table
+from starclusters.photometry.imf import BrokenPowerLawIMF, kroupa_imf, sample_cluster_masses
+from starclusters.photometry.population import (
+    ClusterStars,
+    StellarPopulation,
+    counts_per_second,
+    distance_modulus,
+    magnitude_from_counts,
+    passes_magnitude_cuts,
+)
+from starclusters.photometry.stage import (
+    build_extinction_table,
+    build_isochrone_table,
+    population_from_config,
+)
+
+__all__ = [
+    "BrokenPowerLawIMF",
+    "ClusterStars",
+    "StellarPopulation",
+    "build_extinction_table",
+    "build_isochrone_table",
+    "counts_per_second",
+    "distance_modulus",
+    "extinction_for_stars",
+    "extinction_table",
+    "kroupa_imf",
+    "magnitude_from_counts",
+    "passes_magnitude_cuts",
+    "population_from_config",
+    "sample_cluster_masses",
+]

@@ -1,0 +1,82 @@
+"""Interstellar extinction in each band, integrated over the filter.
+
+A band's extinction depends on the star's spectrum and on A_V itself (the filter's
+effective wavelength shifts as extinction reddens the light), so it is tabulated
+on a grid of A_V and T_eff and integrated over the filter for a black body:
+
+    A_band = -2.5 log10( ∫ B(T) 10^(-0.4 A_lambda) R dλ / ∫ B(T) R dλ ),
+
+with A_lambda from the ``extinction`` package (Cardelli, Clayton & Mathis 1989
+by default, R_V = 3.1) and R the filter response (pyphot's photon/energy
+convention). The table is applied per star by :func:`extinction_for_stars`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from starclusters.errors import ConfigError
+from starclusters.photometry.synphot import filter_curve, planck_flam
+
+#: Extinction laws of the ``extinction`` package that accept (wave, a_v, r_v).
+LAWS = ("ccm89", "odonnell94", "fitzpatrick99")
+
+#: T_eff grid of the table, log10 K (cool giants to O stars).
+LOG_TEFF_GRID_K = np.round(np.arange(3.4, 4.81, 0.1), 2)
+
+_WAVELENGTH_AA = np.geomspace(1200.0, 12000.0, 3000)
+
+
+def a_lambda_mag(wavelength_aa: np.ndarray, av_mag: float, law: str = "ccm89", r_v: float = 3.1) -> np.ndarray:
+    """Extinction A_lambda (mag) at ``wavelength_aa`` (Angstrom) for ``av_mag`` and ``r_v``."""
+    import extinction
+
+    if law not in LAWS:
+        raise ConfigError(f"photometry.extinction.law: {law!r} is not one of {', '.join(LAWS)}")
+    wave = np.asarray(wavelength_aa, dtype=np.float64)
+    if law == "fitzpatrick99":
+        return extinction.fitzpatrick99(wave, av_mag, r_v)
+    return getattr(extinction, law)(wave, av_mag, r_v)
+
+
+def extinction_table(
+    filter_curves: dict[str, str],
+    av_grid_mag: np.ndarray,
+    law: str = "ccm89",
+    r_v: float = 3.1,
+    log_teff_grid_k: np.ndarray = LOG_TEFF_GRID_K,
+) -> pd.DataFrame:
+    """A_band for every band, A_V and T_eff: columns band, av_mag, log_teff_k, a_band_mag.
+
+    filter_curves: band -> pyphot filter name (e.g. ``{"F336W": "HST_WFC3_F336W"}``).
+    """
+    flam = planck_flam(_WAVELENGTH_AA, 10.0 ** np.asarray(log_teff_grid_k))
+    rows = []
+    for band, curve_name in filter_curves.items():
+        curve = filter_curve(curve_name)
+        unreddened = np.asarray(curve.get_flux(_WAVELENGTH_AA, flam).value)
+        for av in np.asarray(av_grid_mag, dtype=float):
+            screen = 10.0 ** (-0.4 * a_lambda_mag(_WAVELENGTH_AA, av, law, r_v))
+            reddened = np.asarray(curve.get_flux(_WAVELENGTH_AA, flam * screen).value)
+            a_band = -2.5 * np.log10(reddened / unreddened)
+            for log_teff, a in zip(log_teff_grid_k, a_band, strict=True):
+                rows.append((band, round(float(av), 4), float(log_teff), float(a)))
+    return pd.DataFrame(rows, columns=["band", "av_mag", "log_teff_k", "a_band_mag"])
+
+
+def extinction_for_stars(table: pd.DataFrame, band: str, av_mag: float, log_teff_k: np.ndarray) -> np.ndarray:
+    """A_band (mag) for stars of ``log_teff_k`` behind ``av_mag``, bilinear in the table.
+
+    table: the output of :func:`extinction_table`. Returns an array shaped like ``log_teff_k``.
+    """
+    sub = table[table["band"] == band]
+    if sub.empty:
+        raise ConfigError(f"band {band!r} is not in the extinction table; rebuild it with this band")
+    avs = np.sort(sub["av_mag"].unique())
+    teffs = np.sort(sub["log_teff_k"].unique())
+    if not avs[0] - 1e-9 <= av_mag <= avs[-1] + 1e-9:
+        raise ValueError(f"A_V = {av_mag} mag is outside the extinction table [{avs[0]}, {avs[-1]}]")
+    grid = sub.pivot(index="av_mag", columns="log_teff_k", values="a_band_mag").loc[avs, teffs].to_numpy()
+    per_teff = np.array([np.interp(av_mag, avs, grid[:, j]) for j in range(len(teffs))])
+    return np.interp(log_teff_k, teffs, per_teff)

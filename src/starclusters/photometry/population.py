@@ -1,0 +1,139 @@
+"""Stars of a cluster in detector units: IMF sampling, isochrone magnitudes, extinction,
+distance and the HST count rate; integrated cluster magnitudes and magnitude cuts.
+
+This is what the mock bank and the synthetic galaxy call to turn (age, mass, A_V)
+into stars with counts/s per band.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from starclusters.errors import ConfigError
+from starclusters.photometry.extinction import extinction_for_stars
+from starclusters.photometry.imf import BrokenPowerLawIMF, sample_cluster_masses
+
+
+def distance_modulus(distance_mpc: float) -> float:
+    """m - M for a distance in Mpc (no extinction)."""
+    if not distance_mpc > 0:
+        raise ConfigError(f"photometry.distance_mpc must be positive, got {distance_mpc}")
+    return 5.0 * np.log10(distance_mpc * 1e6) - 5.0
+
+
+def counts_per_second(vega_mag: np.ndarray, zeropoint_mag: float) -> np.ndarray:
+    """Count rate (e-/s) of a source of apparent Vega magnitude ``vega_mag``.
+
+    zeropoint_mag: the band's Vega zero point, the magnitude giving 1 count/s.
+    """
+    return 10.0 ** (-0.4 * (np.asarray(vega_mag, dtype=float) - zeropoint_mag))
+
+
+def magnitude_from_counts(counts_s: np.ndarray, zeropoint_mag: float) -> np.ndarray:
+    """Apparent Vega magnitude of a count rate (inverse of :func:`counts_per_second`)."""
+    with np.errstate(divide="ignore"):
+        return zeropoint_mag - 2.5 * np.log10(np.asarray(counts_s, dtype=float))
+
+
+def passes_magnitude_cuts(app_mag: Mapping[str, float], limits_mag: Mapping[str, float]) -> bool:
+    """True when the cluster is brighter than every band's limit (thesis §3.1.2: mag < limit)."""
+    return all(app_mag[band] < limit for band, limit in limits_mag.items())
+
+
+@dataclass
+class ClusterStars:
+    """The stars of one cluster.
+
+    mini_msun: (n_stars,) initial masses; counts_s: (n_stars, n_bands) count rates
+    (0 for dark stars: remnants and stars below the isochrone's lowest mass);
+    bands: band names of the columns of counts_s.
+    """
+
+    mini_msun: np.ndarray
+    counts_s: np.ndarray
+    bands: tuple[str, ...]
+
+    @property
+    def luminous(self) -> np.ndarray:
+        """Boolean mask of stars that emit light: (n_stars,)."""
+        return self.counts_s.sum(axis=1) > 0
+
+
+@dataclass
+class StellarPopulation:
+    """Isochrones, extinction, distance and calibration for one galaxy.
+
+    isochrones: the photometry stage's ``isochrones.parquet`` table (absolute Vega
+    magnitudes ``abs_mag_<band>`` on the configured age grid); extinction: its
+    ``extinction.parquet``; zeropoints_mag: band -> Vega zero point (mag for 1 count/s).
+    """
+
+    isochrones: pd.DataFrame
+    extinction: pd.DataFrame
+    bands: Sequence[str]
+    distance_mpc: float
+    zeropoints_mag: Mapping[str, float]
+    imf: BrokenPowerLawIMF
+    _by_age: dict = field(default_factory=dict, repr=False)
+
+    def __post_init__(self):
+        for band in self.bands:
+            if band not in self.zeropoints_mag:
+                raise ConfigError(f"photometry.vega_zeropoint_mag.{band}: no zero point for band {band}")
+            if f"abs_mag_{band}" not in self.isochrones.columns:
+                raise ConfigError(f"band {band} is not in the isochrone table; rerun the photometry stage")
+        self._by_age = {round(float(a), 4): g for a, g in self.isochrones.groupby("log_age_yr")}
+        self.distance_modulus_mag = distance_modulus(self.distance_mpc)
+
+    @property
+    def log_ages_yr(self) -> np.ndarray:
+        """The tabulated ages, log10 yr."""
+        return np.array(sorted(self._by_age))
+
+    def isochrone(self, log_age_yr: float) -> pd.DataFrame:
+        """The isochrone of age ``log_age_yr`` (must be on the grid to 1e-4 dex)."""
+        key = round(float(log_age_yr), 4)
+        if key not in self._by_age:
+            raise ValueError(
+                f"log age {log_age_yr} is not on the isochrone grid "
+                f"({self.log_ages_yr[0]}–{self.log_ages_yr[-1]}); draw ages from the configured grid"
+            )
+        return self._by_age[key]
+
+    def star_counts(self, log_age_yr: float, mini_msun: np.ndarray, av_mag: float) -> np.ndarray:
+        """Count rates (n_stars, n_bands) of stars of initial masses ``mini_msun`` (Msun).
+
+        Magnitudes are interpolated linearly in initial mass along the isochrone;
+        stars outside its mass range are dark.
+        """
+        iso = self.isochrone(log_age_yr)
+        grid_mass = iso["mini_msun"].to_numpy()
+        mini = np.asarray(mini_msun, dtype=float)
+        alive = (mini >= grid_mass[0]) & (mini <= grid_mass[-1])
+        log_teff = np.interp(mini[alive], grid_mass, iso["log_teff_k"].to_numpy())
+        counts = np.zeros((mini.size, len(self.bands)))
+        for j, band in enumerate(self.bands):
+            abs_mag = np.interp(mini[alive], grid_mass, iso[f"abs_mag_{band}"].to_numpy())
+            a_band = extinction_for_stars(self.extinction, band, av_mag, log_teff) if av_mag > 0 else 0.0
+            app_mag = abs_mag + self.distance_modulus_mag + a_band
+            counts[alive, j] = counts_per_second(app_mag, self.zeropoints_mag[band])
+        return counts
+
+    def cluster_stars(
+        self, log_age_yr: float, mass_msun: float, av_mag: float, rng: np.random.Generator
+    ) -> ClusterStars:
+        """IMF-sampled stars of a cluster of initial mass ``mass_msun`` (Msun), age and A_V (mag)."""
+        mini = sample_cluster_masses(mass_msun, self.imf, rng)
+        return ClusterStars(mini, self.star_counts(log_age_yr, mini, av_mag), tuple(self.bands))
+
+    def integrated_magnitudes(self, stars: ClusterStars) -> dict[str, float]:
+        """Apparent Vega magnitude of the whole cluster per band (inf if it has no light)."""
+        totals = stars.counts_s.sum(axis=0)
+        return {
+            band: float(magnitude_from_counts(totals[j], self.zeropoints_mag[band]))
+            for j, band in enumerate(self.bands)
+        }
