@@ -17,7 +17,7 @@ include: "workflow/rules/photometry.smk"
 
 
 rule all:
+    default_target: True
     """Every product of the pipeline for the configured galaxy."""
     input:
         photometry_outputs(),
-    default_target: True

@@ -47,7 +47,9 @@ def grid(spec: Mapping[str, float], key: str) -> np.ndarray:
         raise ConfigError(f"{key}: max ({hi}) must not be below min ({lo})")
     n = (hi - lo) / step
     if abs(n - round(n)) > 1e-6:
-        raise ConfigError(f"{key}: (max - min) = {hi - lo:g} is not a whole number of steps of {step:g}")
+        raise ConfigError(
+            f"{key}: (max - min) = {hi - lo:g} is not a whole number of steps of {step:g}"
+        )
     return np.round(lo + step * np.arange(round(n) + 1), 6)
 
 

@@ -68,7 +68,9 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
     try:
         arrow = pq.read_table(path)
     except (pa.ArrowInvalid, OSError) as err:
-        raise InputFileError(f"{path}: not a readable Parquet file ({err}); delete it and rerun.") from err
+        raise InputFileError(
+            f"{path}: not a readable Parquet file ({err}); delete it and rerun."
+        ) from err
     df = arrow.to_pandas()
     raw = (arrow.schema.metadata or {}).get(META_KEY)
     df.attrs["meta"] = json.loads(raw) if raw else {}

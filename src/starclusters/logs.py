@@ -23,6 +23,8 @@ def setup_logging(path: str | os.PathLike | None = None, level: int = logging.IN
 
     def log_uncaught(kind, value, traceback):
         # The rule's log then says why the job failed, not only stderr.
-        logging.getLogger("starclusters").critical("%s: %s", kind.__name__, value, exc_info=(kind, value, traceback))
+        logging.getLogger("starclusters").critical(
+            "%s: %s", kind.__name__, value, exc_info=(kind, value, traceback)
+        )
 
     sys.excepthook = log_uncaught

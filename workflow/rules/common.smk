@@ -1,4 +1,4 @@
-"""Helpers shared by all rule files: config validation, paths, the library on sys.path."""
+"""Shared helpers: config validation, output lists, the library on sys.path."""
 
 import os
 import sys
@@ -10,12 +10,12 @@ from snakemake.utils import validate
 # it starts (also inside --use-conda environments, which hold only the dependencies).
 SRC = str(Path(workflow.basedir) / "src")
 sys.path.insert(0, SRC)
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    p for p in (SRC, os.environ.get("PYTHONPATH")) if p
+# This sets the variable, it needs no `envvars:`; every job re-parses this file.
+os.environ.update(
+    PYTHONPATH=os.pathsep.join(p for p in (SRC, os.environ.get("PYTHONPATH")) if p)
 )
 
 from starclusters.config import check_config  # noqa: E402
-
 
 validate(config, "../../config/schema/config.schema.yaml")
 check_config(config)
@@ -37,3 +37,16 @@ def isochrone_inputs(wildcards):
     if iso.get("grid_file"):
         files.append(iso["grid_file"])
     return files
+
+
+def photometry_outputs():
+    """The photometry stage's products for the configured galaxy."""
+    return expand(
+        [
+            "results/{galaxy}/photometry/isochrones.parquet",
+            "results/{galaxy}/photometry/extinction.parquet",
+            "results/{galaxy}/photometry/isochrones.png",
+            "results/{galaxy}/photometry/cluster_colours.png",
+        ],
+        galaxy=GALAXY,
+    )

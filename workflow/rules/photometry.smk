@@ -7,18 +7,18 @@ rule isochrones:
         isochrone_inputs,
     output:
         "results/{galaxy}/photometry/isochrones.parquet",
-    params:
-        photometry={
-            "isochrones": PHOT["isochrones"],
-            "filter_curves": band_subset(PHOT["filter_curves"]),
-        },
-        bands=BANDS,
     log:
         "results/{galaxy}/logs/isochrones.log",
     benchmark:
         "results/{galaxy}/benchmarks/isochrones.tsv"
     conda:
         "../../envs/science.yaml"
+    params:
+        photometry={
+            "isochrones": PHOT["isochrones"],
+            "filter_curves": band_subset(PHOT["filter_curves"]),
+        },
+        bands=BANDS,
     script:
         "../scripts/isochrones.py"
 
@@ -27,18 +27,18 @@ rule extinction:
     """Extinction A_band on the A_V grid, integrated over each filter (CCM89, R_V = 3.1)."""
     output:
         "results/{galaxy}/photometry/extinction.parquet",
-    params:
-        photometry={
-            "extinction": PHOT["extinction"],
-            "filter_curves": band_subset(PHOT["filter_curves"]),
-        },
-        bands=BANDS,
     log:
         "results/{galaxy}/logs/extinction.log",
     benchmark:
         "results/{galaxy}/benchmarks/extinction.tsv"
     conda:
         "../../envs/science.yaml"
+    params:
+        photometry={
+            "extinction": PHOT["extinction"],
+            "filter_curves": band_subset(PHOT["filter_curves"]),
+        },
+        bands=BANDS,
     script:
         "../scripts/extinction.py"
 
@@ -59,6 +59,10 @@ rule photometry_figures:
             caption="../report/cluster_colours.rst",
             category="Photometry",
         ),
+    log:
+        "results/{galaxy}/logs/photometry_figures.log",
+    conda:
+        "../../envs/science.yaml"
     params:
         photometry={
             "distance_mpc": PHOT["distance_mpc"],
@@ -68,22 +72,5 @@ rule photometry_figures:
         },
         bands=BANDS,
         seed=config["seed"],
-    log:
-        "results/{galaxy}/logs/photometry_figures.log",
-    conda:
-        "../../envs/science.yaml"
     script:
         "../scripts/photometry_figures.py"
-
-
-def photometry_outputs():
-    """The photometry stage's products for the configured galaxy."""
-    return expand(
-        [
-            "results/{galaxy}/photometry/isochrones.parquet",
-            "results/{galaxy}/photometry/extinction.parquet",
-            "results/{galaxy}/photometry/isochrones.png",
-            "results/{galaxy}/photometry/cluster_colours.png",
-        ],
-        galaxy=GALAXY,
-    )

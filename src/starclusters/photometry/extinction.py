@@ -28,7 +28,9 @@ LOG_TEFF_GRID_K = np.round(np.arange(3.4, 4.81, 0.1), 2)
 _WAVELENGTH_AA = np.geomspace(1200.0, 12000.0, 3000)
 
 
-def a_lambda_mag(wavelength_aa: np.ndarray, av_mag: float, law: str = "ccm89", r_v: float = 3.1) -> np.ndarray:
+def a_lambda_mag(
+    wavelength_aa: np.ndarray, av_mag: float, law: str = "ccm89", r_v: float = 3.1
+) -> np.ndarray:
     """Extinction A_lambda (mag) at ``wavelength_aa`` (Angstrom) for ``av_mag`` and ``r_v``."""
     import extinction
 
@@ -65,18 +67,28 @@ def extinction_table(
     return pd.DataFrame(rows, columns=["band", "av_mag", "log_teff_k", "a_band_mag"])
 
 
-def extinction_for_stars(table: pd.DataFrame, band: str, av_mag: float, log_teff_k: np.ndarray) -> np.ndarray:
+def extinction_for_stars(
+    table: pd.DataFrame, band: str, av_mag: float, log_teff_k: np.ndarray
+) -> np.ndarray:
     """A_band (mag) for stars of ``log_teff_k`` behind ``av_mag``, bilinear in the table.
 
     table: the output of :func:`extinction_table`. Returns an array shaped like ``log_teff_k``.
     """
     sub = table[table["band"] == band]
     if sub.empty:
-        raise ConfigError(f"band {band!r} is not in the extinction table; rebuild it with this band")
+        raise ConfigError(
+            f"band {band!r} is not in the extinction table; rebuild it with this band"
+        )
     avs = np.sort(sub["av_mag"].unique())
     teffs = np.sort(sub["log_teff_k"].unique())
     if not avs[0] - 1e-9 <= av_mag <= avs[-1] + 1e-9:
-        raise ValueError(f"A_V = {av_mag} mag is outside the extinction table [{avs[0]}, {avs[-1]}]")
-    grid = sub.pivot(index="av_mag", columns="log_teff_k", values="a_band_mag").loc[avs, teffs].to_numpy()
+        raise ValueError(
+            f"A_V = {av_mag} mag is outside the extinction table [{avs[0]}, {avs[-1]}]"
+        )
+    grid = (
+        sub.pivot(index="av_mag", columns="log_teff_k", values="a_band_mag")
+        .loc[avs, teffs]
+        .to_numpy()
+    )
     per_teff = np.array([np.interp(av_mag, avs, grid[:, j]) for j in range(len(teffs))])
     return np.interp(log_teff_k, teffs, per_teff)

@@ -68,7 +68,9 @@ def interpolate_isochrones(iso_a: pd.DataFrame, iso_b: pd.DataFrame, frac: float
     """
     columns = list(_INTERPOLATED) + [c for c in iso_a.columns if c.startswith("abs_mag_")]
     if frac <= 0.0 or frac >= 1.0:
-        return (iso_a if frac <= 0.0 else iso_b)[["mini_msun", "phase_label", *columns]].reset_index(drop=True)
+        return (iso_a if frac <= 0.0 else iso_b)[
+            ["mini_msun", "phase_label", *columns]
+        ].reset_index(drop=True)
     pieces = []
     for label in sorted(set(iso_a["phase_label"]) | set(iso_b["phase_label"])):
         seg_a = iso_a[iso_a["phase_label"] == label]
@@ -117,17 +119,28 @@ def isochrones_on_grid(
             f"[{grid_z[0]:.3g}, {grid_z[-1]:.3g}] by more than z_tolerance_dex = {z_tolerance_dex}; "
             "choose a Z inside it or supply CMD isochrones for that metallicity"
         )
-    i_lo, i_hi, z_frac = _bracket(log_z, float(np.clip(target, log_z[0], log_z[-1])), "log Z", "photometry.isochrones.metallicity_z")
+    i_lo, i_hi, z_frac = _bracket(
+        log_z,
+        float(np.clip(target, log_z[0], log_z[-1])),
+        "log Z",
+        "photometry.isochrones.metallicity_z",
+    )
     by_key = {key: part for key, part in grid.groupby(["metallicity_z", "log_age_yr"], sort=True)}
     pieces = []
     for log_age in np.atleast_1d(log_ages_yr):
         per_z = []
         for z in dict.fromkeys((grid_z[i_lo], grid_z[i_hi])):  # one entry when on a grid Z
             ages = np.sort(grid.loc[grid["metallicity_z"] == z, "log_age_yr"].unique())
-            a_lo, a_hi, a_frac = _bracket(ages, float(log_age), "log age", "photometry.isochrones.log_age_yr", 1e-3)
-            per_z.append(interpolate_isochrones(by_key[(z, ages[a_lo])], by_key[(z, ages[a_hi])], a_frac))
+            a_lo, a_hi, a_frac = _bracket(
+                ages, float(log_age), "log age", "photometry.isochrones.log_age_yr", 1e-3
+            )
+            per_z.append(
+                interpolate_isochrones(by_key[(z, ages[a_lo])], by_key[(z, ages[a_hi])], a_frac)
+            )
         iso = interpolate_isochrones(per_z[0], per_z[-1], z_frac)
-        iso.insert(0, "metallicity_z", float(10 ** (log_z[i_lo] + z_frac * (log_z[i_hi] - log_z[i_lo]))))
+        iso.insert(
+            0, "metallicity_z", float(10 ** (log_z[i_lo] + z_frac * (log_z[i_hi] - log_z[i_lo])))
+        )
         iso.insert(0, "log_age_yr", round(float(log_age), 4))
         pieces.append(iso)
     return pd.concat(pieces, ignore_index=True)

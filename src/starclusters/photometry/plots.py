@@ -40,8 +40,14 @@ def plot_isochrones(population: StellarPopulation, path: str | os.PathLike) -> N
     for k, age in enumerate(ages):
         iso = population.isochrone(age)
         colour = iso[f"abs_mag_{mid}"] - iso[f"abs_mag_{red}"]
-        ax.plot(colour, iso[f"abs_mag_{red}"] + dm, ".", ms=2, color=cmap(k / max(len(ages) - 1, 1)),
-                label=f"log t = {age:.2f}")
+        ax.plot(
+            colour,
+            iso[f"abs_mag_{red}"] + dm,
+            ".",
+            ms=2,
+            color=cmap(k / max(len(ages) - 1, 1)),
+            label=f"log t = {age:.2f}",
+        )
     # Dust-enshrouded TP-AGB stars reach colours of 40 mag; show the range clusters live in.
     ax.set_xlim(-1.0, 6.0)
     ax.set_ylim(dm + 8.0, dm - 12.0)
@@ -81,21 +87,31 @@ def plot_cluster_colours(
         kw = dict(c=rows[:, 0], cmap="viridis", norm=norm, s=14, marker=marker, edgecolors="none")
         ax_cc.scatter(rows[:, 2], rows[:, 1], label=f"log M = {log_mass}", **kw)
         sc = ax_cm.scatter(rows[:, 2], rows[:, 3], **kw)
-        ssp = [ssp_magnitudes(population.isochrone(a), population.imf, [blue, mid, red]) for a in ages]
+        ssp = [
+            ssp_magnitudes(population.isochrone(a), population.imf, [blue, mid, red]) for a in ages
+        ]
         dm = population.distance_modulus_mag + 2.5 * -log_mass
         ax_cc.plot([s[mid] - s[red] for s in ssp], [s[blue] - s[mid] for s in ssp], "k-", lw=0.6)
         ax_cm.plot([s[mid] - s[red] for s in ssp], [s[red] + dm for s in ssp], "k-", lw=0.6)
     # Reddening vector for A_V = 1 mag at T_eff = 10^4 K.
     ext = population.extinction
     a = {
-        b: float(ext[(ext.band == b) & np.isclose(ext.av_mag, 1.0) & np.isclose(ext.log_teff_k, 4.0)].a_band_mag.iloc[0])
+        b: float(
+            ext[
+                (ext.band == b) & np.isclose(ext.av_mag, 1.0) & np.isclose(ext.log_teff_k, 4.0)
+            ].a_band_mag.iloc[0]
+        )
         for b in (blue, mid, red)
         if ((ext.band == b) & np.isclose(ext.av_mag, 1.0)).any()
     }
     if len(a) == 3:
         x0, y0 = ax_cc.get_xlim()[0] + 0.2, ax_cc.get_ylim()[1] - 0.3
-        ax_cc.annotate("", (x0 + a[mid] - a[red], y0 + a[blue] - a[mid]), (x0, y0),
-                       arrowprops=dict(arrowstyle="->", color="r"))
+        ax_cc.annotate(
+            "",
+            (x0 + a[mid] - a[red], y0 + a[blue] - a[mid]),
+            (x0, y0),
+            arrowprops=dict(arrowstyle="->", color="r"),
+        )
         ax_cc.text(x0, y0, "A_V = 1", color="r", fontsize=8, va="bottom")
     ax_cc.invert_yaxis()
     ax_cc.set_xlabel(f"{mid} − {red}")

@@ -83,9 +83,13 @@ class StellarPopulation:
     def __post_init__(self):
         for band in self.bands:
             if band not in self.zeropoints_mag:
-                raise ConfigError(f"photometry.vega_zeropoint_mag.{band}: no zero point for band {band}")
+                raise ConfigError(
+                    f"photometry.vega_zeropoint_mag.{band}: no zero point for band {band}"
+                )
             if f"abs_mag_{band}" not in self.isochrones.columns:
-                raise ConfigError(f"band {band} is not in the isochrone table; rerun the photometry stage")
+                raise ConfigError(
+                    f"band {band} is not in the isochrone table; rerun the photometry stage"
+                )
         self._by_age = {round(float(a), 4): g for a, g in self.isochrones.groupby("log_age_yr")}
         self.distance_modulus_mag = distance_modulus(self.distance_mpc)
 
@@ -118,7 +122,9 @@ class StellarPopulation:
         counts = np.zeros((mini.size, len(self.bands)))
         for j, band in enumerate(self.bands):
             abs_mag = np.interp(mini[alive], grid_mass, iso[f"abs_mag_{band}"].to_numpy())
-            a_band = extinction_for_stars(self.extinction, band, av_mag, log_teff) if av_mag > 0 else 0.0
+            a_band = (
+                extinction_for_stars(self.extinction, band, av_mag, log_teff) if av_mag > 0 else 0.0
+            )
             app_mag = abs_mag + self.distance_modulus_mag + a_band
             counts[alive, j] = counts_per_second(app_mag, self.zeropoints_mag[band])
         return counts

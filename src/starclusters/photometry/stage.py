@@ -32,9 +32,7 @@ ISOCHRONE_COLUMNS = [
 ]
 
 
-def build_isochrone_table(
-    photometry: Mapping, bands: Sequence[str]
-) -> tuple[pd.DataFrame, dict]:
+def build_isochrone_table(photometry: Mapping, bands: Sequence[str]) -> tuple[pd.DataFrame, dict]:
     """Isochrones with absolute Vega magnitudes in ``bands`` on the configured age grid.
 
     photometry: the ``photometry`` config section. Native HST columns of CMD files
@@ -52,7 +50,11 @@ def build_isochrone_table(
     if not z_grid[0] <= z <= z_grid[-1]:
         log.warning(
             "metallicity Z = %g is outside the isochrone grid [%.4g, %.4g]; using the edge "
-            "(within z_tolerance_dex = %g)", z, z_grid[0], z_grid[-1], settings["z_tolerance_dex"]
+            "(within z_tolerance_dex = %g)",
+            z,
+            z_grid[0],
+            z_grid[-1],
+            settings["z_tolerance_dex"],
         )
     ages = grid(settings["log_age_yr"], "photometry.isochrones.log_age_yr")
     iso = isochrones_on_grid(raw, ages, z, settings["z_tolerance_dex"])

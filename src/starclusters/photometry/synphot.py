@@ -214,15 +214,30 @@ class SEDReconstruction:
         rhs = np.einsum("nak,na->nk", design, residual)
         return np.linalg.solve(normal, rhs[..., None])[..., 0]
 
-    def predict(self, table: pd.DataFrame, target_curve: str) -> np.ndarray:
-        """Vega magnitude in ``target_curve`` for each row of ``table``.
+    def anchor_residuals(self, table: pd.DataFrame) -> dict[str, np.ndarray]:
+        """Fitted-SED minus input magnitude at every anchor, per row: how consistent the anchors are."""
+        log_teff = table["log_teff_k"].to_numpy(float)
+        delta = self.fit_delta(table)
+        out = {}
+        for key, (curve, system) in self.anchors.items():
+            mag_bb, weights = _band_tables(curve, system)
+            model = _at_teff(mag_bb, log_teff) + np.einsum(
+                "nk,nk->n", _at_teff(weights, log_teff), delta
+            )
+            out[key] = model - table[f"abs_mag_{key}"].to_numpy(float)
+        return out
+
+    def predict(self, table: pd.DataFrame, target_curve: str, system: str = "vega") -> np.ndarray:
+        """Magnitude in ``target_curve`` (``system``: vega or ab) for each row of ``table``.
 
         table needs ``log_teff_k`` and ``abs_mag_<anchor>`` columns. Returns (n_rows,).
         """
         log_teff = table["log_teff_k"].to_numpy(float)
         delta = self.fit_delta(table)
-        mag_bb, weights = _band_tables(target_curve, "vega")
-        return _at_teff(mag_bb, log_teff) + np.einsum("nk,nk->n", _at_teff(weights, log_teff), delta)
+        mag_bb, weights = _band_tables(target_curve, system)
+        return _at_teff(mag_bb, log_teff) + np.einsum(
+            "nk,nk->n", _at_teff(weights, log_teff), delta
+        )
 
 
 #: The reconstruction used for PARSEC-grid isochrones.

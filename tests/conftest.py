@@ -1,0 +1,61 @@
+"""Shared fixtures: small photometry configs and tables built once per session."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def default_config() -> dict:
+    """The embedded default config, validated (schema defaults filled in)."""
+    from starclusters.config import load_config
+
+    return load_config(REPO / "config" / "config.yaml")
+
+
+@pytest.fixture
+def config(default_config) -> dict:
+    """A private deep copy of the default config that a test may change."""
+    return copy.deepcopy(default_config)
+
+
+@pytest.fixture(scope="session")
+def parsec_grid():
+    from starclusters.photometry.parsec import read_parsec_grid
+
+    return read_parsec_grid()
+
+
+@pytest.fixture(scope="session")
+def small_population(default_config):
+    """A StellarPopulation on a coarse age grid (log t = 6.6, 7.0, ..., 10.2 minus the tail)."""
+    from starclusters.photometry import (
+        build_extinction_table,
+        build_isochrone_table,
+        population_from_config,
+    )
+
+    phot = copy.deepcopy(default_config["photometry"])
+    phot["isochrones"]["log_age_yr"] = {"min": 6.6, "max": 10.0, "step": 0.2}
+    phot["extinction"]["av_mag"] = {"min": 0.0, "max": 2.0, "step": 1.0}
+    bands = default_config["bands"]
+    iso, _ = build_isochrone_table(phot, bands)
+    ext, _ = build_extinction_table(phot, bands)
+    return population_from_config(iso, ext, phot, bands)
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(12345)
+
+
+def write_yaml(path: Path, data: dict) -> Path:
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path

@@ -1,0 +1,104 @@
+"""Clusters in detector units: calibration, distance, integrated magnitudes, cuts."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from starclusters.errors import ConfigError
+from starclusters.photometry import (
+    StellarPopulation,
+    counts_per_second,
+    distance_modulus,
+    kroupa_imf,
+    magnitude_from_counts,
+    passes_magnitude_cuts,
+)
+
+ZEROPOINTS = {"F336W": 23.527, "F438W": 25.003, "F814W": 24.698}  # WFC3/UVIS 2020
+
+
+@pytest.mark.parametrize("band", sorted(ZEROPOINTS))
+def test_zero_mag_vega_star(band):
+    zp = ZEROPOINTS[band]
+    assert counts_per_second(0.0, zp) == pytest.approx(10 ** (0.4 * zp))
+    assert counts_per_second(zp, zp) == pytest.approx(1.0)
+    assert magnitude_from_counts(counts_per_second(21.3, zp), zp) == pytest.approx(21.3)
+
+
+def test_distance_modulus():
+    assert distance_modulus(4.5) == pytest.approx(28.266, abs=1e-3)  # M83
+    assert distance_modulus(0.785) == pytest.approx(24.474, abs=1e-3)  # M31
+    with pytest.raises(ConfigError, match="distance_mpc"):
+        distance_modulus(0.0)
+
+
+def test_magnitude_cuts():
+    limits = {"F336W": 24.0, "F438W": 23.5, "F814W": 23.0}
+    assert passes_magnitude_cuts({"F336W": 22.0, "F438W": 22.0, "F814W": 22.0}, limits)
+    assert not passes_magnitude_cuts({"F336W": 22.0, "F438W": 22.0, "F814W": 23.1}, limits)
+    assert not passes_magnitude_cuts({"F336W": 24.0, "F438W": 22.0, "F814W": 22.0}, limits)
+
+
+def toy_population(distance_mpc=1e-5):
+    """One isochrone with two stars of fixed magnitudes; 10 pc so that m = M."""
+    iso = pd.DataFrame(
+        {
+            "log_age_yr": [7.0, 7.0],
+            "mini_msun": [1.0, 2.0],
+            "log_teff_k": [3.8, 4.0],
+            "abs_mag_F336W": [5.0, 3.0],
+            "abs_mag_F814W": [4.0, 2.0],
+        }
+    )
+    ext = pd.DataFrame(
+        [
+            (b, av, t, av * k)
+            for b, k in (("F336W", 1.6), ("F814W", 0.6))
+            for av in (0.0, 1.0)
+            for t in (3.5, 4.5)
+        ],
+        columns=["band", "av_mag", "log_teff_k", "a_band_mag"],
+    )
+    return StellarPopulation(
+        iso, ext, ["F336W", "F814W"], distance_mpc, {"F336W": 20.0, "F814W": 20.0}, kroupa_imf()
+    )
+
+
+def test_star_counts_interpolate_and_darken_remnants():
+    pop = toy_population()
+    counts = pop.star_counts(7.0, np.array([1.0, 1.5, 2.0, 3.0, 0.05]), av_mag=0.0)
+    assert counts[0, 0] == pytest.approx(10 ** (0.4 * (20.0 - 5.0)))
+    assert counts[1, 0] == pytest.approx(10 ** (0.4 * (20.0 - 4.0)))  # mid-way in magnitude
+    assert counts[3].sum() == 0.0  # above the isochrone: a remnant
+    assert counts[4].sum() == 0.0  # below the isochrone's lowest mass
+    dimmed = pop.star_counts(7.0, np.array([1.0]), av_mag=1.0)
+    assert dimmed[0, 0] / counts[0, 0] == pytest.approx(10 ** (-0.4 * 1.6))
+    assert dimmed[0, 1] / counts[0, 1] == pytest.approx(10 ** (-0.4 * 0.6))
+
+
+def test_missing_zero_point_names_the_key():
+    pop = toy_population()
+    with pytest.raises(ConfigError, match=r"photometry.vega_zeropoint_mag.F814W"):
+        StellarPopulation(
+            pop.isochrones, pop.extinction, ["F336W", "F814W"], 1.0, {"F336W": 20.0}, pop.imf
+        )
+
+
+def test_age_off_the_grid():
+    with pytest.raises(ValueError, match="not on the isochrone grid"):
+        toy_population().isochrone(7.05)
+
+
+def test_integrated_magnitudes_of_a_real_cluster(small_population, rng):
+    """A 10^5 Msun, 10 Myr cluster at 4.5 Mpc is about 18 mag; the total is the sum of its stars."""
+    stars = small_population.cluster_stars(7.0, 1e5, 0.0, rng)
+    assert stars.mini_msun.sum() == pytest.approx(1e5, rel=1e-3)
+    mags = small_population.integrated_magnitudes(stars)
+    assert 16.0 < mags["F814W"] < 20.0
+    # extinction dims blue more than red
+    reddened = small_population.integrated_magnitudes(
+        type(stars)(
+            stars.mini_msun, small_population.star_counts(7.0, stars.mini_msun, 1.0), stars.bands
+        )
+    )
+    assert reddened["F336W"] - mags["F336W"] > reddened["F814W"] - mags["F814W"] > 0.4

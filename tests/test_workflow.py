@@ -1,0 +1,186 @@
+"""The Snakemake workflow end to end on a tiny config: outputs, reruns, lint, profile, bad config."""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import REPO, write_yaml
+
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+
+
+def tiny_config(default_config: dict) -> dict:
+    """The default config with coarse grids so that the whole photometry stage takes seconds."""
+    config = copy.deepcopy(default_config)
+    config["galaxy"] = "tiny"
+    config["photometry"]["isochrones"]["log_age_yr"] = {"min": 6.6, "max": 10.0, "step": 0.2}
+    config["photometry"]["extinction"]["av_mag"] = {"min": 0.0, "max": 3.0, "step": 0.5}
+    return config
+
+
+def snakemake(workdir: Path, config_path: Path, *args: str, check: bool = True):
+    """Run Snakemake on the repository's Snakefile with ``workdir`` as working directory."""
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    result = subprocess.run(
+        [
+            *SNAKEMAKE,
+            "-s",
+            str(REPO / "Snakefile"),
+            "-d",
+            str(workdir),
+            "--configfile",
+            str(config_path),
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=workdir,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"snakemake {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+        )
+    return result
+
+
+def planned_rules(workdir: Path, config_path: Path) -> set[str]:
+    """Rules a dry run would execute (``all`` excluded)."""
+    out = snakemake(workdir, config_path, "-n", "--cores", "1")
+    text = out.stdout + out.stderr
+    if "Nothing to be done" in text:
+        return set()
+    table = text.split("Job stats:")[1].split("total")[0]
+    rules = {m.group(1) for m in re.finditer(r"^(\w+)\s+\d+\s*$", table, flags=re.MULTILINE)}
+    return rules - {"all"}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, default_config):
+    """A working directory where the tiny config has been run to completion."""
+    workdir = tmp_path_factory.mktemp("workflow")
+    config_path = write_yaml(workdir / "config.yaml", tiny_config(default_config))
+    snakemake(workdir, config_path, "--cores", "2")
+    return workdir, config_path
+
+
+def test_run_produces_the_photometry_products(built):
+    from starclusters.io import read_table
+
+    workdir, _ = built
+    out = workdir / "results" / "tiny" / "photometry"
+    iso = read_table(out / "isochrones.parquet")
+    assert {
+        "log_age_yr",
+        "mini_msun",
+        "log_teff_k",
+        "abs_mag_F336W",
+        "abs_mag_F438W",
+        "abs_mag_F814W",
+    } <= set(iso.columns)
+    assert iso["log_age_yr"].nunique() == 18
+    assert iso.attrs["meta"]["band_method"]["F336W"].startswith("synthetic photometry")
+    ext = read_table(out / "extinction.parquet")
+    assert sorted(ext["band"].unique()) == ["F336W", "F438W", "F814W"]
+    assert ext["av_mag"].nunique() == 7
+    for png in ("isochrones.png", "cluster_colours.png"):
+        assert (out / png).stat().st_size > 10_000
+    assert (workdir / "results" / "tiny" / "logs" / "isochrones.log").exists()
+    # nothing left half-written
+    assert not list(out.glob(".*.tmp"))
+
+
+def test_nothing_to_do_after_a_run(built):
+    assert planned_rules(*built) == set()
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (
+            lambda c: c["photometry"]["extinction"].update(r_v=3.3),
+            {"extinction", "photometry_figures"},
+        ),
+        (
+            lambda c: c["photometry"]["isochrones"].update(metallicity_z=0.02),
+            {"isochrones", "photometry_figures"},
+        ),
+        (lambda c: c["photometry"].update(distance_mpc=5.0), {"photometry_figures"}),
+        (
+            lambda c: c["photometry"]["filter_curves"].update(F814W="HST_ACS_WFC_F814W"),
+            {"isochrones", "extinction", "photometry_figures"},
+        ),
+        # a value for a band that is not used changes nothing
+        (lambda c: c["photometry"]["vega_zeropoint_mag"].update(F555W=25.8), set()),
+    ],
+)
+def test_config_change_reruns_exactly_the_affected_stages(built, change, expected):
+    workdir, config_path = built
+    config = yaml.safe_load(config_path.read_text())
+    change(config)
+    changed = write_yaml(workdir / "changed.yaml", config)
+    assert planned_rules(workdir, changed) == expected
+
+
+def test_lint_is_clean():
+    result = subprocess.run([*SNAKEMAKE, "--lint"], capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 0
+    assert "Congratulations" in result.stdout + result.stderr, result.stdout + result.stderr
+
+
+def test_slurm_profile_parses(tmp_path, default_config):
+    config_path = write_yaml(tmp_path / "config.yaml", tiny_config(default_config))
+    profile = REPO / "profiles" / "slurm"
+    result = snakemake(tmp_path, config_path, "-n", "--profile", str(profile))
+    assert "isochrones" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda c: c.update(bands=["F336W", "F999W", "F814W"]), r"instance\['bands'\]\[1\]"),
+        (
+            lambda c: c["photometry"].update(distance_mpc="far"),
+            r"instance\['photometry'\]\['distance_mpc'\]",
+        ),
+        (
+            lambda c: c["photometry"]["extinction"].update(r_v=31),
+            r"instance\['photometry'\]\['extinction'\]\['r_v'\]",
+        ),
+        (lambda c: c["photometry"].update(distanc_mpc=4.5), r"distanc_mpc"),
+        (
+            lambda c: c.update(bands=["F336W", "F555W", "F814W"]),
+            r"photometry\.vega_zeropoint_mag\.F555W",
+        ),
+        (
+            lambda c: c["photometry"]["isochrones"].update(metallicity_z=0.09),
+            r"photometry\.isochrones\.metallicity_z",
+        ),
+        (
+            lambda c: c["photometry"]["isochrones"]["log_age_yr"].update(min=5.8),
+            r"photometry\.isochrones\.log_age_yr",
+        ),
+        (
+            lambda c: c["photometry"]["isochrones"].update(source="cmd", cmd_files=["nowhere.dat"]),
+            r"cmd_files: nowhere\.dat does not exist",
+        ),
+    ],
+)
+def test_bad_config_stops_with_the_key_named(tmp_path, default_config, change, message):
+    config = tiny_config(default_config)
+    change(config)
+    config_path = write_yaml(tmp_path / "config.yaml", config)
+    # isochrone problems surface when the job runs; schema problems before any job
+    result = snakemake(tmp_path, config_path, "--cores", "1", check=False)
+    assert result.returncode != 0
+    logs = "".join(p.read_text() for p in tmp_path.glob("results/*/logs/*.log"))
+    assert re.search(message, result.stdout + result.stderr + logs), result.stdout + result.stderr
+    # a failed job leaves no output behind
+    assert not list(tmp_path.glob("results/*/photometry/isochrones.parquet"))
