@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from starclusters.errors import ConfigError
-from starclusters.photometry.extinction import a_lambda_mag, extinction_for_stars, extinction_table
+from starclusters.photometry.extinction import ExtinctionGrid, a_lambda_mag, extinction_table
 
 # ../shared/reference/calib_and_extinction.csv: CCM89 A_lambda/A_V at the WFC3/UVIS
 # pivot wavelengths, R_V = 3.1 (STScI zero-point tables, `extinction` 0.4.9).
@@ -15,6 +15,10 @@ CURVES = {"F336W": "HST_WFC3_F336W", "F438W": "HST_WFC3_F438W", "F814W": "HST_WF
 @pytest.fixture(scope="module")
 def table():
     return extinction_table(CURVES, np.round(np.arange(0.0, 3.01, 0.1), 2))
+
+
+def extinction_for_stars(table, band, av_mag, log_teff_k):
+    return ExtinctionGrid.from_table(table, list(CURVES)).for_stars(band, av_mag, log_teff_k)
 
 
 def test_matches_reference_at_pivot(table):

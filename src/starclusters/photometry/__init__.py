@@ -6,7 +6,7 @@ tables from the ``photometry`` config section; ``StellarPopulation`` turns them
 into stars of clusters for the later stages.
 """
 
-from starclusters.photometry.extinction import extinction_for_stars, extinction_table
+from starclusters.photometry.extinction import ExtinctionGrid, extinction_table
 from starclusters.photometry.imf import BrokenPowerLawIMF, kroupa_imf, sample_cluster_masses
 from starclusters.photometry.population import (
     ClusterStars,
@@ -23,6 +23,7 @@ from starclusters.photometry.stage import (
 )
 
 __all__ = [
+    "ExtinctionGrid",
     "BrokenPowerLawIMF",
     "ClusterStars",
     "StellarPopulation",
@@ -30,7 +31,6 @@ __all__ = [
     "build_isochrone_table",
     "counts_per_second",
     "distance_modulus",
-    "extinction_for_stars",
     "extinction_table",
     "kroupa_imf",
     "magnitude_from_counts",

@@ -8,10 +8,13 @@ on a grid of A_V and T_eff and integrated over the filter for a black body:
 
 with A_lambda from the ``extinction`` package (Cardelli, Clayton & Mathis 1989
 by default, R_V = 3.1) and R the filter response (pyphot's photon/energy
-convention). The table is applied per star by :func:`extinction_for_stars`.
+convention). The table is applied per star by :class:`ExtinctionGrid`.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -67,28 +70,49 @@ def extinction_table(
     return pd.DataFrame(rows, columns=["band", "av_mag", "log_teff_k", "a_band_mag"])
 
 
-def extinction_for_stars(
-    table: pd.DataFrame, band: str, av_mag: float, log_teff_k: np.ndarray
-) -> np.ndarray:
-    """A_band (mag) for stars of ``log_teff_k`` behind ``av_mag``, bilinear in the table.
+@dataclass(frozen=True)
+class ExtinctionGrid:
+    """The extinction table as an array for per-star look-ups.
 
-    table: the output of :func:`extinction_table`. Returns an array shaped like ``log_teff_k``.
+    a_band_mag: (n_bands, n_av, n_teff) on the ``av_mag`` (mag) and ``log_teff_k`` grids.
     """
-    sub = table[table["band"] == band]
-    if sub.empty:
-        raise ConfigError(
-            f"band {band!r} is not in the extinction table; rebuild it with this band"
+
+    bands: tuple[str, ...]
+    av_mag: np.ndarray
+    log_teff_k: np.ndarray
+    a_band_mag: np.ndarray
+
+    @classmethod
+    def from_table(cls, table: pd.DataFrame, bands: Sequence[str]) -> ExtinctionGrid:
+        """From the output of :func:`extinction_table`; ConfigError if a band is missing."""
+        for band in bands:
+            if not (table["band"] == band).any():
+                raise ConfigError(
+                    f"band {band!r} is not in the extinction table; rebuild it with this band"
+                )
+        sub = table[table["band"].isin(bands)]
+        avs = np.sort(sub["av_mag"].unique())
+        teffs = np.sort(sub["log_teff_k"].unique())
+        index = pd.MultiIndex.from_product([list(bands), avs, teffs])
+        cube = sub.set_index(["band", "av_mag", "log_teff_k"])["a_band_mag"].reindex(index)
+        return cls(
+            tuple(bands), avs, teffs, cube.to_numpy().reshape(len(bands), len(avs), len(teffs))
         )
-    avs = np.sort(sub["av_mag"].unique())
-    teffs = np.sort(sub["log_teff_k"].unique())
-    if not avs[0] - 1e-9 <= av_mag <= avs[-1] + 1e-9:
-        raise ValueError(
-            f"A_V = {av_mag} mag is outside the extinction table [{avs[0]}, {avs[-1]}]"
-        )
-    grid = (
-        sub.pivot(index="av_mag", columns="log_teff_k", values="a_band_mag")
-        .loc[avs, teffs]
-        .to_numpy()
-    )
-    per_teff = np.array([np.interp(av_mag, avs, grid[:, j]) for j in range(len(teffs))])
-    return np.interp(log_teff_k, teffs, per_teff)
+
+    def for_stars(self, band: str, av_mag: float, log_teff_k: np.ndarray) -> np.ndarray:
+        """A_band (mag) of stars of ``log_teff_k`` behind ``av_mag``: linear in A_V, then in log T_eff.
+
+        Returns an array shaped like ``log_teff_k``.
+        """
+        if band not in self.bands:
+            raise ConfigError(
+                f"band {band!r} is not in the extinction table; rebuild it with this band"
+            )
+        avs = self.av_mag
+        if not avs[0] - 1e-9 <= av_mag <= avs[-1] + 1e-9:
+            raise ValueError(
+                f"A_V = {av_mag} mag is outside the extinction table [{avs[0]}, {avs[-1]}]"
+            )
+        table = self.a_band_mag[self.bands.index(band)]
+        per_teff = np.array([np.interp(av_mag, avs, table[:, k]) for k in range(table.shape[1])])
+        return np.interp(log_teff_k, self.log_teff_k, per_teff)

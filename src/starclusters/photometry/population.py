@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from starclusters.errors import ConfigError
-from starclusters.photometry.extinction import extinction_for_stars
+from starclusters.photometry.extinction import ExtinctionGrid
 from starclusters.photometry.imf import BrokenPowerLawIMF, sample_cluster_masses
 
 
@@ -92,6 +92,10 @@ class StellarPopulation:
                 )
         self._by_age = {round(float(a), 4): g for a, g in self.isochrones.groupby("log_age_yr")}
         self.distance_modulus_mag = distance_modulus(self.distance_mpc)
+        # Arrays for the per-star hot path: per age (mini, log_teff, abs mags).
+        columns = ["mini_msun", "log_teff_k"] + [f"abs_mag_{b}" for b in self.bands]
+        self._arrays = {age: iso[columns].to_numpy(float).T for age, iso in self._by_age.items()}
+        self._extinction = ExtinctionGrid.from_table(self.extinction, self.bands)
 
     @property
     def log_ages_yr(self) -> np.ndarray:
@@ -114,18 +118,17 @@ class StellarPopulation:
         Magnitudes are interpolated linearly in initial mass along the isochrone;
         stars outside its mass range are dark.
         """
-        iso = self.isochrone(log_age_yr)
-        grid_mass = iso["mini_msun"].to_numpy()
+        self.isochrone(log_age_yr)  # checks the age
+        grid_mass, grid_log_teff, *grid_mags = self._arrays[round(float(log_age_yr), 4)]
         mini = np.asarray(mini_msun, dtype=float)
         alive = (mini >= grid_mass[0]) & (mini <= grid_mass[-1])
-        log_teff = np.interp(mini[alive], grid_mass, iso["log_teff_k"].to_numpy())
+        m = mini[alive]
+        log_teff = np.interp(m, grid_mass, grid_log_teff)
         counts = np.zeros((mini.size, len(self.bands)))
         for j, band in enumerate(self.bands):
-            abs_mag = np.interp(mini[alive], grid_mass, iso[f"abs_mag_{band}"].to_numpy())
-            a_band = (
-                extinction_for_stars(self.extinction, band, av_mag, log_teff) if av_mag > 0 else 0.0
-            )
-            app_mag = abs_mag + self.distance_modulus_mag + a_band
+            app_mag = np.interp(m, grid_mass, grid_mags[j]) + self.distance_modulus_mag
+            if av_mag > 0:
+                app_mag = app_mag + self._extinction.for_stars(band, av_mag, log_teff)
             counts[alive, j] = counts_per_second(app_mag, self.zeropoints_mag[band])
         return counts
 
