@@ -13,11 +13,13 @@ configfile: "config/config.yaml"
 
 
 include: "workflow/rules/common.smk"
-include: "workflow/rules/photometry.smk"
 
 
+# The first rule is the default target.
 rule all:
-    default_target: True
     """Every product of the pipeline for the configured galaxy."""
     input:
         photometry_outputs(),
+
+
+include: "workflow/rules/photometry.smk"

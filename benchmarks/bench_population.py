@@ -38,8 +38,10 @@ def main():
     pop = population_from_config(iso, ext, phot, bands)
     rng = np.random.default_rng(0)
     print(f"machine: {platform.processor() or platform.machine()}, {platform.python_version()}")
-    print(f"\n| step | time |\n|---|---|\n| isochrone table ({iso['log_age_yr'].nunique()} ages, "
-          f"{len(iso)} points) | {t_iso:.2f} s |\n| extinction table ({len(ext)} rows) | {t_ext:.2f} s |")
+    print(
+        f"\n| step | time |\n|---|---|\n| isochrone table ({iso['log_age_yr'].nunique()} ages, "
+        f"{len(iso)} points) | {t_iso:.2f} s |\n| extinction table ({len(ext)} rows) | {t_ext:.2f} s |"
+    )
     print("\n| log M (Msun) | stars | cluster_stars (ms) |\n|---|---|---|")
     for log_mass in (3.5, 4.5, 5.5):
         stars, t = timed(pop.cluster_stars, 8.0, 10**log_mass, 1.0, rng, repeat=20)
