@@ -5,14 +5,18 @@ PARSEC tabulates isochrones at a few ages (the shipped grid: log t = 6.0–10.2 
 nearest tabulated age would put all clusters of an age bin on one isochrone, so
 we interpolate between the two bracketing isochrones *along evolutionary phase*:
 
-1. Each isochrone is split by PARSEC phase label (PMS, MS, SGB, RGB, CHeB, AGB…).
-2. Within a phase, a point's position is its fraction of the phase's span in
+1. Each isochrone is split into runs of one PARSEC phase label along initial mass
+   (PMS, MS, SGB, RGB, CHeB, AGB…; labels recur on young isochrones), and the
+   runs of the two isochrones are aligned by their label sequence.
+2. Within a run, a point's position is its fraction of the phase's span in
    log initial mass (0 at the phase's first point, 1 at its last). Both
    isochrones are resampled at the same fractions (as many as the denser of the two
    has points in that phase).
 3. Every quantity (log initial mass, current mass, log L, log T_eff, log g,
    magnitudes) is interpolated linearly in log age between the matched points.
-   A phase present in only one of the two isochrones is taken from the nearer one.
+   A run present in only one of the two isochrones keeps its magnitudes, and its
+   span in log initial mass is scaled by that isochrone's weight, so the number
+   of stars in the phase changes smoothly with age and phases stay in mass order.
 
 Metallicity is interpolated the same way, linearly in log Z, between the two
 bracketing grid metallicities. docs/photometry.md measures the error of the method
@@ -20,6 +24,9 @@ by leaving out each interior grid age and rebuilding it from its neighbours.
 """
 
 from __future__ import annotations
+
+from difflib import SequenceMatcher
+from functools import cache
 
 import numpy as np
 import pandas as pd
@@ -59,38 +66,84 @@ def _phase_samples(segment: pd.DataFrame, fractions: np.ndarray, columns) -> dic
     return out
 
 
+def _runs(iso: pd.DataFrame) -> list[tuple[int, int, int]]:
+    """Contiguous runs of one phase label along initial mass: (label, start, stop) row ranges.
+
+    PARSEC labels recur along an isochrone (young isochrones run PMS, MS, ...,
+    CHeB and then MS, SGB, RGB again for the most massive stars), so phases are
+    matched as runs, not as label values. PMS and MS count as one phase.
+    """
+    labels = iso["phase_label"].to_numpy()
+    # PMS (0) and MS (1) alternate along young isochrones' lower main sequence;
+    # both are "before the turn-off" and are matched as one phase.
+    labels = np.where(labels == 0, 1, labels)
+    edges = np.flatnonzero(np.diff(labels)) + 1
+    starts = np.concatenate([[0], edges])
+    stops = np.concatenate([edges, [len(labels)]])
+    return [(int(labels[a]), int(a), int(b)) for a, b in zip(starts, stops, strict=True)]
+
+
 def interpolate_isochrones(iso_a: pd.DataFrame, iso_b: pd.DataFrame, frac: float) -> pd.DataFrame:
     """The isochrone a fraction ``frac`` of the way from ``iso_a`` to ``iso_b``, phase by phase.
 
     Both inputs are single isochrones (one age, one metallicity) sorted by
-    initial mass, with the columns of :mod:`starclusters.photometry.parsec`. The
-    ``log_age_yr`` and ``metallicity_z`` columns of the result are left to the caller.
+    initial mass, with the columns of :mod:`starclusters.photometry.parsec`.
+    Their phase runs are aligned (longest common subsequence of the run labels).
+    Aligned runs are interpolated point by point. A run found in only one
+    isochrone keeps its stars' magnitudes but its span in log initial mass is
+    scaled by that isochrone's weight (1 - frac or frac) and placed where the
+    preceding run ends: the number of stars in the phase then changes smoothly
+    with age, and phases stay in mass order. The ``log_age_yr`` and
+    ``metallicity_z`` columns of the result are left to the caller.
     """
     columns = list(_INTERPOLATED) + [c for c in iso_a.columns if c.startswith("abs_mag_")]
     if frac <= 0.0 or frac >= 1.0:
         return (iso_a if frac <= 0.0 else iso_b)[
             ["mini_msun", "phase_label", *columns]
         ].reset_index(drop=True)
-    pieces = []
-    for label in sorted(set(iso_a["phase_label"]) | set(iso_b["phase_label"])):
-        seg_a = iso_a[iso_a["phase_label"] == label]
-        seg_b = iso_b[iso_b["phase_label"] == label]
-        if len(seg_a) == 0 or len(seg_b) == 0:
-            nearer = seg_a if frac < 0.5 else seg_b
-            if len(nearer):
-                pieces.append(nearer[["mini_msun", "phase_label", *columns]].copy())
-            continue
-        fractions = np.linspace(0.0, 1.0, max(len(seg_a), len(seg_b)))
-        a = _phase_samples(seg_a, fractions, columns)
-        b = _phase_samples(seg_b, fractions, columns)
-        mixed = {k: (1.0 - frac) * a[k] + frac * b[k] for k in a}
-        piece = pd.DataFrame({c: mixed[c] for c in columns})
-        piece.insert(0, "phase_label", np.int16(label))
-        piece.insert(0, "mini_msun", 10.0 ** mixed["log_mini"])
+    runs_a, runs_b = _runs(iso_a), _runs(iso_b)
+    matcher = SequenceMatcher(a=[r[0] for r in runs_a], b=[r[0] for r in runs_b], autojunk=False)
+    pieces: list[pd.DataFrame] = []
+    cursor = None  # log initial mass where the previous piece ends
+
+    def unmatched(iso, run, weight):
+        nonlocal cursor
+        label, start, stop = run
+        seg = iso.iloc[start:stop]
+        log_mini = np.log10(seg["mini_msun"].to_numpy())
+        if cursor is None:
+            origin = log_mini[0]
+        else:  # keep the (scaled) gap to the previous point: it carries stars too
+            previous = np.log10(iso["mini_msun"].iloc[start - 1]) if start > 0 else log_mini[0]
+            origin = cursor + weight * (log_mini[0] - previous)
+        placed = origin + weight * (log_mini - log_mini[0])
+        piece = seg[["phase_label", *columns]].copy()
+        piece.insert(0, "mini_msun", 10.0**placed)
         pieces.append(piece)
-    out = pd.concat(pieces, ignore_index=True).sort_values("mini_msun", kind="stable")
+        cursor = placed[-1]
+
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            for (_, a0, a1), (_, b0, b1) in zip(runs_a[i1:i2], runs_b[j1:j2], strict=True):
+                seg_a, seg_b = iso_a.iloc[a0:a1], iso_b.iloc[b0:b1]
+                fractions = np.linspace(0.0, 1.0, max(len(seg_a), len(seg_b)))
+                a = _phase_samples(seg_a, fractions, [*columns, "phase_label"])
+                b = _phase_samples(seg_b, fractions, [*columns, "phase_label"])
+                mixed = {key: (1.0 - frac) * a[key] + frac * b[key] for key in a}
+                piece = pd.DataFrame({c: mixed[c] for c in columns})
+                nearer = a if frac < 0.5 else b
+                piece.insert(0, "phase_label", np.rint(nearer["phase_label"]).astype(np.int16))
+                piece.insert(0, "mini_msun", 10.0 ** mixed["log_mini"])
+                pieces.append(piece)
+                cursor = mixed["log_mini"][-1]
+            continue
+        for run in runs_a[i1:i2]:  # 'delete' and 'replace': runs only iso_a has here
+            unmatched(iso_a, run, 1.0 - frac)
+        for run in runs_b[j1:j2]:  # 'insert' and 'replace': runs only iso_b has here
+            unmatched(iso_b, run, frac)
+    out = pd.concat(pieces, ignore_index=True)
     # Initial mass must increase strictly along an isochrone so that stars can be
-    # placed on it by mass; drop the rare points where two phases' ends overlap.
+    # placed on it by mass; drop the rare points where two runs' ends overlap.
     mini = out["mini_msun"].to_numpy()
     keep = np.concatenate([[True], mini[1:] > np.maximum.accumulate(mini)[:-1]])
     return out[keep].reset_index(drop=True)
@@ -126,18 +179,27 @@ def isochrones_on_grid(
         "photometry.isochrones.metallicity_z",
     )
     by_key = {key: part for key, part in grid.groupby(["metallicity_z", "log_age_yr"], sort=True)}
+    z_lo, z_hi = grid_z[i_lo], grid_z[i_hi]
+    ages = np.sort(
+        np.intersect1d(
+            grid.loc[grid["metallicity_z"] == z_lo, "log_age_yr"].unique(),
+            grid.loc[grid["metallicity_z"] == z_hi, "log_age_yr"].unique(),
+        )
+    )
+
+    # Metallicity first, at the grid ages (clean phase structure), then age: the
+    # age interpolation then sees the same two inputs across a whole grid interval
+    # and so varies continuously with age.
+    @cache
+    def at_grid_age(k: int) -> pd.DataFrame:
+        return interpolate_isochrones(by_key[(z_lo, ages[k])], by_key[(z_hi, ages[k])], z_frac)
+
     pieces = []
     for log_age in np.atleast_1d(log_ages_yr):
-        per_z = []
-        for z in dict.fromkeys((grid_z[i_lo], grid_z[i_hi])):  # one entry when on a grid Z
-            ages = np.sort(grid.loc[grid["metallicity_z"] == z, "log_age_yr"].unique())
-            a_lo, a_hi, a_frac = _bracket(
-                ages, float(log_age), "log age", "photometry.isochrones.log_age_yr", 1e-3
-            )
-            per_z.append(
-                interpolate_isochrones(by_key[(z, ages[a_lo])], by_key[(z, ages[a_hi])], a_frac)
-            )
-        iso = interpolate_isochrones(per_z[0], per_z[-1], z_frac)
+        a_lo, a_hi, a_frac = _bracket(
+            ages, float(log_age), "log age", "photometry.isochrones.log_age_yr", 1e-3
+        )
+        iso = interpolate_isochrones(at_grid_age(a_lo), at_grid_age(a_hi), a_frac)
         iso.insert(
             0, "metallicity_z", float(10 ** (log_z[i_lo] + z_frac * (log_z[i_hi] - log_z[i_lo])))
         )
