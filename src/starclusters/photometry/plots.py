@@ -5,34 +5,20 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from starclusters.io import atomic_path  # noqa: E402
-from starclusters.photometry.isochrones import ssp_magnitudes  # noqa: E402
-from starclusters.photometry.population import StellarPopulation  # noqa: E402
+from starclusters.photometry.isochrones import ssp_magnitudes
+from starclusters.photometry.population import StellarPopulation
+from starclusters.plotting import colour_bands, save_figure
 
 #: Ages drawn in the isochrone figure, log10 yr (those on the grid are used).
 SHOWN_AGES = (6.6, 7.0, 7.5, 8.0, 8.5, 9.0, 9.5, 10.0)
 
 
-def _save(fig, path: str | os.PathLike) -> None:
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=120, format="png", bbox_inches="tight")
-    plt.close(fig)
-
-
-def _colour_bands(bands):
-    """(blue, middle, red) bands for colour-colour plots; blue == middle for 2 bands."""
-    return bands[0], bands[len(bands) // 2 if len(bands) > 2 else 0], bands[-1]
-
-
 def plot_isochrones(population: StellarPopulation, path: str | os.PathLike) -> None:
     """CMD of isochrones at several ages (apparent mags at the galaxy's distance, A_V = 0)."""
-    blue, mid, red = _colour_bands(list(population.bands))
+    blue, mid, red = colour_bands(population.bands)
     ages = [a for a in SHOWN_AGES if np.isclose(population.log_ages_yr, a).any()]
     cmap = plt.get_cmap("viridis")
     fig, ax = plt.subplots(figsize=(6, 6))
@@ -55,7 +41,7 @@ def plot_isochrones(population: StellarPopulation, path: str | os.PathLike) -> N
     ax.set_ylabel(f"{red} at {population.distance_mpc:g} Mpc (Vega mag)")
     ax.set_title(f"Isochrones, Z = {population.isochrones['metallicity_z'].iloc[0]:.4f}")
     ax.legend(fontsize=7, markerscale=4)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_cluster_colours(
@@ -73,7 +59,7 @@ def plot_cluster_colours(
     ``age_stride``-th grid age, lines the fully sampled populations; the arrow
     shows A_V = 1 mag; the dashed line the magnitude limit of the reddest band.
     """
-    blue, mid, red = _colour_bands(list(population.bands))
+    blue, mid, red = colour_bands(population.bands)
     ages = population.log_ages_yr[::age_stride]
     fig, (ax_cc, ax_cm) = plt.subplots(1, 2, figsize=(11, 5))
     norm = plt.Normalize(ages.min(), ages.max())
@@ -122,4 +108,4 @@ def plot_cluster_colours(
     ax_cm.set_xlabel(f"{mid} − {red}")
     ax_cm.set_ylabel(f"{red} (Vega mag at {population.distance_mpc:g} Mpc)")
     fig.colorbar(sc, ax=ax_cm, label="log age (yr)")
-    _save(fig, path)
+    save_figure(fig, path)
