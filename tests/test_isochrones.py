@@ -117,11 +117,19 @@ def test_colours_change_continuously_with_age(parsec_grid, metallicity_z):
     which made colours jump by up to 0.8 mag at interval mid-points.)
     """
     imf = kroupa_imf()
-    pairs = [(7.0799, 7.08), (7.08, 7.0801), (7.019, 7.021), (7.979, 7.981), (8.699, 8.701), (9.539, 9.541)]
+    pairs = [
+        (7.0799, 7.08),
+        (7.08, 7.0801),
+        (7.019, 7.021),
+        (7.979, 7.981),
+        (8.699, 8.701),
+        (9.539, 9.541),
+    ]
     for younger, older in pairs:
         iso = isochrones_on_grid(parsec_grid, np.array([younger, older]), metallicity_z, 0.05)
         b_i = [
-            colours(ssp_magnitudes(one, imf, BANDS))[2] + colours(ssp_magnitudes(one, imf, BANDS))[3]
+            colours(ssp_magnitudes(one, imf, BANDS))[2]
+            + colours(ssp_magnitudes(one, imf, BANDS))[3]
             for _, one in iso.groupby("log_age_yr")
         ]
         assert abs(b_i[1] - b_i[0]) < 0.05, (younger, older, b_i)
