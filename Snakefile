@@ -20,6 +20,8 @@ rule all:
     """Every product of the pipeline for the configured galaxy."""
     input:
         photometry_outputs(),
+        mock_outputs(),
 
 
 include: "workflow/rules/photometry.smk"
+include: "workflow/rules/mocks.smk"

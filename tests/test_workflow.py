@@ -9,11 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 from conftest import REPO, write_yaml
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+MOCKS = {"mock_shard", "mock_figures"}
 
 
 def tiny_config(default_config: dict) -> dict:
@@ -22,6 +24,8 @@ def tiny_config(default_config: dict) -> dict:
     config["galaxy"] = "tiny"
     config["photometry"]["isochrones"]["log_age_yr"] = {"min": 6.6, "max": 10.0, "step": 0.2}
     config["photometry"]["extinction"]["av_mag"] = {"min": 0.0, "max": 3.0, "step": 0.5}
+    config["psf"].update(oversampling=3, size_arcsec=3.0, core_radius_px=4)
+    config["mocks"].update(n_shards=2, per_shard=3, log_mass_msun={"min": 4.0, "max": 4.5})
     return config
 
 
@@ -51,15 +55,21 @@ def snakemake(workdir: Path, config_path: Path, *args: str, check: bool = True):
     return result
 
 
-def planned_rules(workdir: Path, config_path: Path) -> set[str]:
-    """Rules a dry run would execute (``all`` excluded)."""
+def planned_jobs(workdir: Path, config_path: Path) -> dict[str, int]:
+    """Rule -> number of jobs a dry run would execute (``all`` excluded)."""
     out = snakemake(workdir, config_path, "-n", "--cores", "1")
     text = out.stdout + out.stderr
     if "Nothing to be done" in text:
-        return set()
+        return {}
     table = text.split("Job stats:")[1].split("total")[0]
-    rules = {m.group(1) for m in re.finditer(r"^(\w+)\s+\d+\s*$", table, flags=re.MULTILINE)}
-    return rules - {"all"}
+    jobs = {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", table, flags=re.MULTILINE)}
+    jobs.pop("all", None)
+    return jobs
+
+
+def planned_rules(workdir: Path, config_path: Path) -> set[str]:
+    """Rules a dry run would execute (``all`` excluded)."""
+    return set(planned_jobs(workdir, config_path))
 
 
 @pytest.fixture(scope="module")
@@ -97,6 +107,39 @@ def test_run_produces_the_photometry_products(built):
     assert not list(out.glob(".*.tmp"))
 
 
+def test_run_produces_the_mock_bank(built):
+    from starclusters.io import read_cube, read_table
+    from starclusters.mocks.psf import psf_enclosed_fraction
+
+    workdir, _ = built
+    out = workdir / "results" / "tiny"
+    for shard in (0, 1):
+        stamps, header = read_cube(out / "mocks" / f"shard_{shard}.fits")
+        table = read_table(out / "mocks" / f"shard_{shard}.parquet")
+        assert stamps.shape == (3, 3, 64, 64)
+        assert header["BANDS"] == "F336W,F438W,F814W" and header["BUNIT"] == "counts/s"
+        assert len(table) == 3 and (table["shard"] == shard).all()
+        for column in (
+            "log_age_yr",
+            "log_mass_msun",
+            "av_mag",
+            "eff_a_arcsec",
+            "eff_gamma",
+            "log_rh_arcsec",
+            "n_stars",
+            "mag_F336W",
+            "mag_F814W",
+            "seed",
+        ):
+            assert column in table.columns
+        assert (table["mag_F814W"] < 23.0).all()
+        assert np.isfinite(stamps).all() and (stamps.sum(axis=(2, 3)) > 0).all()
+    for band in ("F336W", "F438W", "F814W"):
+        assert 0.9 < psf_enclosed_fraction(out / "psf" / f"{band}.fits") <= 1.0
+    for png in ("mock_grid.png", "bank_colours.png"):
+        assert (out / "mocks" / png).stat().st_size > 10_000
+
+
 def test_nothing_to_do_after_a_run(built):
     assert planned_rules(*built) == set()
 
@@ -106,17 +149,21 @@ def test_nothing_to_do_after_a_run(built):
     [
         (
             lambda c: c["photometry"]["extinction"].update(r_v=3.3),
-            {"extinction", "photometry_figures"},
+            {"extinction", "photometry_figures"} | MOCKS,
         ),
         (
             lambda c: c["photometry"]["isochrones"].update(metallicity_z=0.02),
-            {"isochrones", "photometry_figures"},
+            {"isochrones", "photometry_figures"} | MOCKS,
         ),
-        (lambda c: c["photometry"].update(distance_mpc=5.0), {"photometry_figures"}),
+        (lambda c: c["photometry"].update(distance_mpc=5.0), {"photometry_figures"} | MOCKS),
         (
             lambda c: c["photometry"]["filter_curves"].update(F814W="HST_ACS_WFC_F814W"),
-            {"isochrones", "extinction", "photometry_figures"},
+            {"isochrones", "extinction", "photometry_figures", "psf"} | MOCKS,
         ),
+        (lambda c: c["mocks"].update(truncation_arcsec=2.0), MOCKS),
+        (lambda c: c["psf"].update(size_arcsec=3.2), {"psf"} | MOCKS),
+        # one more shard adds one job (and the figures, which read every shard)
+        (lambda c: c["mocks"].update(n_shards=3), MOCKS),
         # a value for a band that is not used changes nothing
         (lambda c: c["photometry"]["vega_zeropoint_mag"].update(F555W=25.8), set()),
     ],
@@ -127,6 +174,14 @@ def test_config_change_reruns_exactly_the_affected_stages(built, change, expecte
     change(config)
     changed = write_yaml(workdir / "changed.yaml", config)
     assert planned_rules(workdir, changed) == expected
+
+
+def test_a_new_shard_runs_alone(built):
+    workdir, config_path = built
+    config = yaml.safe_load(config_path.read_text())
+    config["mocks"]["n_shards"] += 1
+    changed = write_yaml(workdir / "more_shards.yaml", config)
+    assert planned_jobs(workdir, changed) == {"mock_shard": 1, "mock_figures": 1}
 
 
 def test_lint_is_clean():

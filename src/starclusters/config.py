@@ -77,3 +77,22 @@ def check_config(config: Mapping) -> None:
     imf = phot["imf"]
     if not imf["mass_min_msun"] < imf["mass_max_msun"]:
         raise ConfigError("photometry.imf: mass_min_msun must be below mass_max_msun")
+    mocks = config["mocks"]
+    for key in ("log_mass_msun", "eff_a_arcsec", "eff_gamma", "rh_arcsec"):
+        if mocks[key]["min"] > mocks[key]["max"]:
+            raise ConfigError(
+                f"mocks.{key}: min ({mocks[key]['min']}) exceeds max ({mocks[key]['max']})"
+            )
+    psf = config["psf"]
+    if psf["oversampling"] % 2 != 1:
+        raise ConfigError(
+            f"psf.oversampling: must be odd so that native pixel centres are PSF samples, got {psf['oversampling']}"
+        )
+    if psf["source"] == "files":
+        for band in bands:
+            if band not in psf["files"]:
+                raise ConfigError(
+                    f"psf.files.{band}: psf.source is 'files' but no PSF is given for {band}"
+                )
+            if not Path(psf["files"][band]).exists():
+                raise ConfigError(f"psf.files.{band}: {psf['files'][band]} does not exist")

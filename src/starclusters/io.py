@@ -75,3 +75,34 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
     raw = (arrow.schema.metadata or {}).get(META_KEY)
     df.attrs["meta"] = json.loads(raw) if raw else {}
     return df
+
+
+def write_cube(path: str | os.PathLike, cube, header_cards: Mapping | None = None) -> None:
+    """Write an image cube (e.g. N × B × S × S float32) to FITS atomically.
+
+    header_cards: key -> value or (value, comment), e.g. ``{"BUNIT": "counts/s"}``.
+    """
+    import numpy as np
+    from astropy.io import fits
+
+    hdu = fits.PrimaryHDU(np.asarray(cube))
+    for key, value in (header_cards or {}).items():
+        hdu.header[key] = value
+    with atomic_path(path) as tmp:
+        hdu.writeto(tmp, overwrite=True)
+
+
+def read_cube(path: str | os.PathLike):
+    """Read a FITS cube written by :func:`write_cube`: (data, header)."""
+    from astropy.io import fits
+
+    path = Path(path)
+    if not path.exists():
+        raise InputFileError(f"{path}: no such file; run the stage that produces it first.")
+    try:
+        with fits.open(path, memmap=False) as hdul:
+            return hdul[0].data, hdul[0].header
+    except OSError as err:
+        raise InputFileError(
+            f"{path}: not a readable FITS file ({err}); delete it and rerun."
+        ) from err

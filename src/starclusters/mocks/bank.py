@@ -1,0 +1,112 @@
+"""A shard of the mock-cluster bank: parameters drawn, stars sampled, stamps rendered."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from starclusters.errors import ConfigError
+from starclusters.mocks.eff import sample_positions
+from starclusters.mocks.params import draw_parameters
+from starclusters.mocks.render import StampRenderer
+from starclusters.photometry.population import StellarPopulation, passes_magnitude_cuts
+
+log = logging.getLogger(__name__)
+
+#: Stage number mixed into seeds so that stages never share random streams.
+MOCK_STAGE = 3
+
+
+def mock_seed(config_seed: int, shard: int, draw: int) -> int:
+    """Seed of the ``draw``-th attempt of shard ``shard``: one 63-bit integer, reproducible alone."""
+    state = np.random.SeedSequence([config_seed, MOCK_STAGE, shard, draw]).generate_state(
+        2, np.uint32
+    )
+    return int(state[0]) << 31 | int(state[1] >> 1)
+
+
+def render_mock(
+    seed: int,
+    population: StellarPopulation,
+    renderer: StampRenderer,
+    mocks: Mapping,
+    log_ages_yr: np.ndarray,
+    av_grid_mag: np.ndarray,
+    limits_mag: Mapping[str, float],
+) -> tuple[dict, np.ndarray | None]:
+    """One mock from its own seed: (parameter row, stamp (B, S, S) or None if it fails the cuts)."""
+    rng = np.random.default_rng(seed)
+    row = draw_parameters(1, log_ages_yr, av_grid_mag, mocks, rng).iloc[0].to_dict()
+    stars = population.cluster_stars(
+        row["log_age_yr"], 10.0 ** row["log_mass_msun"], row["av_mag"], rng
+    )
+    mags = population.integrated_magnitudes(stars)
+    row.update(
+        log_rh_arcsec=float(np.log10(row.pop("rh_arcsec"))),
+        n_stars=int(len(stars.mini_msun)),
+        n_luminous=int(stars.luminous.sum()),
+        seed=seed,
+        **{f"mag_{band}": mags[band] for band in population.bands},
+    )
+    if not passes_magnitude_cuts(mags, limits_mag):
+        return row, None
+    lit = stars.luminous
+    positions = sample_positions(
+        int(lit.sum()), row["eff_a_arcsec"], row["eff_gamma"], mocks["truncation_arcsec"], rng
+    )
+    return row, renderer.render(positions, stars.counts_s[lit])
+
+
+def build_shard(
+    shard: int,
+    config_seed: int,
+    n_mocks: int,
+    population: StellarPopulation,
+    renderer: StampRenderer,
+    mocks: Mapping,
+    log_ages_yr: np.ndarray,
+    av_grid_mag: np.ndarray,
+    limits_mag: Mapping[str, float],
+    progress: bool = True,
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """``n_mocks`` mocks that pass the magnitude cuts: stamps (N, B, S, S) float32 and their table.
+
+    Mocks failing the cuts are redrawn (thesis §3.1.2) up to
+    ``mocks.max_draws_per_mock`` × n_mocks attempts; then ConfigError.
+    """
+    max_draws = int(mocks["max_draws_per_mock"]) * n_mocks
+    stamps, rows = [], []
+    draw = 0
+    with tqdm(
+        total=n_mocks, desc=f"mock shard {shard}", disable=not progress, mininterval=2
+    ) as bar:
+        while len(rows) < n_mocks:
+            if draw >= max_draws:
+                raise ConfigError(
+                    f"photometry.magnitude_limits / mocks: only {len(rows)} of {draw} drawn mocks pass the "
+                    f"magnitude cuts {dict(limits_mag)}; raise mocks.log_mass_msun or relax the limits"
+                )
+            row, stamp = render_mock(
+                mock_seed(config_seed, shard, draw),
+                population,
+                renderer,
+                mocks,
+                log_ages_yr,
+                av_grid_mag,
+                limits_mag,
+            )
+            draw += 1
+            if stamp is None:
+                continue
+            row.update(shard=shard, draw=draw - 1)
+            rows.append(row)
+            stamps.append(stamp)
+            bar.update(1)
+    log.info(
+        "shard %d: %d mocks kept of %d drawn (%.0f %%)", shard, n_mocks, draw, 100 * n_mocks / draw
+    )
+    return np.stack(stamps), pd.DataFrame(rows)

@@ -1,0 +1,147 @@
+"""The mock-bank stage's products, built from config sections."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from starclusters.config import grid
+from starclusters.io import read_table
+from starclusters.mocks.bank import build_shard
+from starclusters.mocks.psf import psf_enclosed_fraction, psf_for_band, read_psf
+from starclusters.mocks.render import StampRenderer
+from starclusters.photometry.stage import population_from_config
+
+log = logging.getLogger(__name__)
+
+
+def make_psf(
+    band: str, psf: Mapping, filter_curve: str, pixel_scale_arcsec: float
+) -> tuple[np.ndarray, float, str]:
+    """The ePSF of ``band`` from the ``psf`` config section, the share of light inside it, its origin."""
+    if psf["source"] == "files":
+        path = psf["files"][band]
+        epsf = read_psf(
+            path,
+            band=band,
+            native_scale_arcsec=pixel_scale_arcsec,
+            oversampling=psf["oversampling"],
+            size_arcsec=psf["size_arcsec"],
+        )
+        return epsf, psf_enclosed_fraction(path), f"file {path}"
+    epsf, fraction = psf_for_band(
+        band,
+        filter_curve,
+        pixel_scale_arcsec,
+        psf["oversampling"],
+        psf["size_arcsec"],
+        with_enclosed_fraction=True,
+    )
+    return epsf, fraction, f"GalSim HST model at the pivot of {filter_curve}"
+
+
+def renderer_from_files(
+    psf_paths: Sequence[str],
+    bands: Sequence[str],
+    psf: Mapping,
+    pixel_scale_arcsec: float,
+    window_px: int,
+) -> StampRenderer:
+    """A StampRenderer for ``bands`` from the stage's PSF files (one per band, in band order)."""
+    epsfs = [
+        read_psf(
+            p, band=b, native_scale_arcsec=pixel_scale_arcsec, oversampling=psf["oversampling"]
+        )
+        for p, b in zip(psf_paths, bands, strict=True)
+    ]
+    if len({e.shape for e in epsfs}) != 1:
+        raise ValueError(f"PSFs of the bands differ in size: {[e.shape for e in epsfs]}")
+    return StampRenderer(
+        np.stack(epsfs),
+        psf["oversampling"],
+        pixel_scale_arcsec,
+        window_px,
+        psf["core_radius_px"],
+        flux_fraction=np.array([psf_enclosed_fraction(p) for p in psf_paths]),
+    )
+
+
+def build_mock_shard(
+    shard: int,
+    seed: int,
+    isochrones_path: str,
+    extinction_path: str,
+    psf_paths: Sequence[str],
+    config: Mapping,
+    progress: bool = True,
+):
+    """Stamps (N, B, S, S), their parameter table and FITS header cards for shard ``shard``.
+
+    config: the whole (validated) config; only bands, pixel_scale_arcsec,
+    window_px, photometry, psf and mocks are read.
+    """
+    bands = list(config["bands"])
+    phot = config["photometry"]
+    population = population_from_config(
+        read_table(isochrones_path), read_table(extinction_path), phot, bands
+    )
+    renderer = renderer_from_files(
+        psf_paths, bands, config["psf"], config["pixel_scale_arcsec"], config["window_px"]
+    )
+    stamps, table = build_shard(
+        shard,
+        seed,
+        config["mocks"]["per_shard"],
+        population,
+        renderer,
+        config["mocks"],
+        population.log_ages_yr,
+        grid(phot["extinction"]["av_mag"], "photometry.extinction.av_mag"),
+        phot["magnitude_limits"],
+        progress=progress,
+    )
+    header = {
+        "BUNIT": ("counts/s", "noise-free cluster light per native pixel"),
+        "BANDS": (",".join(bands), "bands along axis 2"),
+        "PIXSCALE": (config["pixel_scale_arcsec"], "[arcsec] native pixel"),
+        "SHARD": (shard, "shard index"),
+        "CENTRE": (config["window_px"] // 2, "0-based pixel whose centre is the cluster centre"),
+        "COMMENT": "Axes (mock, band, y, x); parameters in shard_<i>.parquet.",
+    }
+    return stamps, table, header
+
+
+def bank_figures(
+    isochrones_path: str,
+    extinction_path: str,
+    psf_paths: Sequence[str],
+    table_paths: Sequence[str],
+    config: Mapping,
+    seed: int,
+    grid_png: str,
+    colours_png: str,
+) -> None:
+    """The bank's figures: a mass × r_h stamp grid at three ages, and its integrated colours."""
+    import pandas as pd
+
+    from starclusters.mocks.plots import plot_bank_colours, plot_mock_grid
+
+    bands = list(config["bands"])
+    phot = config["photometry"]
+    population = population_from_config(
+        read_table(isochrones_path), read_table(extinction_path), phot, bands
+    )
+    renderer = renderer_from_files(
+        psf_paths, bands, config["psf"], config["pixel_scale_arcsec"], config["window_px"]
+    )
+    plot_mock_grid(
+        population,
+        renderer,
+        config["mocks"]["truncation_arcsec"],
+        np.random.default_rng(seed),
+        grid_png,
+    )
+    table = pd.concat([read_table(p) for p in table_paths], ignore_index=True)
+    plot_bank_colours(table, bands, phot["magnitude_limits"], colours_png)

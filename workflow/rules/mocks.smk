@@ -1,0 +1,79 @@
+"""Mock-cluster bank (thesis §3.1.2–3.1.3): PSFs and sharded noise-free cluster stamps."""
+
+
+rule psf:
+    """Effective PSF of one band (GalSim HST model or the user's FITS PSF), kept as a file."""
+    input:
+        psf_inputs,
+    output:
+        "results/{galaxy}/psf/{band}.fits",
+    log:
+        "results/{galaxy}/logs/psf_{band}.log",
+    benchmark:
+        "results/{galaxy}/benchmarks/psf_{band}.tsv"
+    wildcard_constraints:
+        band="|".join(BANDS),
+    conda:
+        "../../envs/science.yaml"
+    params:
+        psf=psf_settings,
+        filter_curve=lambda w: PHOT["filter_curves"][w.band],
+        pixel_scale_arcsec=config["pixel_scale_arcsec"],
+    script:
+        "../scripts/psf.py"
+
+
+rule mock_shard:
+    """Noise-free mock clusters for one shard of the bank (thesis §3.1.2)."""
+    input:
+        isochrones="results/{galaxy}/photometry/isochrones.parquet",
+        extinction="results/{galaxy}/photometry/extinction.parquet",
+        psfs=expand("results/{{galaxy}}/psf/{band}.fits", band=BANDS),
+    output:
+        stamps="results/{galaxy}/mocks/shard_{shard}.fits",
+        params="results/{galaxy}/mocks/shard_{shard}.parquet",
+    log:
+        "results/{galaxy}/logs/mock_shard_{shard}.log",
+    benchmark:
+        "results/{galaxy}/benchmarks/mock_shard_{shard}.tsv"
+    wildcard_constraints:
+        shard=r"\d+",
+    conda:
+        "../../envs/science.yaml"
+    params:
+        config=mock_config(),
+        seed=config["seed"],
+    script:
+        "../scripts/mock_shard.py"
+
+
+rule mock_figures:
+    """Mock stamps on a mass × r_h grid (thesis Fig. 3.1) and the bank's colours (Fig. 3.3)."""
+    input:
+        isochrones="results/{galaxy}/photometry/isochrones.parquet",
+        extinction="results/{galaxy}/photometry/extinction.parquet",
+        psfs=expand("results/{{galaxy}}/psf/{band}.fits", band=BANDS),
+        tables=expand(
+            "results/{{galaxy}}/mocks/shard_{shard}.parquet",
+            shard=range(config["mocks"]["n_shards"]),
+        ),
+    output:
+        grid=report(
+            "results/{galaxy}/mocks/mock_grid.png",
+            caption="../report/mock_grid.rst",
+            category="Mock bank",
+        ),
+        colours=report(
+            "results/{galaxy}/mocks/bank_colours.png",
+            caption="../report/bank_colours.rst",
+            category="Mock bank",
+        ),
+    log:
+        "results/{galaxy}/logs/mock_figures.log",
+    conda:
+        "../../envs/science.yaml"
+    params:
+        config=mock_config(),
+        seed=config["seed"],
+    script:
+        "../scripts/mock_figures.py"
