@@ -102,3 +102,35 @@ def test_integrated_magnitudes_of_a_real_cluster(small_population, rng):
         )
     )
     assert reddened["F336W"] - mags["F336W"] > reddened["F814W"] - mags["F814W"] > 0.4
+
+
+def test_faint_stars_in_aggregate_keep_the_light_and_the_count(small_population, rng):
+    """Aggregating faint main-sequence stars changes neither the expected light nor the star count."""
+    pop = small_population
+    full, aggregated, n_full, n_agg = [], [], [], []
+    for _ in range(40):
+        a = pop.cluster_stars(9.0, 2e4, 0.5, rng)
+        b = pop.cluster_stars(9.0, 2e4, 0.5, rng, faint_limit_mag=29.0, faint_packets=500)
+        full.append(a.counts_s.sum(axis=0))
+        aggregated.append(b.counts_s.sum(axis=0))
+        n_full.append(a.n_stars)
+        n_agg.append(b.n_stars)
+    full, aggregated = np.array(full), np.array(aggregated)
+    error = np.sqrt(full.var(axis=0) / len(full) + aggregated.var(axis=0) / len(aggregated))
+    assert np.all(np.abs(full.mean(axis=0) - aggregated.mean(axis=0)) < 4 * error)
+    assert np.mean(n_agg) == pytest.approx(np.mean(n_full), rel=0.01)
+    assert np.isfinite(b.mini_msun).sum() < 0.2 * b.n_stars  # most stars were aggregated
+    assert np.isnan(b.mini_msun).sum() == 500
+
+
+def test_faint_mass_limit(small_population):
+    pop = small_population
+    for age in (6.6, 8.2, 9.8):
+        split = pop.faint_mass_limit_msun(age, 29.0)
+        iso = pop.isochrone(age)
+        below = iso[iso["mini_msun"] < split]
+        assert (below["phase_label"] <= 1).all()
+        brightest = below[["abs_mag_F336W", "abs_mag_F438W", "abs_mag_F814W"]].min(axis=1)
+        assert (brightest + pop.distance_modulus_mag >= 29.0).all()
+    # brighter limit -> higher split mass
+    assert pop.faint_mass_limit_msun(8.2, 27.0) >= pop.faint_mass_limit_msun(8.2, 29.0)

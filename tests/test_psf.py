@@ -468,3 +468,17 @@ def test_read_psf_accepts_round_off_and_a_file_without_band(tmp_path):
     back = read_psf(path, band="F555W", native_scale_arcsec=NATIVE, oversampling=OVERSAMPLING)
     assert back.min() == 0.0
     assert back.sum() == pytest.approx(1.0, abs=1e-8)
+
+
+def test_half_light_radius_of_a_gaussian():
+    from starclusters.mocks.psf import half_light_radius_px
+
+    o, sigma_px = 5, 1.5
+    c = 60
+    y, x = np.mgrid[-c : c + 1, -c : c + 1] / o
+    epsf = np.exp(-0.5 * (x**2 + y**2) / sigma_px**2)
+    epsf /= epsf.sum()
+    # a 2-D Gaussian holds half of its light within sigma * sqrt(2 ln 2); sample
+    # radii are discrete, so the answer is one of them, within 0.03 px
+    expected = sigma_px * np.sqrt(2 * np.log(2))
+    assert half_light_radius_px(epsf, o) == pytest.approx(expected, abs=0.03)

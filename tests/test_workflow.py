@@ -222,6 +222,9 @@ def test_slurm_profile_parses(tmp_path, default_config):
             lambda c: c["photometry"]["isochrones"]["log_age_yr"].update(min=5.8),
             r"photometry\.isochrones\.log_age_yr",
         ),
+        (lambda c: c["psf"].update(size_arcsec=2.0), r"psf\.size_arcsec"),
+        (lambda c: c["psf"].update(oversampling=4), r"psf\.oversampling"),
+        (lambda c: c["mocks"].update(rh_arcsec={"min": 5.0, "max": 6.0}), r"mocks\.rh_arcsec"),
         (
             lambda c: c["photometry"]["isochrones"].update(source="cmd", cmd_files=["nowhere.dat"]),
             r"cmd_files: nowhere\.dat does not exist",

@@ -83,7 +83,16 @@ def check_config(config: Mapping) -> None:
             raise ConfigError(
                 f"mocks.{key}: min ({mocks[key]['min']}) exceeds max ({mocks[key]['max']})"
             )
+    from starclusters.mocks.params import check_rh_reachable
+
+    check_rh_reachable(mocks)
     psf = config["psf"]
+    stamp_arcsec = config["window_px"] * config["pixel_scale_arcsec"]
+    if psf["size_arcsec"] < stamp_arcsec:
+        raise ConfigError(
+            f"psf.size_arcsec: {psf['size_arcsec']}″ is smaller than the {config['window_px']}-px "
+            f"window ({stamp_arcsec:g}″); a star at the centre must light the whole stamp"
+        )
     if psf["oversampling"] % 2 != 1:
         raise ConfigError(
             f"psf.oversampling: must be odd so that native pixel centres are PSF samples, got {psf['oversampling']}"

@@ -13,7 +13,11 @@ from starclusters.errors import ConfigError
 from starclusters.mocks.eff import sample_positions
 from starclusters.mocks.params import draw_parameters
 from starclusters.mocks.render import StampRenderer
-from starclusters.photometry.population import StellarPopulation, passes_magnitude_cuts
+from starclusters.photometry.population import (
+    ClusterStars,
+    StellarPopulation,
+    passes_magnitude_cuts,
+)
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +33,41 @@ def mock_seed(config_seed: int, shard: int, draw: int) -> int:
     return int(state[0]) << 31 | int(state[1] >> 1)
 
 
+def draw_stars(
+    population: StellarPopulation,
+    log_age_yr: float,
+    log_mass_msun: float,
+    av_mag: float,
+    mocks: Mapping,
+    rng: np.random.Generator,
+) -> ClusterStars:
+    """The stars of a mock (faint ones aggregated as ``mocks`` says)."""
+    return population.cluster_stars(
+        log_age_yr,
+        10.0**log_mass_msun,
+        av_mag,
+        rng,
+        faint_limit_mag=mocks.get("faint_limit_mag"),
+        faint_packets=mocks.get("faint_packets", 2000),
+    )
+
+
+def render_stars(
+    stars: ClusterStars,
+    renderer: StampRenderer,
+    eff_a_arcsec: float,
+    eff_gamma: float,
+    mocks: Mapping,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Noise-free stamp (B, S, S) of ``stars`` scattered on an EFF profile centred on the stamp."""
+    lit = stars.luminous
+    positions = sample_positions(
+        int(lit.sum()), eff_a_arcsec, eff_gamma, mocks["truncation_arcsec"], rng
+    )
+    return renderer.render(positions, stars.counts_s[lit])
+
+
 def render_mock(
     seed: int,
     population: StellarPopulation,
@@ -41,24 +80,20 @@ def render_mock(
     """One mock from its own seed: (parameter row, stamp (B, S, S) or None if it fails the cuts)."""
     rng = np.random.default_rng(seed)
     row = draw_parameters(1, log_ages_yr, av_grid_mag, mocks, rng).iloc[0].to_dict()
-    stars = population.cluster_stars(
-        row["log_age_yr"], 10.0 ** row["log_mass_msun"], row["av_mag"], rng
+    stars = draw_stars(
+        population, row["log_age_yr"], row["log_mass_msun"], row["av_mag"], mocks, rng
     )
     mags = population.integrated_magnitudes(stars)
     row.update(
         log_rh_arcsec=float(np.log10(row.pop("rh_arcsec"))),
-        n_stars=int(len(stars.mini_msun)),
-        n_luminous=int(stars.luminous.sum()),
+        n_stars=stars.n_stars,
+        n_drawn=int(np.isfinite(stars.mini_msun).sum()),
         seed=seed,
         **{f"mag_{band}": mags[band] for band in population.bands},
     )
     if not passes_magnitude_cuts(mags, limits_mag):
         return row, None
-    lit = stars.luminous
-    positions = sample_positions(
-        int(lit.sum()), row["eff_a_arcsec"], row["eff_gamma"], mocks["truncation_arcsec"], rng
-    )
-    return row, renderer.render(positions, stars.counts_s[lit])
+    return row, render_stars(stars, renderer, row["eff_a_arcsec"], row["eff_gamma"], mocks, rng)
 
 
 def build_shard(

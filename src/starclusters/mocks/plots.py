@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from starclusters.mocks.eff import sample_positions
+from starclusters.mocks.bank import draw_stars, render_stars
 from starclusters.mocks.render import StampRenderer
 from starclusters.photometry.population import StellarPopulation
 from starclusters.plotting import colour_bands, save_figure
@@ -28,28 +28,10 @@ def rgb_arcsinh(image: np.ndarray, scale: float, soften: float) -> np.ndarray:
     return np.clip(rgb, 0.0, 1.0)
 
 
-def render_cluster(
-    population: StellarPopulation,
-    renderer: StampRenderer,
-    log_age_yr: float,
-    log_mass_msun: float,
-    av_mag: float,
-    eff_a_arcsec: float,
-    eff_gamma: float,
-    truncation_arcsec: float,
-    rng: np.random.Generator,
-) -> np.ndarray:
-    """A noise-free stamp (B, S, S) of a cluster with the given parameters."""
-    stars = population.cluster_stars(log_age_yr, 10.0**log_mass_msun, av_mag, rng)
-    lit = stars.luminous
-    positions = sample_positions(int(lit.sum()), eff_a_arcsec, eff_gamma, truncation_arcsec, rng)
-    return renderer.render(positions, stars.counts_s[lit])
-
-
 def plot_mock_grid(
     population: StellarPopulation,
     renderer: StampRenderer,
-    truncation_arcsec: float,
+    mocks: Mapping,
     rng: np.random.Generator,
     path: str | os.PathLike,
     log_ages_yr: Sequence[float] = (7.0, 8.0, 9.0),
@@ -73,9 +55,8 @@ def plot_mock_grid(
         for i, log_mass in enumerate(log_masses_msun):
             for j, rh in enumerate(rh_arcsec):
                 a = rh / np.sqrt(2 ** (2 / (eff_gamma - 2)) - 1)
-                stamps[k, i, j] = render_cluster(
-                    population, renderer, age, log_mass, 0.0, a, eff_gamma, truncation_arcsec, rng
-                )
+                stars = draw_stars(population, age, log_mass, 0.0, mocks, rng)
+                stamps[k, i, j] = render_stars(stars, renderer, a, eff_gamma, mocks, rng)
     peak = np.percentile([s.max() for s in stamps.values()], 50)
     for (k, i, j), stamp in stamps.items():
         ax = axes[i, k * len(rh_arcsec) + j]

@@ -764,3 +764,18 @@ def read_psf(
             data = data[c - h : c + h + 1, c - h : c + h + 1]
             data = data / data.sum()
     return data
+
+
+def half_light_radius_px(epsf: np.ndarray, oversampling: int) -> float:
+    """Radius (native px) of the circle, centred on the central element, holding half
+    of the ePSF's light: the PSF term of a cluster's observed r_h (see
+    :func:`starclusters.mocks.compose.observed_rh_px`)."""
+    epsf = np.asarray(epsf, dtype=np.float64)
+    c = epsf.shape[0] // 2
+    y, x = np.mgrid[-c : c + 1, -c : c + 1]
+    radius = np.hypot(x, y).ravel() / oversampling
+    order = np.argsort(radius)
+    weights = epsf.ravel()[order]
+    # each sample counts half inside its own radius, so the curve is not a staircase
+    cumulative = np.cumsum(weights) - 0.5 * weights
+    return float(np.interp(0.5 * weights.sum(), cumulative, radius[order]))

@@ -48,8 +48,12 @@ def renderer_from_files(
     psf: Mapping,
     pixel_scale_arcsec: float,
     window_px: int,
+    max_star_radius_arcsec: float | None = None,
 ) -> StampRenderer:
-    """A StampRenderer for ``bands`` from the stage's PSF files (one per band, in band order)."""
+    """A StampRenderer for ``bands`` from the stage's PSF files (one per band, in band order).
+
+    max_star_radius_arcsec: the EFF truncation radius (no star lies farther out).
+    """
     epsfs = [
         read_psf(
             p, band=b, native_scale_arcsec=pixel_scale_arcsec, oversampling=psf["oversampling"]
@@ -65,6 +69,7 @@ def renderer_from_files(
         window_px,
         psf["core_radius_px"],
         flux_fraction=np.array([psf_enclosed_fraction(p) for p in psf_paths]),
+        max_star_radius_arcsec=max_star_radius_arcsec,
     )
 
 
@@ -134,14 +139,13 @@ def bank_figures(
         read_table(isochrones_path), read_table(extinction_path), phot, bands
     )
     renderer = renderer_from_files(
-        psf_paths, bands, config["psf"], config["pixel_scale_arcsec"], config["window_px"]
-    )
-    plot_mock_grid(
-        population,
-        renderer,
+        psf_paths,
+        bands,
+        config["psf"],
+        config["pixel_scale_arcsec"],
+        config["window_px"],
         config["mocks"]["truncation_arcsec"],
-        np.random.default_rng(seed),
-        grid_png,
     )
+    plot_mock_grid(population, renderer, config["mocks"], np.random.default_rng(seed), grid_png)
     table = pd.concat([read_table(p) for p in table_paths], ignore_index=True)
     plot_bank_colours(table, bands, phot["magnitude_limits"], colours_png)
