@@ -100,6 +100,17 @@ def frac(mask) -> str:
     return f"{100 * mask.mean():.1f} % ({mask.sum()}/{mask.size})"
 
 
+def scatter_sets(ax, tables, x, y):
+    """Scatter column ``y`` against ``x`` for (bank after cuts, M31, M33) with fixed styles."""
+    styles = (
+        dict(ms=1.5, color="0.45", alpha=0.5, label="bank, cuts"),
+        dict(ms=2, color="tab:green", alpha=0.5, label="M31 PHAT"),
+        dict(ms=2, color="tab:blue", alpha=0.6, label="M33 PHATTER"),
+    )
+    for table, style in zip(tables, styles, strict=True):
+        ax.plot(table[x], table[y], ".", rasterized=True, **style)
+
+
 def step_hist(ax, x, bins, label, **kw):
     x = np.asarray(x, float)
     x = x[np.isfinite(x)]
@@ -652,36 +663,7 @@ def colour_section(phot_tab, kept, limits, dm_m83, m33, m31, out: Path):
     ax.set_title("(c) absolute F814W; grey: bank cut at 4.5 Mpc", fontsize=9)
 
     ax = axes[1, 0]
-    ax.plot(
-        bk["acs336_814"],
-        bk["acs_abs814"],
-        ".",
-        ms=1.5,
-        color="0.45",
-        alpha=0.5,
-        rasterized=True,
-        label="bank, cuts",
-    )
-    ax.plot(
-        r31["acs336_814"],
-        r31["acs_abs814"],
-        ".",
-        ms=2,
-        color="tab:green",
-        alpha=0.5,
-        rasterized=True,
-        label="M31 PHAT",
-    )
-    ax.plot(
-        r33["acs336_814"],
-        r33["acs_abs814"],
-        ".",
-        ms=2,
-        color="tab:blue",
-        alpha=0.6,
-        rasterized=True,
-        label="M33 PHATTER",
-    )
+    scatter_sets(ax, (bk, r31, r33), "acs336_814", "acs_abs814")
     ax.axhline(abs_cut["F814W"], color="0.5", lw=0.8)
     ax.set_ylim(-2, -16)
     ax.set_xlim(-3, 4)
@@ -691,36 +673,7 @@ def colour_section(phot_tab, kept, limits, dm_m83, m33, m31, out: Path):
     ax.set_title("(d) colour–magnitude", fontsize=9)
 
     ax = axes[1, 1]
-    ax.plot(
-        bk["acs475_814"],
-        bk["acs336_475"],
-        ".",
-        ms=1.5,
-        color="0.45",
-        alpha=0.5,
-        rasterized=True,
-        label="bank, cuts",
-    )
-    ax.plot(
-        r31["acs475_814"],
-        r31["acs336_475"],
-        ".",
-        ms=2,
-        color="tab:green",
-        alpha=0.5,
-        rasterized=True,
-        label="M31 PHAT",
-    )
-    ax.plot(
-        r33["acs475_814"],
-        r33["acs336_475"],
-        ".",
-        ms=2,
-        color="tab:blue",
-        alpha=0.6,
-        rasterized=True,
-        label="M33 PHATTER",
-    )
+    scatter_sets(ax, (bk, r31, r33), "acs475_814", "acs336_475")
     # reddening vector for A_V = 1 (docs/reference_comparison.md: 0.444 and 0.596 per mag of A_V)
     ax.annotate(
         "",

@@ -112,7 +112,7 @@ def build_mock_shard(
         "BANDS": (",".join(bands), "bands along axis 2"),
         "PIXSCALE": (config["pixel_scale_arcsec"], "[arcsec] native pixel"),
         "SHARD": (shard, "shard index"),
-        "CENTRE": (config["window_px"] // 2, "0-based pixel whose centre is the cluster centre"),
+        "CENTRE": (config["window_px"] // 2, "0-based pixel centred on the cluster"),
         "COMMENT": "Axes (mock, band, y, x); parameters in shard_<i>.parquet.",
     }
     return stamps, table, header
