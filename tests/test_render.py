@@ -87,3 +87,22 @@ def test_dark_and_empty():
     assert renderer.render(np.zeros((0, 2)), np.zeros((0, 1))).sum() == 0.0
     with pytest.raises(ValueError, match="odd"):
         StampRenderer(epsf[None], 4, SCALE, 16)
+
+
+def test_a_grid_bounded_by_the_star_radius_changes_nothing(band, cluster):
+    model, full = band
+    positions, fluxes = cluster
+    bounded = StampRenderer(
+        full.epsfs,
+        OVERSAMPLING,
+        SCALE,
+        STAMP,
+        flux_fraction=full.flux_fraction,
+        max_star_radius_arcsec=2.5,
+    )
+    np.testing.assert_allclose(
+        bounded.render(positions, fluxes[:, None]),
+        full.render(positions, fluxes[:, None]),
+        rtol=1e-5,
+        atol=1e-6,
+    )

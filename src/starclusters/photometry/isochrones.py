@@ -108,7 +108,7 @@ def interpolate_isochrones(iso_a: pd.DataFrame, iso_b: pd.DataFrame, frac: float
 
     def unmatched(iso, run, weight):
         nonlocal cursor
-        label, start, stop = run
+        _, start, stop = run
         seg = iso.iloc[start:stop]
         log_mini = np.log10(seg["mini_msun"].to_numpy())
         if cursor is None:
