@@ -21,7 +21,10 @@ rule all:
     input:
         photometry_outputs(),
         mock_outputs(),
+        mosaic_outputs(),
 
 
 include: "workflow/rules/photometry.smk"
 include: "workflow/rules/mocks.smk"
+include: "workflow/rules/mosaic.smk"
+include: "workflow/rules/backgrounds.smk"

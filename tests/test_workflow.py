@@ -16,6 +16,8 @@ from conftest import REPO, write_yaml
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 MOCKS = {"mock_shard", "mock_figures"}
+#: A change to the stars or PSFs also changes the synthetic galaxy and what is cut from it.
+GALAXY = {"synthetic_galaxy", "mosaic", "background_shard"}
 
 
 def tiny_config(default_config: dict) -> dict:
@@ -26,6 +28,15 @@ def tiny_config(default_config: dict) -> dict:
     config["photometry"]["extinction"]["av_mag"] = {"min": 0.0, "max": 3.0, "step": 0.5}
     config["psf"].update(oversampling=3, size_arcsec=3.0, core_radius_px=4)
     config["mocks"].update(n_shards=2, per_shard=3, log_mass_msun={"min": 4.0, "max": 4.5})
+    config["mosaic"]["synthetic"] = {
+        "shape_px": [256, 256],
+        "geometry_scale": 0.03,
+        "n_clusters": 6,
+        "n_associations": 2,
+        "n_background_galaxies": 2,
+        "n_foreground_stars": 1,
+    }
+    config["backgrounds"].update(n_shards=1, per_shard=12, block_px=64)
     return config
 
 
@@ -140,6 +151,31 @@ def test_run_produces_the_mock_bank(built):
         assert (out / "mocks" / png).stat().st_size > 10_000
 
 
+def test_run_produces_the_mosaic_and_backgrounds(built):
+    from astropy.io import fits
+
+    from starclusters.io import read_cube, read_table
+
+    workdir, _ = built
+    out = workdir / "results" / "tiny"
+    shapes = set()
+    for band in ("F336W", "F438W", "F814W"):
+        with fits.open(out / "mosaic" / f"{band}.fits") as hdul:
+            shapes.add(hdul[0].data.shape)
+            assert hdul[0].header["CTYPE1"].startswith("RA")
+    assert len(shapes) == 1
+    assert fits.getdata(out / "mosaic" / "mask.fits").shape in shapes
+    truth = read_table(out / "mosaic" / "truth.parquet")
+    assert len(truth) == 6 and {"ra_deg", "dec_deg", "log_age_yr", "log_mass_msun"} <= set(
+        truth.columns
+    )
+    cube, header = read_cube(out / "backgrounds" / "shard_0.fits")
+    table = read_table(out / "backgrounds" / "shard_0.parquet")
+    assert cube.shape == (12, 3, 64, 64) and len(table) == 12
+    assert set(table["split"]) <= {"train", "val", "test"}
+    assert np.isfinite(cube).all()
+
+
 def test_nothing_to_do_after_a_run(built):
     assert planned_rules(*built) == set()
 
@@ -149,21 +185,35 @@ def test_nothing_to_do_after_a_run(built):
     [
         (
             lambda c: c["photometry"]["extinction"].update(r_v=3.3),
-            {"extinction", "photometry_figures"} | MOCKS,
+            {"extinction", "photometry_figures"} | MOCKS | GALAXY,
         ),
         (
             lambda c: c["photometry"]["isochrones"].update(metallicity_z=0.02),
-            {"isochrones", "photometry_figures"} | MOCKS,
+            {"isochrones", "photometry_figures"} | MOCKS | GALAXY,
         ),
-        (lambda c: c["photometry"].update(distance_mpc=5.0), {"photometry_figures"} | MOCKS),
+        (
+            lambda c: c["photometry"].update(distance_mpc=5.0),
+            {"photometry_figures"} | MOCKS | GALAXY,
+        ),
         (
             lambda c: c["photometry"]["filter_curves"].update(F814W="HST_ACS_WFC_F814W"),
-            {"isochrones", "extinction", "photometry_figures", "psf"} | MOCKS,
+            {"isochrones", "extinction", "photometry_figures", "psf"} | MOCKS | GALAXY,
         ),
-        (lambda c: c["mocks"].update(truncation_arcsec=2.0), MOCKS),
-        (lambda c: c["psf"].update(size_arcsec=3.2), {"psf"} | MOCKS),
+        # the mocks' magnitude cuts do not touch the galaxy
+        (
+            lambda c: c["photometry"]["magnitude_limits"].update(F814W=22.5),
+            {"photometry_figures"} | MOCKS,
+        ),
+        (lambda c: c["mocks"].update(truncation_arcsec=2.0), MOCKS | GALAXY),
+        (lambda c: c["psf"].update(size_arcsec=3.2), {"psf"} | MOCKS | GALAXY),
         # one more shard adds one job (and the figures, which read every shard)
         (lambda c: c["mocks"].update(n_shards=3), MOCKS),
+        (lambda c: c["mosaic"]["synthetic"].update(n_clusters=5), GALAXY),
+        (
+            lambda c: c["mosaic"]["mask"].update(saturation_grow_arcsec=0.8),
+            {"mosaic", "background_shard"},
+        ),
+        (lambda c: c["backgrounds"].update(block_px=80), {"background_shard"}),
         # a value for a band that is not used changes nothing
         (lambda c: c["photometry"]["vega_zeropoint_mag"].update(F555W=25.8), set()),
     ],

@@ -86,6 +86,17 @@ def check_config(config: Mapping) -> None:
     from starclusters.mocks.params import check_rh_reachable
 
     check_rh_reachable(mocks)
+    mosaic = config["mosaic"]
+    if mosaic["source"] == "files":
+        for band in bands:
+            if band not in mosaic["files"]:
+                raise ConfigError(
+                    f"mosaic.files.{band}: mosaic.source is 'files' but no image is given for {band}"
+                )
+    else:
+        from starclusters.mosaic.synthetic_spec import SyntheticGalaxySpec
+
+        SyntheticGalaxySpec.from_config(mosaic["synthetic"])  # names unknown keys
     psf = config["psf"]
     stamp_arcsec = config["window_px"] * config["pixel_scale_arcsec"]
     if psf["size_arcsec"] < stamp_arcsec:

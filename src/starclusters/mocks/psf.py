@@ -779,3 +779,20 @@ def half_light_radius_px(epsf: np.ndarray, oversampling: int) -> float:
     # each sample counts half inside its own radius, so the curve is not a staircase
     cumulative = np.cumsum(weights) - 0.5 * weights
     return float(np.interp(0.5 * weights.sum(), cumulative, radius[order]))
+
+
+def read_psfs(
+    paths, bands, native_scale_arcsec: float, oversampling: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ePSF files of the bands (in ``bands`` order), checked by :func:`read_psf`:
+    (epsfs (B, n, n), share of the light inside each (B,))."""
+    epsfs = [
+        read_psf(p, band=b, native_scale_arcsec=native_scale_arcsec, oversampling=oversampling)
+        for p, b in zip(paths, bands, strict=True)
+    ]
+    if len({e.shape for e in epsfs}) != 1:
+        raise InputFileError(
+            f"{', '.join(map(str, paths))}: the bands' PSFs differ in size "
+            f"{[e.shape for e in epsfs]}; give them all the same size_arcsec"
+        )
+    return np.stack(epsfs), np.array([psf_enclosed_fraction(p) for p in paths])

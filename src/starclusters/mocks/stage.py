@@ -10,7 +10,7 @@ import numpy as np
 from starclusters.config import grid
 from starclusters.io import read_table
 from starclusters.mocks.bank import build_shard
-from starclusters.mocks.psf import psf_enclosed_fraction, psf_for_band, read_psf
+from starclusters.mocks.psf import psf_enclosed_fraction, psf_for_band, read_psf, read_psfs
 from starclusters.mocks.render import StampRenderer
 from starclusters.photometry.stage import population_from_config
 
@@ -54,21 +54,14 @@ def renderer_from_files(
 
     max_star_radius_arcsec: the EFF truncation radius (no star lies farther out).
     """
-    epsfs = [
-        read_psf(
-            p, band=b, native_scale_arcsec=pixel_scale_arcsec, oversampling=psf["oversampling"]
-        )
-        for p, b in zip(psf_paths, bands, strict=True)
-    ]
-    if len({e.shape for e in epsfs}) != 1:
-        raise ValueError(f"PSFs of the bands differ in size: {[e.shape for e in epsfs]}")
+    epsfs, fractions = read_psfs(psf_paths, bands, pixel_scale_arcsec, psf["oversampling"])
     return StampRenderer(
-        np.stack(epsfs),
+        epsfs,
         psf["oversampling"],
         pixel_scale_arcsec,
         window_px,
         psf["core_radius_px"],
-        flux_fraction=np.array([psf_enclosed_fraction(p) for p in psf_paths]),
+        flux_fraction=fractions,
         max_star_radius_arcsec=max_star_radius_arcsec,
     )
 

@@ -1,0 +1,402 @@
+"""Mosaic preparation: reading bands, the common grid, flux-conserving resampling, mask, writes."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+import pytest
+from astropy.io import fits
+from astropy.table import Table
+from astropy.wcs import WCS
+from scipy.special import erf
+
+from starclusters.errors import ConfigError, InputFileError
+from starclusters.mosaic.prepare import (
+    MASK_BLANK,
+    MASK_CATALOG,
+    MASK_SATURATED,
+    build_mask,
+    common_grid,
+    prepare_mosaic,
+    read_band,
+    read_catalog,
+    read_image,
+    reproject_band,
+    write_image,
+    write_mask,
+)
+
+CENTRE = (204.2538, -29.8658)  # M83
+
+
+def tan_wcs(n, scale_arcsec, rot_deg=0.0, shift_px=(0.0, 0.0), centre=CENTRE):
+    """A TAN WCS for an n×n image, rotated by rot_deg, reference pixel shifted by shift_px."""
+    wcs = WCS(naxis=2)
+    wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    wcs.wcs.crval = centre
+    wcs.wcs.crpix = [n / 2 + 0.5 + shift_px[0], n / 2 + 0.5 + shift_px[1]]
+    s, t = scale_arcsec / 3600, np.radians(rot_deg)
+    wcs.wcs.cd = [[-s * np.cos(t), s * np.sin(t)], [s * np.sin(t), s * np.cos(t)]]
+    wcs.wcs.radesys = "ICRS"
+    return wcs
+
+
+def gaussians(shape, xs, ys, fluxes, sigma_px):
+    """Pixel-integrated circular Gaussians: each source's pixels sum to its flux."""
+    image = np.zeros(shape)
+    for x, y, flux in zip(xs, ys, fluxes, strict=True):
+        x0, y0 = int(x) - 10, int(y) - 10
+        ex, ey = np.arange(x0, x0 + 22) - 0.5, np.arange(y0, y0 + 22) - 0.5
+        px = np.diff(0.5 * erf((ex - x) / (np.sqrt(2) * sigma_px)))
+        py = np.diff(0.5 * erf((ey - y) / (np.sqrt(2) * sigma_px)))
+        image[y0 : y0 + 21, x0 : x0 + 21] += flux * np.outer(py, px)
+    return image
+
+
+def write_band(path, data, wcs, **cards):
+    header = wcs.to_header()
+    for key, value in cards.items():
+        header[key] = value
+    fits.PrimaryHDU(np.asarray(data, dtype=np.float32), header=header).writeto(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def field():
+    """A band at 0.0396″/px rotated 0.7° and shifted, with 49 isolated sources, on a 0.04″ grid."""
+    rng = np.random.default_rng(4)
+    n = 360
+    wcs = tan_wcs(n, 0.0396, rot_deg=0.7, shift_px=(7.3, -4.6))
+    grid = np.arange(40, n - 39, 40.0)
+    xs, ys = (a.ravel() + rng.uniform(-4, 4, a.size) for a in np.meshgrid(grid, grid))
+    fluxes = 10 ** rng.uniform(0.5, 2.5, xs.size)
+    image = gaussians((n, n), xs, ys, fluxes, sigma_px=1.0).astype(np.float32)
+    target, shape = common_grid([wcs], [image.shape], 0.04)
+    out = reproject_band(image, wcs, target, shape, tile_px=96)
+    sky = wcs.pixel_to_world(xs, ys)
+    tx, ty = target.world_to_pixel(sky)
+    return dict(
+        image=image, wcs=wcs, target=target, shape=shape, out=out, fluxes=fluxes, tx=tx, ty=ty
+    )
+
+
+def stamps(image, xs, ys, half=9):
+    """Yield (index, stamp, x grid, y grid) for sources whose stamp is fully finite."""
+    for i, (x, y) in enumerate(zip(xs, ys, strict=True)):
+        xi, yi = round(x), round(y)
+        cut = image[yi - half : yi + half + 1, xi - half : xi + half + 1]
+        if cut.shape != (2 * half + 1,) * 2 or not np.isfinite(cut).all():
+            continue
+        gy, gx = np.mgrid[yi - half : yi + half + 1, xi - half : xi + half + 1]
+        yield i, cut, gx, gy
+
+
+def test_resampling_conserves_each_source_flux(field):
+    errors = [
+        cut.sum() / field["fluxes"][i] - 1
+        for i, cut, _, _ in stamps(field["out"], field["tx"], field["ty"])
+    ]
+    assert len(errors) >= 40
+    assert np.max(np.abs(errors)) < 0.005
+    assert np.nansum(field["out"]) == pytest.approx(field["fluxes"].sum(), rel=0.005)
+    assert field["out"].dtype == np.float32
+
+
+@pytest.mark.parametrize(("method", "tolerance"), [("exact", 0.005), ("adaptive", 0.01)])
+def test_other_methods_conserve_flux(field, method, tolerance):
+    out = reproject_band(
+        field["image"], field["wcs"], field["target"], field["shape"], 128, method=method
+    )
+    errors = [
+        cut.sum() / field["fluxes"][i] - 1 for i, cut, _, _ in stamps(out, field["tx"], field["ty"])
+    ]
+    assert len(errors) >= 40
+    assert np.max(np.abs(errors)) < tolerance
+
+
+def test_source_lands_where_its_coordinates_say(field):
+    offsets = []
+    for i, cut, gx, gy in stamps(field["out"], field["tx"], field["ty"]):
+        cx, cy = (cut * gx).sum() / cut.sum(), (cut * gy).sum() / cut.sum()
+        offsets.append(np.hypot(cx - field["tx"][i], cy - field["ty"][i]))
+    assert len(offsets) >= 40
+    assert np.max(offsets) < 0.1
+
+
+def test_grid_is_north_up_at_the_pixel_scale(field):
+    target = field["target"]
+    assert list(target.wcs.ctype) == ["RA---TAN", "DEC--TAN"]
+    matrix = target.pixel_scale_matrix * 3600
+    np.testing.assert_allclose(matrix, [[-0.04, 0], [0, 0.04]], atol=1e-12)
+
+
+def test_tiles_do_not_leave_seams(field):
+    whole = reproject_band(field["image"], field["wcs"], field["target"], field["shape"], 4096)
+    np.testing.assert_array_equal(np.isnan(whole), np.isnan(field["out"]))
+    np.testing.assert_allclose(field["out"], whole, atol=2e-6, equal_nan=True)
+    threaded = reproject_band(
+        field["image"], field["wcs"], field["target"], field["shape"], 96, n_threads=2
+    )
+    np.testing.assert_array_equal(threaded, field["out"])
+
+
+def test_blank_input_pixels_and_the_edge_become_blank():
+    n = 120
+    wcs = tan_wcs(n, 0.04, rot_deg=0.7)
+    image = np.ones((n, n), np.float32)
+    image[50:60, 50:60] = np.nan
+    target, shape = common_grid([wcs], [image.shape], 0.04, extent="union")
+    out = reproject_band(image, wcs, target, shape, tile_px=64)
+    hole_x, hole_y = np.round(target.world_to_pixel(wcs.pixel_to_world(54.5, 54.5))).astype(int)
+    assert np.isnan(out[hole_y, hole_x])
+    good_x, good_y = np.round(target.world_to_pixel(wcs.pixel_to_world(20, 90))).astype(int)
+    assert out[good_y, good_x] == pytest.approx(1.0, abs=1e-4)
+    assert np.isnan(out[0, 0]) and np.isnan(out[-1, -1])  # union box corners: outside the band
+    finite = np.isfinite(out)
+    assert 0.8 * n * n < finite.sum() < n * n  # blank near the hole and edge, not beyond
+
+
+def test_intersection_and_union_grids():
+    a = tan_wcs(200, 0.04)
+    b = tan_wcs(200, 0.05, rot_deg=0.7, shift_px=(60.0, 0.0))  # 3″ off in RA, larger, rotated
+    inter_wcs, inter = common_grid([a, b], [(200, 200), (200, 200)], 0.04)
+    union_wcs, union = common_grid([a, b], [(200, 200), (200, 200)], 0.04, extent="union")
+    assert inter == (200, 151)  # a's height; x from b's left edge (+0.7° slant) to a's right
+    assert union[0] >= 250 and union[1] >= 300
+    ys, xs = np.mgrid[0 : inter[0], 0 : inter[1]]
+    ax, ay = a.world_to_pixel(inter_wcs.pixel_to_world(xs, ys))
+    assert ax.min() > -0.5 and ax.max() < 199.5 and ay.min() > -0.5 and ay.max() < 199.5
+    bx, by = b.world_to_pixel(inter_wcs.pixel_to_world(xs, ys))
+    inside_b = (bx > -0.5) & (bx < 199.5) & (by > -0.5) & (by < 199.5)
+    assert inside_b.mean() > 0.98  # only the slant's corners lie outside (masked as BLANK)
+    for band in (a, b):  # every pixel of both bands is on the union grid
+        edge = np.r_[-0.5, 199.5]
+        ux, uy = union_wcs.world_to_pixel(band.pixel_to_world(*np.meshgrid(edge, edge)))
+        assert ux.min() > -0.5 - 1e-6 and ux.max() < union[1] - 0.5 + 1e-6
+        assert uy.min() > -0.5 - 1e-6 and uy.max() < union[0] - 0.5 + 1e-6
+
+
+def test_bands_that_do_not_overlap_are_refused():
+    far = tan_wcs(100, 0.04, centre=(CENTRE[0] + 0.1, CENTRE[1]))
+    with pytest.raises(InputFileError, match="F336W.fits.*F814W.fits.*do not overlap"):
+        common_grid(
+            [tan_wcs(100, 0.04), far],
+            [(100, 100), (100, 100)],
+            0.04,
+            names=["F336W.fits", "F814W.fits"],
+        )
+    with pytest.raises(ConfigError, match="pixel_scale_arcsec"):
+        common_grid([tan_wcs(100, 0.04)], [(100, 100)], 0.0)
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def test_read_band_units(tmp_path, caplog):
+    wcs = tan_wcs(32, 0.04)
+    data = np.full((32, 32), 2.0)
+    per_s = read_band(write_band(tmp_path / "a.fits", data, wcs, BUNIT="ELECTRONS/S"), "F336W")
+    assert np.allclose(per_s.image, 2.0) and per_s.image.dtype == np.float32
+    for spelling in ("counts/s", "e-/s", "electrons s-1", "CPS"):
+        path = write_band(
+            tmp_path / f"{spelling.replace('/', '_')}.fits", data, wcs, BUNIT=spelling
+        )
+        assert np.allclose(read_band(path, "F336W").image, 2.0)
+    total = read_band(
+        write_band(tmp_path / "b.fits", data, wcs, BUNIT="ELECTRONS", EXPTIME=400.0), "F336W"
+    )
+    assert np.allclose(total.image, 2.0 / 400.0) and "EXPTIME" in total.unit_note
+    with caplog.at_level(logging.WARNING, logger="starclusters.mosaic.prepare"):
+        bare = read_band(write_band(tmp_path / "c.fits", data, wcs, PHOTFLAM=1e-18), "F336W")
+    assert np.allclose(bare.image, 2.0)
+    assert "PHOTFLAM" in caplog.text and "c.fits" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("cards", "message"),
+    [
+        ({"BUNIT": "MJy/sr"}, "bad.fits: BUNIT 'MJy/sr' cannot be converted to counts/s"),
+        ({"BUNIT": "ELECTRONS"}, "bad.fits: BUNIT 'ELECTRONS' is a total count but EXPTIME"),
+        ({}, "bad.fits: no BUNIT"),
+    ],
+)
+def test_unconvertible_units_are_refused(tmp_path, cards, message):
+    path = write_band(tmp_path / "bad.fits", np.ones((16, 16)), tan_wcs(16, 0.04), **cards)
+    with pytest.raises(InputFileError, match=message):
+        read_band(path, "F336W")
+
+
+def test_band_without_celestial_wcs_is_refused(tmp_path):
+    path = tmp_path / "nowcs.fits"
+    fits.PrimaryHDU(np.ones((16, 16), np.float32), header=fits.Header({"BUNIT": "e/s"})).writeto(
+        path
+    )
+    with pytest.raises(InputFileError, match="nowcs.fits: no celestial WCS"):
+        read_band(path, "F336W")
+
+
+def test_all_blank_band_is_refused(tmp_path):
+    path = write_band(
+        tmp_path / "nan.fits", np.full((16, 16), np.nan), tan_wcs(16, 0.04), BUNIT="ELECTRONS/S"
+    )
+    with pytest.raises(InputFileError, match="nan.fits: band F438W has no valid pixel"):
+        read_band(path, "F438W")
+    with pytest.raises(InputFileError, match="missing.fits: no such file"):
+        read_band(tmp_path / "missing.fits", "F438W")
+
+
+def test_zero_weight_and_zero_fill_are_blank(tmp_path):
+    wcs = tan_wcs(16, 0.04)
+    data = np.full((16, 16), 3.0, np.float32)
+    data[:, :4] = 0.0  # drizzle fill value
+    weight = np.ones((16, 16), np.float32)
+    weight[10:, 10:] = 0.0
+    header = wcs.to_header()
+    header["BUNIT"] = "ELECTRONS/S"
+    hdul = fits.HDUList(
+        [
+            fits.PrimaryHDU(),
+            fits.ImageHDU(data, header=header, name="SCI"),
+            fits.ImageHDU(weight, name="WHT"),
+        ]
+    )
+    hdul.writeto(tmp_path / "drc.fits")
+    band = read_band(tmp_path / "drc.fits", "F814W")
+    assert np.isnan(band.image[:, :4]).all() and np.isnan(band.image[10:, 10:]).all()
+    assert np.isfinite(band.image).sum() == 16 * 12 - 6 * 6
+
+
+# --------------------------------------------------------------------------- mask
+
+
+def brute_force_near(saturated, radius_px):
+    """Pixels within radius_px of any saturated pixel, by brute force."""
+    ys, xs = np.nonzero(saturated)
+    gy, gx = np.mgrid[0 : saturated.shape[0], 0 : saturated.shape[1]]
+    near = np.zeros(saturated.shape, bool)
+    for y, x in zip(ys, xs, strict=True):
+        near |= (gx - x) ** 2 + (gy - y) ** 2 <= radius_px**2
+    return near
+
+
+@pytest.fixture
+def mask_field():
+    n = 200
+    wcs = tan_wcs(n, 0.04)
+    wcs.pixel_shape = (n, n)
+    stars = gaussians((n, n), [50.3, 140.0], [60.0, 150.6], [4e4, 2e4], sigma_px=1.5)
+    images = {"F336W": stars.astype(np.float32) + 0.1, "F814W": np.full((n, n), 0.2, np.float32)}
+    images["F814W"][180:, :20] = np.nan
+    return wcs, images
+
+
+def test_mask_covers_saturated_stars_and_only_near_them(mask_field):
+    wcs, images = mask_field
+    mask = build_mask(images, wcs, saturation_cps={"F336W": 500.0}, saturation_grow_arcsec=0.3)
+    expected = brute_force_near(images["F336W"] > 500.0, 0.3 / 0.04)
+    np.testing.assert_array_equal((mask & MASK_SATURATED) > 0, expected)
+    for x, y in ((50.3, 60.0), (140.0, 150.6)):
+        assert mask[round(y), round(x)] & MASK_SATURATED
+    assert expected.sum() < 2 * np.pi * (0.3 / 0.04 + 5) ** 2  # two disks, not more
+    # Tiling does not change it.
+    tiled = build_mask(
+        images, wcs, saturation_cps={"F336W": 500.0}, saturation_grow_arcsec=0.3, tile_px=40
+    )
+    np.testing.assert_array_equal(tiled, mask)
+    assert (mask & MASK_BLANK)[180:, :20].all() and (mask & MASK_BLANK).sum() == 20 * 20
+
+
+def test_mask_covers_catalog_objects(mask_field, tmp_path):
+    wcs, images = mask_field
+    sky = wcs.pixel_to_world([30.0, 120.2], [150.0, 40.7])
+    pd.DataFrame(
+        {"RA": sky.ra.deg, "DEC": sky.dec.deg, "r_arcsec": [0.41, 0.21], "name": ["a", "b"]}
+    ).to_csv(tmp_path / "objects.csv", index=False)
+    catalog = read_catalog(
+        tmp_path / "objects.csv", ra_column="ra", dec_column="dec", radius_column="r_arcsec"
+    )
+    mask = build_mask(images, wcs, blank=False, catalog=catalog)
+    gy, gx = np.mgrid[0:200, 0:200]
+    expected = ((gx - 30.0) ** 2 + (gy - 150.0) ** 2 <= 10.25**2) | (
+        (gx - 120.2) ** 2 + (gy - 40.7) ** 2 <= 5.25**2
+    )
+    np.testing.assert_array_equal(mask == MASK_CATALOG, expected)  # nothing else flagged
+    assert not (mask & MASK_BLANK).any() and not (mask & MASK_SATURATED).any()
+
+
+def test_catalog_from_fits_and_missing_radius_column(tmp_path):
+    Table({"ra": [204.25], "dec": [-29.86], "radius_arcsec": [1.0]}).write(tmp_path / "c.fits")
+    assert read_catalog(tmp_path / "c.fits")["radius_arcsec"].tolist() == [1.0]
+    pd.DataFrame({"ra": [204.25], "dec": [-29.86], "size": [1.0]}).to_csv(
+        tmp_path / "noradius.csv", index=False
+    )
+    with pytest.raises(InputFileError, match="noradius.csv: no column 'radius_arcsec'"):
+        read_catalog(tmp_path / "noradius.csv")
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def test_written_image_and_mask_keep_the_wcs(tmp_path, mask_field):
+    wcs, images = mask_field
+    write_image(tmp_path / "F336W.fits", images["F336W"], wcs, {"BAND": "F336W"})
+    data, back, header = read_image(tmp_path / "F336W.fits")
+    np.testing.assert_array_equal(data, images["F336W"])
+    assert header["BUNIT"] == "counts/s" and header["BAND"] == "F336W"
+    np.testing.assert_allclose(back.wcs.crval, wcs.wcs.crval)
+    np.testing.assert_allclose(back.pixel_scale_matrix, wcs.pixel_scale_matrix)
+    write_mask(tmp_path / "mask.fits", build_mask(images, wcs), wcs)
+    mask, _, header = read_image(tmp_path / "mask.fits")
+    assert mask.dtype == np.uint8 and header["MASKB1"] == MASK_SATURATED
+
+
+def test_killed_write_leaves_no_file(tmp_path, monkeypatch):
+    wcs = tan_wcs(16, 0.04)
+
+    def dies_half_way(self, name, *args, **kwargs):
+        with open(name, "wb") as handle:
+            handle.write(b"SIMPLE  =                    T")
+        raise KeyboardInterrupt  # as when a job is killed
+
+    monkeypatch.setattr(fits.PrimaryHDU, "writeto", dies_half_way)
+    with pytest.raises(KeyboardInterrupt):
+        write_image(tmp_path / "F336W.fits", np.ones((16, 16)), wcs)
+    with pytest.raises(KeyboardInterrupt):
+        write_mask(tmp_path / "mask.fits", np.zeros((16, 16), np.uint8), wcs)
+    assert list(tmp_path.iterdir()) == []
+
+
+# --------------------------------------------------------------------------- stage
+
+
+def test_prepare_mosaic_end_to_end(tmp_path):
+    rng = np.random.default_rng(7)
+    bands = {"F336W": (0.0396, 0.0), "F438W": (0.0396, 0.7), "F814W": (0.05, -0.4)}
+    paths = {}
+    for i, (band, (scale, rot)) in enumerate(bands.items()):
+        n = 140 if scale < 0.045 else 112
+        wcs = tan_wcs(n, scale, rot_deg=rot, shift_px=(3.0 * i, -2.0 * i))
+        data = 0.05 + 0.01 * rng.standard_normal((n, n))
+        data[n // 2 - 2 : n // 2 + 2, n // 2 - 2 : n // 2 + 2] += 1e4  # a saturated star
+        unit = {"BUNIT": "ELECTRONS", "EXPTIME": 100.0} if band == "F814W" else {"BUNIT": "e/s"}
+        paths[band] = write_band(
+            tmp_path / f"in_{band}.fits", data * (100 if i == 2 else 1), wcs, **unit
+        )
+    outs = {band: tmp_path / "mosaic" / f"{band}.fits" for band in bands}
+    grid, shape = prepare_mosaic(
+        paths,
+        outs,
+        tmp_path / "mosaic" / "mask.fits",
+        0.04,
+        saturation_cps={"F336W": 100.0},
+        tile_px=64,
+    )
+    for band in bands:
+        data, wcs, header = read_image(outs[band])
+        assert data.shape == shape and header["BAND"] == band
+        assert np.nanmedian(data) == pytest.approx(0.05 * (0.04 / bands[band][0]) ** 2, rel=0.05)
+    mask, _, _ = read_image(tmp_path / "mosaic" / "mask.fits")
+    assert (mask & MASK_SATURATED).any() and (mask & MASK_BLANK).any()
+    assert (mask == 0).mean() > 0.5
