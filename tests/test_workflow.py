@@ -176,6 +176,72 @@ def test_run_produces_the_mosaic_and_backgrounds(built):
     assert np.isfinite(cube).all()
 
 
+def test_saturated_foreground_stars_are_masked_and_truth_lands_on_the_grid(built):
+    from astropy.io import fits
+    from astropy.wcs import WCS
+
+    from starclusters.io import read_table
+
+    workdir, _ = built
+    out = workdir / "results" / "tiny" / "mosaic"
+    mask = fits.getdata(out / "mask.fits")
+    wcs = WCS(fits.getheader(out / "F814W.fits")).celestial
+    stars = read_table(out / "contaminants.parquet").query("kind == 'foreground_star'")
+    x, y = wcs.world_to_pixel_values(stars["ra_deg"], stars["dec_deg"])
+    inside = (x > 2) & (y > 2) & (x < mask.shape[1] - 3) & (y < mask.shape[0] - 3)
+    assert inside.any()
+    for xi, yi in zip(x[inside], y[inside], strict=True):
+        assert mask[int(round(yi)), int(round(xi))] & 2  # SATURATED bit
+    truth = read_table(out / "truth.parquet")
+    x, y = wcs.world_to_pixel_values(truth["ra_deg"], truth["dec_deg"])
+    assert ((x > -0.5) & (x < mask.shape[1]) & (y > -0.5) & (y < mask.shape[0])).mean() > 0.8
+
+
+def test_download_rule_against_a_local_server(tmp_path, default_config):
+    """mosaic.source files with a download URL: the rule fetches and checks the file."""
+    import hashlib
+    import http.server
+    import threading
+    from functools import partial
+
+    from astropy.io import fits
+
+    served = tmp_path / "served"
+    served.mkdir()
+    fits.PrimaryHDU(np.ones((8, 8), np.float32)).writeto(served / "f336w.fits")
+    digest = hashlib.sha256((served / "f336w.fits").read_bytes()).hexdigest()
+    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        config = tiny_config(default_config)
+        url = f"http://127.0.0.1:{httpd.server_address[1]}/f336w.fits"
+        config["mosaic"].update(
+            source="files",
+            files={"F438W": "elsewhere/f438w.fits", "F814W": "elsewhere/f814w.fits"},
+            download={"F336W": {"url": url, "sha256": digest}},
+        )
+        config_path = write_yaml(tmp_path / "config.yaml", config)
+        snakemake(tmp_path, config_path, "--cores", "1", "results/tiny/mosaic/raw/F336W.fits")
+        assert fits.getdata(tmp_path / "results/tiny/mosaic/raw/F336W.fits").sum() == 64
+        config["mosaic"]["download"]["F336W"]["sha256"] = "0" * 64
+        config_path = write_yaml(tmp_path / "bad.yaml", config)
+        (tmp_path / "results/tiny/mosaic/raw/F336W.fits").unlink()
+        result = snakemake(
+            tmp_path, config_path, "--cores", "1", "results/tiny/mosaic/raw/F336W.fits", check=False
+        )
+        assert result.returncode != 0
+        assert (
+            "checksum"
+            in result.stdout
+            + result.stderr
+            + (tmp_path / "results/tiny/logs/download_F336W.log").read_text()
+        )
+        assert not (tmp_path / "results/tiny/mosaic/raw/F336W.fits").exists()
+    finally:
+        httpd.shutdown()
+
+
 def test_nothing_to_do_after_a_run(built):
     assert planned_rules(*built) == set()
 

@@ -89,9 +89,10 @@ def check_config(config: Mapping) -> None:
     mosaic = config["mosaic"]
     if mosaic["source"] == "files":
         for band in bands:
-            if band not in mosaic["files"]:
+            if band not in mosaic["files"] and band not in mosaic["download"]:
                 raise ConfigError(
-                    f"mosaic.files.{band}: mosaic.source is 'files' but no image is given for {band}"
+                    f"mosaic.files.{band}: mosaic.source is 'files' but neither an image nor a "
+                    f"download is given for {band}"
                 )
     else:
         from starclusters.mosaic.synthetic_spec import SyntheticGalaxySpec
