@@ -17,7 +17,7 @@ from conftest import REPO, write_yaml
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 MOCKS = {"mock_shard", "mock_figures"}
 #: A change to the stars or PSFs also changes the synthetic galaxy and what is cut from it.
-GALAXY = {"synthetic_galaxy", "mosaic", "background_shard"}
+GALAXY = {"synthetic_galaxy", "mosaic", "background_shard", "mock_figures"}
 
 
 def tiny_config(default_config: dict) -> dict:
@@ -277,9 +277,9 @@ def test_nothing_to_do_after_a_run(built):
         (lambda c: c["mosaic"]["synthetic"].update(n_clusters=5), GALAXY),
         (
             lambda c: c["mosaic"]["mask"].update(saturation_grow_arcsec=0.8),
-            {"mosaic", "background_shard"},
+            {"mosaic", "background_shard", "mock_figures"},
         ),
-        (lambda c: c["backgrounds"].update(block_px=80), {"background_shard"}),
+        (lambda c: c["backgrounds"].update(block_px=80), {"background_shard", "mock_figures"}),
         # a value for a band that is not used changes nothing
         (lambda c: c["photometry"]["vega_zeropoint_mag"].update(F555W=25.8), set()),
     ],

@@ -57,6 +57,8 @@ rule mock_figures:
             "results/{{galaxy}}/mocks/shard_{shard}.parquet",
             shard=range(config["mocks"]["n_shards"]),
         ),
+        background="results/{galaxy}/backgrounds/shard_0.fits",
+        background_table="results/{galaxy}/backgrounds/shard_0.parquet",
     output:
         grid=report(
             "results/{galaxy}/mocks/mock_grid.png",

@@ -15,4 +15,8 @@ cube, table, header = build_background_shard(
     int(snakemake.wildcards.shard),
 )
 write_cube(snakemake.output.cutouts, cube, header)
-write_table(snakemake.output.table, table, {"units": {"median_counts_s_*": "counts/s"}})
+write_table(
+    snakemake.output.table,
+    table,
+    {"units": {"median_counts_s_*": "counts/s"}, "exptime_s": table.attrs["exptime_s"]},
+)

@@ -13,4 +13,6 @@ bank_figures(
     snakemake.params.seed,
     snakemake.output.grid,
     snakemake.output.colours,
+    snakemake.input.background,
+    snakemake.input.background_table,
 )

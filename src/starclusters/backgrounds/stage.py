@@ -26,16 +26,25 @@ def build_background_shard(
 ):
     """Cutouts (N, B, S, S) float32, their table and FITS header cards for shard ``shard``.
 
+    The table's ``attrs["exptime_s"]`` holds each band's exposure time (s), which
+    :func:`starclusters.mocks.compose.compose` needs; the script stores it in the
+    Parquet metadata.
+
     band_paths: the prepared mosaic, one file per band on the common grid;
     mask_path: its mask (non-zero = masked); settings: the ``backgrounds`` config
     section. The block map of the train/val/test splits depends only on the
     mosaic, ``settings`` and ``seed`` — every shard sees the same one.
     """
-    images, wcs = [], None
-    for path in band_paths:
+    images, wcs, exptime_s = [], None, {}
+    for band, path in zip(bands, band_paths, strict=True):
         with fits.open(path, memmap=True) as hdul:
             images.append(np.asarray(hdul[0].data, dtype=np.float32))
             wcs = wcs or WCS(hdul[0].header).celestial
+            if "EXPTIME" not in hdul[0].header:
+                raise InputFileError(
+                    f"{path}: no EXPTIME in the header; compose() needs it for photon noise"
+                )
+            exptime_s[band] = float(hdul[0].header["EXPTIME"])
     images = np.stack(images)
     mask = fits.getdata(mask_path) != 0
     if mask.shape != images.shape[1:]:
@@ -58,6 +67,7 @@ def build_background_shard(
     table.insert(2, "ra_deg", sky.ra.deg)
     table.insert(3, "dec_deg", sky.dec.deg)
     table["shard"] = shard
+    table.attrs["exptime_s"] = exptime_s
     header = {
         "BUNIT": ("counts/s", "per native pixel"),
         "BANDS": (",".join(bands), "bands along axis 2"),

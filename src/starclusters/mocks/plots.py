@@ -34,15 +34,24 @@ def plot_mock_grid(
     mocks: Mapping,
     rng: np.random.Generator,
     path: str | os.PathLike,
+    background: np.ndarray | None = None,
+    exptime_s: Sequence[float] | None = None,
     log_ages_yr: Sequence[float] = (7.0, 8.0, 9.0),
     log_masses_msun: Sequence[float] = (3.5, 4.5, 5.5),
     rh_arcsec: Sequence[float] = (0.05, 0.15, 0.35),
     eff_gamma: float = 3.0,
 ) -> None:
-    """Noise-free mocks on a mass (rows) × r_h (columns) grid, one panel block per age (thesis Fig. 3.1).
+    """Mocks on a mass (rows) × r_h (columns) grid, one panel block per age (thesis Fig. 3.1).
 
-    a is set from r_h for the given gamma (untruncated relation); A_V = 0.
+    With ``background`` ((B, S, S) counts/s, one real cutout) and ``exptime_s``
+    (per band), every mock is put on that same background with :func:`compose`,
+    its r_h,obs drawn as a yellow circle and its visibility written below 100, as
+    in the thesis; otherwise the noise-free stamps are shown. a is set from r_h
+    for the given gamma (untruncated relation); A_V = 0.
     """
+    from starclusters.mocks.compose import compose, observed_rh_px
+    from starclusters.mocks.psf import half_light_radius_px
+
     ages = [a for a in log_ages_yr if np.isclose(population.log_ages_yr, a).any()]
     fig, axes = plt.subplots(
         len(log_masses_msun),
@@ -50,24 +59,47 @@ def plot_mock_grid(
         figsize=(2.0 * len(rh_arcsec) * len(ages), 2.1 * len(log_masses_msun)),
     )
     axes = np.atleast_2d(axes)
-    stamps = {}
+    psf_rh_px = [half_light_radius_px(e, renderer.oversampling) for e in renderer.epsfs]
+    images, visibility, rh_obs = {}, {}, {}
     for k, age in enumerate(ages):
         for i, log_mass in enumerate(log_masses_msun):
             for j, rh in enumerate(rh_arcsec):
                 a = rh / np.sqrt(2 ** (2 / (eff_gamma - 2)) - 1)
                 stars = draw_stars(population, age, log_mass, 0.0, mocks, rng)
-                stamps[k, i, j] = render_stars(stars, renderer, a, eff_gamma, mocks, rng)
-    peak = np.percentile([s.max() for s in stamps.values()], 50)
-    for (k, i, j), stamp in stamps.items():
+                stamp = render_stars(stars, renderer, a, eff_gamma, mocks, rng)
+                rh_obs[k, i, j] = observed_rh_px(rh / renderer.pixel_scale_arcsec, psf_rh_px)
+                if background is None:
+                    images[k, i, j] = stamp
+                else:
+                    images[k, i, j], visibility[k, i, j], _ = compose(
+                        stamp, background, exptime_s, rng, rh_obs[k, i, j]
+                    )
+    if background is None:
+        peak = np.percentile([im.max() for im in images.values()], 50)
+        scale, soften = peak, peak / 200
+    else:
+        scale = np.percentile(np.stack(list(images.values())), 99.7)
+        soften = 2.0 * float(np.median(np.std(background, axis=(1, 2))))
+    centre = renderer.stamp_px // 2
+    for (k, i, j), image in images.items():
         ax = axes[i, k * len(rh_arcsec) + j]
-        ax.imshow(rgb_arcsinh(stamp, peak, peak / 200), origin="lower")
+        ax.imshow(rgb_arcsinh(image, scale, soften), origin="lower")
         ax.set_xticks([]), ax.set_yticks([])
+        if background is not None:
+            ax.add_patch(
+                plt.Circle(
+                    (centre, centre), max(rh_obs[k, i, j]), fill=False, color="yellow", lw=0.6
+                )
+            )
+            if visibility[k, i, j] < 100:
+                ax.text(2, 2, f"{visibility[k, i, j]:.1f}", color="yellow", fontsize=7)
         if i == 0:
             ax.set_title(f"log t={ages[k]:.1f}\nr_h={rh_arcsec[j]:.2f}″", fontsize=8)
         if k == 0 and j == 0:
             ax.set_ylabel(f"log M={log_masses_msun[i]:.1f}", fontsize=8)
+    what = "on one background cutout of the mosaic" if background is not None else "noise-free"
     fig.suptitle(
-        "Noise-free mock clusters (A_V = 0), RGB = " + "/".join(reversed(population.bands)),
+        f"Mock clusters {what} (A_V = 0), RGB = " + "/".join(reversed(population.bands)),
         fontsize=9,
     )
     save_figure(fig, path)

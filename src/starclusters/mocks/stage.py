@@ -120,8 +120,11 @@ def bank_figures(
     seed: int,
     grid_png: str,
     colours_png: str,
+    background_cutouts: str | None = None,
+    background_table: str | None = None,
 ) -> None:
-    """The bank's figures: a mass × r_h stamp grid at three ages, and its integrated colours."""
+    """The bank's figures: a mass × r_h stamp grid at three ages (on a real background
+    cutout when one is given: the one of median brightness), and its integrated colours."""
     import pandas as pd
 
     from starclusters.mocks.plots import plot_bank_colours, plot_mock_grid
@@ -139,6 +142,24 @@ def bank_figures(
         config["window_px"],
         config["mocks"]["truncation_arcsec"],
     )
-    plot_mock_grid(population, renderer, config["mocks"], np.random.default_rng(seed), grid_png)
+    background = exptime = None
+    if background_cutouts is not None:
+        from starclusters.io import read_cube
+
+        cube, _ = read_cube(background_cutouts)
+        cutouts = read_table(background_table)
+        brightness = cutouts[f"median_counts_s_{bands[-1]}"].to_numpy()
+        pick = int(np.argsort(brightness)[len(brightness) // 2])
+        background = cube[pick].astype(np.float64)
+        exptime = [cutouts.attrs["meta"]["exptime_s"][b] for b in bands]
+    plot_mock_grid(
+        population,
+        renderer,
+        config["mocks"],
+        np.random.default_rng(seed),
+        grid_png,
+        background=background,
+        exptime_s=exptime,
+    )
     table = pd.concat([read_table(p) for p in table_paths], ignore_index=True)
     plot_bank_colours(table, bands, phot["magnitude_limits"], colours_png)
