@@ -17,7 +17,7 @@ from conftest import REPO, write_yaml
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 MOCKS = {"mock_shard", "mock_figures"}
 #: A change to the stars or PSFs also changes the synthetic galaxy and what is cut from it.
-GALAXY = {"synthetic_galaxy", "mosaic", "background_shard", "mock_figures"}
+GALAXY = {"synthetic_galaxy", "mosaic", "truth", "background_shard", "mock_figures"}
 
 
 def tiny_config(default_config: dict) -> dict:
@@ -166,9 +166,13 @@ def test_run_produces_the_mosaic_and_backgrounds(built):
     assert len(shapes) == 1
     assert fits.getdata(out / "mosaic" / "mask.fits").shape in shapes
     truth = read_table(out / "mosaic" / "truth.parquet")
-    assert len(truth) == 6 and {"ra_deg", "dec_deg", "log_age_yr", "log_mass_msun"} <= set(
+    assert len(truth) == 6
+    assert {"x_px", "y_px", "ra_deg", "dec_deg", "log_age_yr", "log_mass_msun", "av_mag"} <= set(
         truth.columns
     )
+    assert {"rh_arcsec", "visibility", "visibility_F336W", "x_ref_px"} <= set(truth.columns)
+    measured = truth["visibility"].notna()
+    assert measured.any() and (truth.loc[measured, "visibility"] >= 0).all()
     cube, header = read_cube(out / "backgrounds" / "shard_0.fits")
     table = read_table(out / "backgrounds" / "shard_0.parquet")
     assert cube.shape == (12, 3, 64, 64) and len(table) == 12
@@ -277,7 +281,7 @@ def test_nothing_to_do_after_a_run(built):
         (lambda c: c["mosaic"]["synthetic"].update(n_clusters=5), GALAXY),
         (
             lambda c: c["mosaic"]["mask"].update(saturation_grow_arcsec=0.8),
-            {"mosaic", "background_shard", "mock_figures"},
+            {"mosaic", "truth", "background_shard", "mock_figures"},
         ),
         (lambda c: c["backgrounds"].update(block_px=80), {"background_shard", "mock_figures"}),
         # a value for a band that is not used changes nothing

@@ -11,7 +11,7 @@ if MOSAIC["source"] == "synthetic":
             psfs=expand("results/{{galaxy}}/psf/{band}.fits", band=BANDS),
         output:
             bands=expand("results/{{galaxy}}/mosaic/raw/{band}.fits", band=BANDS),
-            truth="results/{galaxy}/mosaic/truth.parquet",
+            truth="results/{galaxy}/mosaic/raw/truth.parquet",
             arms="results/{galaxy}/mosaic/arms.parquet",
             contaminants="results/{galaxy}/mosaic/contaminants.parquet",
             preview=report(
@@ -75,3 +75,25 @@ rule mosaic:
         bands=BANDS,
     script:
         "../scripts/mosaic.py"
+
+
+if MOSAIC["source"] == "synthetic":
+
+    rule truth:
+        """The synthetic clusters on the mosaic grid, with their visibility (thesis eq. 3.2)."""
+        input:
+            raw="results/{galaxy}/mosaic/raw/truth.parquet",
+            bands=expand("results/{{galaxy}}/mosaic/{band}.fits", band=BANDS),
+            isochrones="results/{galaxy}/photometry/isochrones.parquet",
+            extinction="results/{galaxy}/photometry/extinction.parquet",
+            psfs=expand("results/{{galaxy}}/psf/{band}.fits", band=BANDS),
+        output:
+            "results/{galaxy}/mosaic/truth.parquet",
+        log:
+            "results/{galaxy}/logs/truth.log",
+        conda:
+            "../../envs/science.yaml"
+        params:
+            config=synthetic_config() | {"window_px": config["window_px"]},
+        script:
+            "../scripts/truth.py"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+import pandas as pd
 
 from starclusters.io import read_table
 from starclusters.mocks.psf import read_psfs
@@ -101,4 +102,38 @@ def make_mosaic(
         saturation_cps=mask.get("saturation_counts_s") or None,
         saturation_grow_arcsec=mask["saturation_grow_arcsec"],
         catalogs=catalogs,
+    )
+
+
+def make_truth(
+    raw_truth_path: str,
+    image_paths: Sequence[str],
+    isochrones_path: str,
+    extinction_path: str,
+    psf_paths: Sequence[str],
+    config: Mapping,
+) -> pd.DataFrame:
+    """The synthetic truth on the prepared mosaic grid, with visibilities (see :mod:`.truth`)."""
+    from astropy.io import fits
+    from astropy.wcs import WCS
+
+    from starclusters.mocks.stage import renderer_from_files
+    from starclusters.mosaic.truth import truth_on_grid
+
+    bands = list(config["bands"])
+    population = population_from_config(
+        read_table(isochrones_path), read_table(extinction_path), config["photometry"], bands
+    )
+    renderer = renderer_from_files(
+        psf_paths,
+        bands,
+        config["psf"],
+        config["pixel_scale_arcsec"],
+        config["window_px"],
+        config["mocks"]["truncation_arcsec"],
+    )
+    images = np.stack([fits.getdata(p).astype(np.float32) for p in image_paths])
+    wcs = WCS(fits.getheader(image_paths[0])).celestial
+    return truth_on_grid(
+        read_table(raw_truth_path), synthetic_spec(config), population, renderer, images, wcs
     )
