@@ -12,6 +12,7 @@ from starclusters.io import read_table
 from starclusters.mocks.bank import build_shard
 from starclusters.mocks.psf import psf_enclosed_fraction, psf_for_band, read_psf, read_psfs
 from starclusters.mocks.render import StampRenderer
+from starclusters.photometry.population import StellarPopulation
 from starclusters.photometry.stage import population_from_config
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,29 @@ def renderer_from_files(
     )
 
 
+def population_and_renderer(
+    isochrones_path: str, extinction_path: str, psf_paths: Sequence[str], config: Mapping
+) -> tuple[StellarPopulation, StampRenderer]:
+    """The stellar population and the stamp renderer of ``config`` from the stages' files.
+
+    config needs bands, photometry, psf, pixel_scale_arcsec, window_px and
+    mocks.truncation_arcsec.
+    """
+    bands = list(config["bands"])
+    population = population_from_config(
+        read_table(isochrones_path), read_table(extinction_path), config["photometry"], bands
+    )
+    renderer = renderer_from_files(
+        psf_paths,
+        bands,
+        config["psf"],
+        config["pixel_scale_arcsec"],
+        config["window_px"],
+        config["mocks"]["truncation_arcsec"],
+    )
+    return population, renderer
+
+
 def build_mock_shard(
     shard: int,
     seed: int,
@@ -82,11 +106,8 @@ def build_mock_shard(
     """
     bands = list(config["bands"])
     phot = config["photometry"]
-    population = population_from_config(
-        read_table(isochrones_path), read_table(extinction_path), phot, bands
-    )
-    renderer = renderer_from_files(
-        psf_paths, bands, config["psf"], config["pixel_scale_arcsec"], config["window_px"]
+    population, renderer = population_and_renderer(
+        isochrones_path, extinction_path, psf_paths, config
     )
     stamps, table = build_shard(
         shard,
@@ -131,16 +152,8 @@ def bank_figures(
 
     bands = list(config["bands"])
     phot = config["photometry"]
-    population = population_from_config(
-        read_table(isochrones_path), read_table(extinction_path), phot, bands
-    )
-    renderer = renderer_from_files(
-        psf_paths,
-        bands,
-        config["psf"],
-        config["pixel_scale_arcsec"],
-        config["window_px"],
-        config["mocks"]["truncation_arcsec"],
+    population, renderer = population_and_renderer(
+        isochrones_path, extinction_path, psf_paths, config
     )
     background = exptime = None
     if background_cutouts is not None:

@@ -117,20 +117,11 @@ def make_truth(
     from astropy.io import fits
     from astropy.wcs import WCS
 
-    from starclusters.mocks.stage import renderer_from_files
+    from starclusters.mocks.stage import population_and_renderer
     from starclusters.mosaic.truth import truth_on_grid
 
-    bands = list(config["bands"])
-    population = population_from_config(
-        read_table(isochrones_path), read_table(extinction_path), config["photometry"], bands
-    )
-    renderer = renderer_from_files(
-        psf_paths,
-        bands,
-        config["psf"],
-        config["pixel_scale_arcsec"],
-        config["window_px"],
-        config["mocks"]["truncation_arcsec"],
+    population, renderer = population_and_renderer(
+        isochrones_path, extinction_path, psf_paths, config
     )
     images = np.stack([fits.getdata(p).astype(np.float32) for p in image_paths])
     wcs = WCS(fits.getheader(image_paths[0])).celestial
