@@ -1,0 +1,313 @@
+"""The cluster CNN: a ResNet-50 variant with four softmax heads (thesis §3.2.1, Figs. 3.5–3.6).
+
+Built from torchvision's ``Bottleneck`` block, stacked per stage as torchvision's
+``ResNet._make_layer`` does. With the default ``NetworkSpec`` (thesis size) and an input of
+(N, 3, 64, 64):
+
+========  ==========================================  ==================
+layer     operation                                   output (C, H, W)
+========  ==========================================  ==================
+conv1     7×7 conv, **stride 1**, BN, ReLU             (64, 64, 64)
+max_pool  3×3 max pool, stride 2                       (64, 32, 32)
+conv2_x   3 bottlenecks, stride 1                      (128, 32, 32)
+conv3_x   4 bottlenecks, first one stride 2            (256, 16, 16)
+conv4_x   6 bottlenecks, first one stride 2            (512, 8, 8)
+conv5_x   3 bottlenecks, first one stride 2            (1024, 4, 4)
+avg_pool  global average pool                          (1024,)
+fc1024    fully connected, ReLU (optional dropout)     (1024,)
+heads     age × A_V × mass (20·10·14 = 2800), r_h (14), class (2), visibility (20)
+========  ==========================================  ==================
+
+A bottleneck is 1×1 conv (C_in → width), 3×3 conv (width → width, carrying the stride), 1×1
+conv (width → C_out = 4 × planes), each followed by BN, with ReLU after the first two and after
+the residual sum; the shortcut is a strided 1×1 conv + BN where the shape changes. The widths
+default to C_out / 4 (torchvision's expansion 4): 32/64/128/256. The thesis tables (Figs. 2.4,
+3.6) list 64/64/128/256 — conv2_x keeps ResNet-50's width of 64 while its output is halved to
+128; ``NetworkSpec.thesis()`` (``stage_widths=THESIS_STAGE_WIDTHS``) builds exactly that.
+
+Differences from the thesis' Keras network that we keep on purpose: torchvision strides the 3×3
+conv of a bottleneck (ResNet "v1.5") where Keras' ResNet50 strided the first 1×1 conv, and BN
+uses PyTorch's defaults (momentum 0.1, eps 1e-5; Keras: 0.99, 1e-3).
+
+Outputs (``head="softmax"``, thesis ch. 3) are logits; ``probabilities`` applies the softmax —
+over the whole age × A_V × mass grid jointly (eq. 3.3 with K = 2800), per head otherwise. The
+ch. 2 (M31/PHAT) variant ``head="regression"`` has one linear output each for age, mass and
+r_h, in the units of the training targets (e.g. log10 yr, log10 Msun, log10 arcsec), and is
+meant to be used with ``rotation_average`` (Dieleman et al. 2015).
+
+Any window size works (the pool before fc1024 is adaptive); ``window_px`` is checked against
+the input so that a model is not silently applied to cutouts of another size.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torchvision.models.resnet import Bottleneck, conv1x1
+
+from starclusters.errors import ConfigError
+
+CONFIG_KEY = "model"
+HEADS = ("softmax", "regression")
+#: Output keys of the softmax network, in head order.
+SOFTMAX_KEYS = ("age_av_mass", "rh", "class", "visibility")
+#: Output keys of the regression network.
+REGRESSION_KEYS = ("age", "mass", "rh")
+#: Bottleneck widths of conv2_x … conv5_x in the thesis tables (Figs. 2.4 and 3.6).
+THESIS_STAGE_WIDTHS = (64, 64, 128, 256)
+
+
+def _positive_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """Size and heads of the cluster CNN; the defaults are the thesis network (ch. 3).
+
+    in_bands: B, input channels (passbands, blue to red); window_px: S, the input is S × S
+    pixels; stage_blocks: bottlenecks per stage (conv2_x, conv3_x, …; ResNet-50: 3, 4, 6, 3);
+    stage_channels: output channels per stage (each divisible by 4, torchvision's expansion);
+    stage_widths: bottleneck (3×3 conv) width per stage, None for stage_channels / 4;
+    stem_channels: output channels of the 7×7 stride-1 conv1; fc_width: the fully connected
+    layer before the heads; fc_dropout: dropout probability after it (thesis ch. 2 trained with
+    0.5; ch. 3 does not mention dropout); n_age, n_av, n_mass: the 3-D softmax grid; n_rh,
+    n_visibility: 1-D softmax bins; head: "softmax" (ch. 3) or "regression" (ch. 2: linear age,
+    mass and r_h outputs).
+
+    Invalid values raise ConfigError naming ``model.<key>``.
+    """
+
+    in_bands: int = 3
+    window_px: int = 64
+    stage_blocks: tuple[int, ...] = (3, 4, 6, 3)
+    stage_channels: tuple[int, ...] = (128, 256, 512, 1024)
+    stage_widths: tuple[int, ...] | None = None
+    stem_channels: int = 64
+    fc_width: int = 1024
+    fc_dropout: float = 0.0
+    n_age: int = 20
+    n_av: int = 10
+    n_mass: int = 14
+    n_rh: int = 14
+    n_visibility: int = 20
+    head: str = "softmax"
+
+    def __post_init__(self):
+        for key in ("stage_blocks", "stage_channels", "stage_widths"):
+            value = getattr(self, key)
+            if isinstance(value, list):
+                object.__setattr__(self, key, tuple(value))
+        self._check()
+
+    @classmethod
+    def thesis(cls, **overrides) -> NetworkSpec:
+        """The network of thesis Fig. 3.6 exactly (bottleneck widths 64/64/128/256)."""
+        return cls(**{"stage_widths": THESIS_STAGE_WIDTHS, **overrides})
+
+    @classmethod
+    def from_config(cls, section: Mapping | None = None, **overrides) -> NetworkSpec:
+        """A spec from the ``model`` config mapping (keys = field names), then ``overrides``.
+
+        ConfigError naming ``model.<key>`` for an unknown key or an invalid value.
+        """
+        values = {**dict(section or {}), **overrides}
+        names = {f.name for f in dataclasses.fields(cls)}
+        for key in values:
+            if key not in names:
+                raise ConfigError(
+                    f"{CONFIG_KEY}.{key}: unknown key; known keys are {', '.join(sorted(names))}"
+                )
+        return cls(**values)
+
+    def _check(self) -> None:
+        def bad(key, why):
+            raise ConfigError(f"{CONFIG_KEY}.{key}: {why}, got {getattr(self, key)!r}")
+
+        counts = ("in_bands", "window_px", "stem_channels", "fc_width")
+        for key in counts + ("n_age", "n_av", "n_mass", "n_rh", "n_visibility"):
+            if not _positive_int(getattr(self, key)):
+                bad(key, "must be a positive integer")
+        if self.head not in HEADS:
+            bad("head", f"must be one of {', '.join(HEADS)}")
+        if not isinstance(self.fc_dropout, int | float) or not 0 <= self.fc_dropout < 1:
+            bad("fc_dropout", "must be a probability in [0, 1)")
+        n = len(self.stage_blocks) if isinstance(self.stage_blocks, tuple) else 0
+        if n == 0 or not all(_positive_int(v) for v in self.stage_blocks):
+            bad(
+                "stage_blocks",
+                "must be a non-empty list of positive block counts, e.g. [3, 4, 6, 3]",
+            )
+        for key in ("stage_channels", "stage_widths"):
+            value = getattr(self, key)
+            if value is None and key == "stage_widths":
+                continue
+            if not isinstance(value, tuple) or len(value) != n:
+                bad(key, f"must be a list with one entry per stage (stage_blocks has {n})")
+            if not all(_positive_int(v) for v in value):
+                bad(key, "must be positive integers")
+        if any(c % Bottleneck.expansion for c in self.stage_channels):
+            bad("stage_channels", f"each must be divisible by {Bottleneck.expansion}")
+        for channels, width in zip(self.stage_channels, self.widths, strict=True):
+            planes = channels // Bottleneck.expansion
+            if (64 * width) % planes:
+                bad(
+                    "stage_widths",
+                    f"width {width} with {channels} output channels is not representable by "
+                    f"torchvision's Bottleneck (64 × width must be divisible by {planes}); "
+                    "use a multiple of output channels / 256 or leave stage_widths unset",
+                )
+        smallest = 2**n
+        if self.window_px < smallest:
+            bad("window_px", f"must be at least {smallest} px for {n} stages (each halves it)")
+
+    @property
+    def widths(self) -> tuple[int, ...]:
+        """Bottleneck widths per stage (stage_widths, or stage_channels / 4)."""
+        if self.stage_widths is not None:
+            return self.stage_widths
+        return tuple(c // Bottleneck.expansion for c in self.stage_channels)
+
+    @property
+    def grid_shape(self) -> tuple[int, int, int]:
+        """(n_age, n_av, n_mass): the shape of the joint softmax grid."""
+        return (self.n_age, self.n_av, self.n_mass)
+
+
+def _make_stage(inplanes: int, channels: int, width: int, blocks: int, stride: int):
+    """``blocks`` Bottlenecks inplanes → channels, the first one strided (``_make_layer``)."""
+    planes = channels // Bottleneck.expansion
+    # torchvision: width = int(planes * base_width / 64) * groups; 64 × width / planes is an
+    # integer (checked by NetworkSpec), so base_width / 64 is exact in binary and so is width.
+    base_width = 64 * width // planes
+    downsample = None
+    if stride != 1 or inplanes != channels:
+        downsample = nn.Sequential(conv1x1(inplanes, channels, stride), nn.BatchNorm2d(channels))
+    layers = [Bottleneck(inplanes, planes, stride, downsample, base_width=base_width)]
+    layers += [Bottleneck(channels, planes, base_width=base_width) for _ in range(1, blocks)]
+    return nn.Sequential(*layers)
+
+
+class ClusterNetwork(nn.Module):
+    """The cluster CNN for input (N, B, S, S) float (normalised, arcsinh-scaled cutouts).
+
+    ``forward`` returns a dict of tensors. head="softmax": logits ``age_av_mass`` (N, n_age,
+    n_av, n_mass), ``rh`` (N, n_rh), ``class`` (N, 2; index 1 = cluster), ``visibility``
+    (N, n_visibility). head="regression": ``age``, ``mass``, ``rh``, each (N,).
+    ``features`` returns the fc layer's activations (N, fc_width) that all heads read.
+    """
+
+    def __init__(self, spec: NetworkSpec | None = None):
+        super().__init__()
+        self.spec = spec = spec if spec is not None else NetworkSpec()
+        # conv1 without stride: clusters are only a few pixels across (thesis §2.3.1, Fig. 3.6)
+        self.conv1 = nn.Conv2d(spec.in_bands, spec.stem_channels, 7, 1, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(spec.stem_channels)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        stages = OrderedDict()
+        inplanes = spec.stem_channels
+        for i, (blocks, channels, width) in enumerate(
+            zip(spec.stage_blocks, spec.stage_channels, spec.widths, strict=True)
+        ):
+            stride = 1 if i == 0 else 2
+            stages[f"conv{i + 2}_x"] = _make_stage(inplanes, channels, width, blocks, stride)
+            inplanes = channels
+        self.stages = nn.Sequential(stages)
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(inplanes, spec.fc_width)
+        self.dropout = nn.Dropout(spec.fc_dropout)
+        if spec.head == "softmax":
+            sizes = {
+                "age_av_mass": spec.n_age * spec.n_av * spec.n_mass,
+                "rh": spec.n_rh,
+                "class": 2,
+                "visibility": spec.n_visibility,
+            }
+        else:
+            sizes = dict.fromkeys(REGRESSION_KEYS, 1)
+        self.heads = nn.ModuleDict({k: nn.Linear(spec.fc_width, n) for k, n in sizes.items()})
+        # torchvision's ResNet initialisation
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(module, nn.BatchNorm2d):
+                nn.init.ones_(module.weight)
+                nn.init.zeros_(module.bias)
+
+    def _check_input(self, x: torch.Tensor) -> None:
+        spec = self.spec
+        expected = (spec.in_bands, spec.window_px, spec.window_px)
+        if x.ndim != 4 or tuple(x.shape[1:]) != expected:
+            raise ValueError(
+                f"the network takes (N, {expected[0]}, {expected[1]}, {expected[2]}) "
+                f"(N, bands, window_px, window_px) cutouts, got {tuple(x.shape)}; cut windows "
+                "of model.window_px in the model's band order"
+            )
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, B, S, S) → (N, fc_width) activations of fc1024 after ReLU (and dropout)."""
+        self._check_input(x)
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.avgpool(self.stages(x)).flatten(1)
+        return self.dropout(self.relu(self.fc(x)))
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        h = self.features(x)
+        if self.spec.head == "regression":
+            return {key: head(h)[:, 0] for key, head in self.heads.items()}
+        out = {key: head(h) for key, head in self.heads.items()}
+        out["age_av_mass"] = out["age_av_mass"].reshape(-1, *self.spec.grid_shape)
+        return out
+
+
+def build_network(config_section: Mapping | None = None, **overrides) -> ClusterNetwork:
+    """A freshly initialised ClusterNetwork from the ``model`` config mapping (see NetworkSpec)."""
+    return ClusterNetwork(NetworkSpec.from_config(config_section, **overrides))
+
+
+def probabilities(outputs: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Softmax of the softmax network's logits: same keys and shapes as ``outputs``.
+
+    ``age_av_mass`` (N, A, E, M) is normalised over the whole grid jointly (sums to 1 per
+    sample over A·E·M cells); ``rh``, ``class``, ``visibility`` each over their last axis.
+    """
+    if "age_av_mass" not in outputs:
+        raise ValueError(
+            "probabilities() needs the softmax network's outputs (keys "
+            f"{', '.join(SOFTMAX_KEYS)}); got {', '.join(outputs)} — regression outputs are "
+            "values, not logits"
+        )
+    grid = outputs["age_av_mass"]
+    probs = {"age_av_mass": torch.softmax(grid.flatten(1), dim=1).reshape(grid.shape)}
+    for key in SOFTMAX_KEYS[1:]:
+        probs[key] = torch.softmax(outputs[key], dim=-1)
+    return probs
+
+
+def rotation_average(model: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The model's outputs averaged over the input rotated by 0, 90, 180 and 270 degrees.
+
+    x: (N, B, S, S). Returns the same dict as ``model(x)``. The four rotations go through the
+    network as one batch of 4N (so BatchNorm in training mode sees all of them). Every head is
+    linear in the fc activations, so averaging the outputs equals averaging those activations
+    before the output layer, as thesis §2.3.1 does after Dieleman et al. (2015). For the
+    softmax network the logits are averaged; apply ``probabilities`` afterwards. The result
+    is invariant to rotating x by multiples of 90° up to float rounding.
+    """
+    n = x.shape[0]
+    rotated = torch.cat([torch.rot90(x, k, dims=(-2, -1)) for k in range(4)])
+    if x.is_contiguous(memory_format=torch.channels_last):
+        rotated = rotated.contiguous(memory_format=torch.channels_last)
+    outputs = model(rotated)
+    return {key: value.reshape(4, n, *value.shape[1:]).mean(0) for key, value in outputs.items()}
+
+
+def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
+    """Number of (trainable, by default) parameters of ``model``."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)

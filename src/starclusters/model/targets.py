@@ -1,0 +1,479 @@
+"""Output grids, preprocessing, soft targets, loss and decoding of the CNN (thesis §3.1.4, §3.2).
+
+The network predicts every parameter on a grid (thesis §3.2.1): a joint 3-D softmax over
+(log age, A_V, log mass) with 20 × 10 × 14 bins, 1-D softmaxes over log r_h (14 bins) and
+visibility (20 log-spaced bins), and a 2-way cluster/background class. This module holds,
+once each:
+
+- :class:`ParameterGrids`: the bin centres (from config; they travel inside checkpoints);
+- :func:`preprocess`: per window and band, mean 0 / standard deviation 1, then arcsinh;
+- :func:`soft_target_1d`, :func:`soft_target_3d`: Gaussian targets centred on the true value;
+- :func:`batch_targets` and :func:`loss`: the four heads' targets for a half-background
+  batch and the masked soft cross-entropy;
+- :func:`decode`: peak bin, then the probability-weighted mean within 3 bins of it.
+
+Heads are named ``"age_av_mass"``, ``"rh"``, ``"class"`` and ``"visibility"`` (:data:`HEADS`);
+class index 0 is background, 1 is cluster. Everything works on torch tensors (any device,
+float32 on GPUs); the functions that say so also take and return numpy arrays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from starclusters.errors import ConfigError
+
+#: The four output heads, in the order of thesis Fig. 3.5.
+HEADS = ("age_av_mass", "rh", "class", "visibility")
+#: Heads whose loss counts for images with a cluster only (thesis §3.2.2).
+CLUSTER_HEADS = ("age_av_mass", "rh")
+#: The grids, in the order of :class:`ParameterGrids`' fields; the first three span the 3-D head.
+GRID_NAMES = ("log_age_yr", "av_mag", "log_mass_msun", "log_rh_arcsec", "visibility")
+#: Grids whose bins are evenly spaced in log10 of the value (centres stored as plain values).
+LOG_SPACED = frozenset({"visibility"})
+#: Default grids (thesis §3.2.1 and Table 4.1, M83): first centre, last centre, number of bins.
+DEFAULT_GRIDS = {
+    "log_age_yr": {"min": 6.6, "max": 10.1, "bins": 20},
+    "av_mag": {"min": 0.0, "max": 3.0, "bins": 10},
+    "log_mass_msun": {"min": 3.5, "max": 5.5, "bins": 14},
+    "log_rh_arcsec": {"min": float(np.log10(0.04)), "max": float(np.log10(0.4)), "bins": 14},
+    "visibility": {"min": 0.1, "max": 1000.0, "bins": 20},
+}
+#: Standard deviation of the 3-D (age, A_V, mass) soft target, bins (thesis §3.2.2).
+SIGMA_3D_BINS = 0.25
+#: Standard deviation of the 1-D (r_h, visibility) soft targets, bins (thesis §3.2.2).
+SIGMA_1D_BINS = 0.5
+#: Half-width of the decoding window around the peak bin, bins (thesis §3.2.2: "3 bin radius").
+DECODE_RADIUS_BINS = 3
+
+
+def _frozen(values, name: str) -> np.ndarray:
+    """Validated read-only float64 copy of a grid's centres (strictly increasing, ≥ 2, finite)."""
+    arr = np.array(values, dtype=np.float64).ravel()
+    if arr.size < 2 or not np.all(np.isfinite(arr)) or np.any(np.diff(arr) <= 0):
+        raise ValueError(f"grid {name}: need ≥ 2 finite, strictly increasing centres, got {arr}")
+    if name in LOG_SPACED and arr[0] <= 0:
+        raise ValueError(f"grid {name} is log-spaced: centres must be > 0, got {arr[0]}")
+    arr.setflags(write=False)
+    return arr
+
+
+@dataclass(frozen=True, eq=False)
+class ParameterGrids:
+    """Bin centres of the network's output grids — the only place they are defined.
+
+    log_age_yr: (A,) log10(t / yr); av_mag: (E,) mag; log_mass_msun: (M,) log10(M / M☉);
+    log_rh_arcsec: (R,) log10(r_h / arcsec); visibility: (V,) dimensionless, evenly spaced in
+    log10. The defaults are the thesis' M83 grids (A, E, M, R, V = 20, 10, 14, 14, 20). The
+    configured min and max are the first and last *centres*, so a true value at a range end
+    sits on a bin centre. Visibility bin 0 is also the target for bare backgrounds
+    (visibility 0, clipped to the lowest bin). Centres are read-only float64 arrays.
+    """
+
+    log_age_yr: np.ndarray = field(default_factory=lambda: _default("log_age_yr"))
+    av_mag: np.ndarray = field(default_factory=lambda: _default("av_mag"))
+    log_mass_msun: np.ndarray = field(default_factory=lambda: _default("log_mass_msun"))
+    log_rh_arcsec: np.ndarray = field(default_factory=lambda: _default("log_rh_arcsec"))
+    visibility: np.ndarray = field(default_factory=lambda: _default("visibility"))
+
+    def __post_init__(self):
+        for name in GRID_NAMES:
+            object.__setattr__(self, name, _frozen(getattr(self, name), name))
+
+    @property
+    def shape_3d(self) -> tuple[int, int, int]:
+        """(A, E, M): the shape of the joint age × A_V × mass grid."""
+        return (self.log_age_yr.size, self.av_mag.size, self.log_mass_msun.size)
+
+    @property
+    def head_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Output shape of each head per image; a head's softmax runs over all its bins."""
+        return {
+            "age_av_mass": self.shape_3d,
+            "rh": (self.log_rh_arcsec.size,),
+            "class": (2,),
+            "visibility": (self.visibility.size,),
+        }
+
+    @classmethod
+    def from_config(cls, grids: Mapping | None) -> ParameterGrids:
+        """Grids from the ``model.grids`` config section; missing grids get the defaults.
+
+        Each entry is ``{min, max, bins}``: first and last bin centre (in the grid's own
+        units: log10 for log_*, plain visibility for the log-spaced visibility) and the
+        number of bins (≥ 2). Raises ConfigError naming ``model.grids.<key>``.
+        """
+        grids = {} if grids is None else grids
+        if not isinstance(grids, Mapping):
+            raise ConfigError(
+                f"model.grids: expected a mapping of grids, got {type(grids).__name__}"
+            )
+        unknown = sorted(set(grids) - set(GRID_NAMES))
+        if unknown:
+            raise ConfigError(
+                f"model.grids.{unknown[0]}: unknown grid; the grids are {', '.join(GRID_NAMES)}"
+            )
+        centres = {}
+        for name in GRID_NAMES:
+            spec = {**DEFAULT_GRIDS[name], **_entry(grids.get(name, {}), name)}
+            centres[name] = _centres(spec, name)
+        return cls(**centres)
+
+    def to_dict(self) -> dict[str, list[float]]:
+        """Plain ``{grid name: [centres]}`` (JSON- and ``torch.save(weights_only)``-safe)."""
+        return {name: [float(v) for v in getattr(self, name)] for name in GRID_NAMES}
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> ParameterGrids:
+        """Inverse of :meth:`to_dict` (e.g. from a checkpoint); ValueError names a missing grid."""
+        missing = [name for name in GRID_NAMES if name not in data]
+        if missing:
+            raise ValueError(f"grid dict lacks {missing}; it must hold {list(GRID_NAMES)}")
+        return cls(**{name: data[name] for name in GRID_NAMES})
+
+
+def _default(name: str) -> np.ndarray:
+    return _centres(DEFAULT_GRIDS[name], name)
+
+
+def _entry(value, name: str) -> dict:
+    """One ``model.grids.<name>`` entry, checked for keys and types."""
+    key = f"model.grids.{name}"
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{key}: expected {{min, max, bins}}, got {value!r}")
+    extra = sorted(set(value) - {"min", "max", "bins"})
+    if extra:
+        raise ConfigError(f"{key}.{extra[0]}: unknown key; give min, max (bin centres) and bins")
+    for k in ("min", "max"):
+        if k in value and (
+            isinstance(value[k], bool)
+            or not isinstance(value[k], int | float)
+            or not np.isfinite(value[k])
+        ):
+            raise ConfigError(f"{key}.{k}: expected a finite number, got {value[k]!r}")
+    if "bins" in value and (
+        isinstance(value["bins"], bool) or not isinstance(value["bins"], int) or value["bins"] < 2
+    ):
+        raise ConfigError(f"{key}.bins: expected an integer ≥ 2, got {value['bins']!r}")
+    return dict(value)
+
+
+def _centres(spec: Mapping, name: str) -> np.ndarray:
+    """Centres from a checked ``{min, max, bins}``; log-spaced grids are even in log10."""
+    key = f"model.grids.{name}"
+    lo, hi, n = float(spec["min"]), float(spec["max"]), int(spec["bins"])
+    if hi <= lo:
+        raise ConfigError(f"{key}: max ({hi}) must exceed min ({lo})")
+    if name in LOG_SPACED:
+        if lo <= 0:
+            raise ConfigError(f"{key}.min: the grid is log-spaced, so min must be > 0, got {lo}")
+        return np.logspace(np.log10(lo), np.log10(hi), n)
+    return np.linspace(lo, hi, n)
+
+
+# --------------------------------------------------------------------------- numpy/torch glue
+
+
+def _as_tensor(x, dtype=None, device=None) -> tuple[torch.Tensor, bool]:
+    """(tensor, was_numpy): numpy and lists become CPU tensors (no copy where possible)."""
+    if isinstance(x, torch.Tensor):
+        return x.to(dtype=dtype or x.dtype, device=device or x.device), False
+    arr = np.asarray(x)
+    t = torch.as_tensor(arr if arr.flags.writeable else arr.copy())
+    return t.to(dtype=dtype or t.dtype, device=device or t.device), True
+
+
+def _back(t: torch.Tensor, to_numpy: bool):
+    return t.detach().cpu().numpy() if to_numpy else t
+
+
+# ------------------------------------------------------------------------------- preprocessing
+
+
+def preprocess(images):
+    """THE preprocessing of training and inference windows (thesis §3.1.4).
+
+    images: (..., B, S, S) counts/s, numpy array or torch tensor. Per window and per band
+    (over the last two axes) the pixels are normalised to mean 0 and standard deviation 1
+    (population std, ddof 0), then passed through arcsinh. Returns the same type and shape;
+    torch tensors keep device and dtype, numpy floats keep their dtype, integer input gives
+    float32. A band that is constant in a window (std 0, or std at the float rounding level
+    of its mean) gives zeros, not NaN. NaN pixels propagate: mask before calling.
+    """
+    x, was_numpy = _as_tensor(images)
+    if x.ndim < 3:
+        raise ValueError(f"images must be (..., B, S, S), got shape {tuple(x.shape)}")
+    if not torch.is_floating_point(x):
+        x = x.to(torch.float32)
+    mean = x.mean(dim=(-2, -1), keepdim=True)
+    std = x.std(dim=(-2, -1), keepdim=True, correction=0)
+    # a constant window's std is its mean's rounding noise, not signal: call it flat
+    flat = std <= 16 * torch.finfo(x.dtype).eps * mean.abs()
+    z = torch.where(flat, torch.zeros_like(x), (x - mean) / torch.where(flat, 1.0, std))
+    return _back(torch.asinh(z), was_numpy)
+
+
+# -------------------------------------------------------------------------------- soft targets
+
+
+def _fractional_bin(values: torch.Tensor, centres: torch.Tensor):
+    """(j, f): value lies at continuous bin position j + f, 0 ≤ f ≤ 1, j in [0, K-2].
+
+    Piecewise linear between neighbouring centres; values outside the grid are clipped to
+    the edge centres (j = 0, f = 0 below; j = K-2, f = 1 above).
+    """
+    k = centres.numel()
+    j = (torch.searchsorted(centres, values.contiguous(), right=True) - 1).clamp(0, k - 2)
+    lo, hi = centres[j], centres[j + 1]
+    f = ((values - lo) / (hi - lo)).clamp(0.0, 1.0)
+    return j, f
+
+
+def _soft_1d(values: torch.Tensor, centres, sigma_bins: float, log_spacing: bool) -> torch.Tensor:
+    """(N, K) float32 target on ``values``' device; see :func:`soft_target_1d`."""
+    if torch.isnan(values).any():
+        raise ValueError("soft targets: values contain NaN; give finite parameters")
+    if sigma_bins <= 0:
+        raise ValueError(f"sigma_bins must be > 0, got {sigma_bins}")
+    device = values.device
+    c = torch.as_tensor(np.array(centres, dtype=np.float64), device=device)
+    v = values.to(torch.float64 if device.type == "cpu" else torch.float32)
+    c = c.to(v.dtype)
+    if log_spacing:
+        v, c = torch.log10(v.clamp_min(torch.finfo(v.dtype).tiny)), torch.log10(c)
+    j, f = _fractional_bin(v.reshape(-1), c)
+    k = torch.arange(c.numel(), device=device, dtype=torch.float32)
+    gauss = torch.exp(-0.5 * ((k[None, :] - k[:, None]) / sigma_bins) ** 2)
+    gauss = gauss / gauss.sum(dim=1, keepdim=True)  # (K, K): row j = Gaussian on bin j
+    f = f.to(torch.float32)[:, None]
+    return (1.0 - f) * gauss[j] + f * gauss[j + 1]
+
+
+def soft_target_1d(values, centres, sigma_bins: float = SIGMA_1D_BINS, log_spacing: bool = False):
+    """Soft 1-D targets (N, K) for ``values`` (N,) on a grid of bin ``centres`` (K,).
+
+    A Gaussian of standard deviation ``sigma_bins`` (in bins; thesis: 0.5 for r_h and
+    visibility) centred on the value's continuous bin position j + f. Made as the mixture
+    (1 - f)·G_j + f·G_{j+1} of the thesis Gaussian placed on the two neighbouring centres:
+    identical to the thesis target for a value on a centre, and — unlike a Gaussian merely
+    sampled at the centres, whose probability-weighted mean snaps toward the nearest
+    centre by up to 0.27 bin at σ = 0.25 (0.02 bin at σ = 0.5) — its weighted mean of
+    centres is the true value, so :func:`decode` of a perfect output returns the truth.
+    Its peak is the nearest bin.
+
+    Each row sums to 1 (the Gaussians are renormalised where the grid cuts them). Values
+    outside the grid are clipped to the edge bins (an edge value's target is the Gaussian
+    on the edge bin, whose weighted mean lies slightly inside). ``log_spacing``: the grid is
+    even in log10 (visibility); positions are then taken in log10, and values ≤ 0 (a
+    background's visibility 0) fall in bin 0. numpy in → numpy out; torch in → float32 on
+    the same device.
+    """
+    v, was_numpy = _as_tensor(values)
+    return _back(_soft_1d(v, centres, sigma_bins, log_spacing), was_numpy)
+
+
+def soft_target_3d(
+    log_age_yr, av_mag, log_mass_msun, grids: ParameterGrids, sigma_bins: float = SIGMA_3D_BINS
+):
+    """Soft joint targets (N, A, E, M) for N clusters' (log age, A_V, log mass), each (N,).
+
+    The 3-D Gaussian of the thesis (σ = 0.25 bin on each axis) is separable, so it is the
+    outer product of three :func:`soft_target_1d` targets; it sums to 1 per cluster and its
+    marginals are those 1-D targets (same construction, clipping and mean as there).
+    numpy in → numpy out; torch in → float32 on the device of ``log_age_yr``.
+    """
+    age, was_numpy = _as_tensor(log_age_yr)
+    av, _ = _as_tensor(av_mag, device=age.device)
+    mass, _ = _as_tensor(log_mass_msun, device=age.device)
+    if not (age.numel() == av.numel() == mass.numel()):
+        raise ValueError(
+            f"age, A_V and mass differ in length: {age.numel()}, {av.numel()}, {mass.numel()}"
+        )
+    ta = _soft_1d(age, grids.log_age_yr, sigma_bins, False)
+    te = _soft_1d(av, grids.av_mag, sigma_bins, False)
+    tm = _soft_1d(mass, grids.log_mass_msun, sigma_bins, False)
+    return _back(torch.einsum("na,ne,nm->naem", ta, te, tm), was_numpy)
+
+
+# ------------------------------------------------------------------------ batch targets, loss
+
+
+def _column(params, name: str) -> np.ndarray | torch.Tensor:
+    """One parameter column; log_rh_arcsec falls back to log10 of an ``rh_arcsec`` column."""
+    if name in params:
+        return params[name]
+    if name == "log_rh_arcsec" and "rh_arcsec" in params:
+        rh, _ = _as_tensor(params["rh_arcsec"], dtype=torch.float64)
+        return torch.log10(rh)
+    raise ValueError(
+        f"parameters lack {name!r}; give log_age_yr, av_mag, log_mass_msun, "
+        "log_rh_arcsec (or rh_arcsec) and visibility"
+    )
+
+
+def batch_targets(
+    params, is_cluster, grids: ParameterGrids, device=None
+) -> dict[str, torch.Tensor]:
+    """Targets of one training batch (thesis §3.2.2: half the images are bare backgrounds).
+
+    params: table (pandas DataFrame or mapping of (N,) arrays/tensors) with log_age_yr,
+    av_mag, log_mass_msun, log_rh_arcsec (or rh_arcsec, arcsec) and visibility; the rows of
+    backgrounds are ignored and may be NaN. is_cluster: (N,) bool. Returns float32 tensors
+    on ``device`` (default: is_cluster's device, else CPU):
+
+    - "age_av_mass" (N, A, E, M) and "rh" (N, R): soft targets for clusters, zero rows for
+      backgrounds (their loss is masked out anyway);
+    - "class" (N, 2): one-hot, [1, 0] background, [0, 1] cluster;
+    - "visibility" (N, V): soft target of the cluster's visibility; backgrounds get
+      visibility 0, i.e. the target on bin 0;
+    - "cluster" (N,) bool: the mask of images whose cluster-parameter losses count.
+    """
+    mask, _ = _as_tensor(is_cluster, device=device)
+    mask = mask.to(torch.bool).reshape(-1)
+    dev = mask.device
+    n = mask.numel()
+
+    def values(name: str) -> torch.Tensor:
+        column = _column(params, name)
+        if not isinstance(column, torch.Tensor):
+            column = np.asarray(column, dtype=np.float64)
+        t, _ = _as_tensor(
+            column, dtype=torch.float64 if dev.type == "cpu" else torch.float32, device=dev
+        )
+        t = t.reshape(-1)
+        if t.numel() != n:
+            raise ValueError(f"parameter {name!r} has {t.numel()} rows, is_cluster has {n}")
+        bad = int(torch.isnan(t[mask]).sum())
+        if bad:
+            raise ValueError(f"parameter {name!r} is NaN for {bad} clusters; give finite values")
+        return torch.where(mask, t, torch.zeros_like(t))  # backgrounds: any finite value
+
+    keep = mask.to(torch.float32)
+    age_av_mass = (
+        soft_target_3d(values("log_age_yr"), values("av_mag"), values("log_mass_msun"), grids)
+        * keep[:, None, None, None]
+    )
+    rh = (
+        _soft_1d(values("log_rh_arcsec"), grids.log_rh_arcsec, SIGMA_1D_BINS, False) * keep[:, None]
+    )
+    vis = _soft_1d(values("visibility"), grids.visibility, SIGMA_1D_BINS, True)
+    return {
+        "age_av_mass": age_av_mass,
+        "rh": rh,
+        "class": torch.stack([1.0 - keep, keep], dim=1),
+        "visibility": vis,
+        "cluster": mask,
+    }
+
+
+def _cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per-image soft categorical cross-entropy −Σ y log softmax(z) (thesis eq. 3.4), (N,).
+
+    Bins with y = 0 contribute nothing, even where a logit is −inf.
+    """
+    logp = torch.log_softmax(logits.flatten(1), dim=1)
+    y = target.flatten(1).to(logp.dtype)
+    return -torch.where(y > 0, y * logp, torch.zeros_like(logp)).sum(dim=1)
+
+
+def loss(outputs_logits: Mapping, targets: Mapping) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """(total, per-head) loss of one batch: soft cross-entropy per head, summed with weight 1.
+
+    outputs_logits: {head: logits}, "age_av_mass" (N, A, E, M) or flattened (N, A·E·M) —
+    its softmax runs over the whole 3-D grid — and (N, K) for the others. targets: from
+    :func:`batch_targets`. "class" and "visibility" are averaged over all N images;
+    "age_av_mass" and "rh" over the clusters only (thesis §3.2.2: "for background images
+    we zero out the training loss gradients for all cluster parameters"); with no cluster
+    in the batch they are 0 and carry no gradient to those heads' logits.
+    """
+    mask = targets["cluster"].to(torch.bool)
+    n_clusters = mask.sum().clamp_min(1)
+    per_head = {}
+    for head in HEADS:
+        ce = _cross_entropy(outputs_logits[head], targets[head])
+        if head in CLUSTER_HEADS:
+            per_head[head] = torch.where(mask, ce, torch.zeros_like(ce)).sum() / n_clusters
+        else:
+            per_head[head] = ce.mean()
+    return sum(per_head.values()), per_head
+
+
+# ---------------------------------------------------------------------------------- decoding
+
+
+def decode(probabilities, centres, log_spacing=False):
+    """THE decoding of output grids into point estimates (thesis §3.2.2), numpy or torch, batched.
+
+    "This was done by finding the bin with the highest value in the histogram, which
+    represents the most likely set of parameters inferred by the network, and calculating a
+    weighted average within a 3 bin radius." For a 1-D grid: the peak bin, then the
+    probability-weighted mean of the bin centres with |k − peak| ≤ 3. For an n-D grid (the
+    joint age × A_V × mass histogram) the peak is the *joint* peak — "the most likely set of
+    parameters" — and the window the bins within Euclidean distance 3 (in bins) of it; each
+    parameter is the weighted mean of its centres over that window. (Marginals would mix the
+    modes of a degenerate young+dusty / old+clear output; the joint peak keeps one.)
+
+    probabilities: (..., K) for ``centres`` an array (K,), or (..., K1, …, Kn) for
+    ``centres`` a sequence of n arrays; need not be normalised. log_spacing: bool, or one
+    per axis; such axes are averaged in log10 of the centres (visibility) and returned as
+    plain values. Returns (...,) for a single grid, (..., n) for a sequence; numpy in →
+    numpy out (float64), torch in → torch (its dtype, device). An all-zero window returns
+    the peak's centre.
+    """
+    p, was_numpy = _as_tensor(probabilities)
+    if not torch.is_floating_point(p):
+        p = p.to(torch.float32)
+    single = not isinstance(centres, Sequence) or (len(centres) > 0 and np.ndim(centres[0]) == 0)
+    axes = [centres] if single else list(centres)
+    logs = [log_spacing] * len(axes) if isinstance(log_spacing, bool) else list(log_spacing)
+    n = len(axes)
+    grid_shape = tuple(int(np.size(c)) for c in axes)
+    if tuple(p.shape[p.ndim - n :]) != grid_shape:
+        raise ValueError(
+            f"probabilities {tuple(p.shape)} do not end in the grid shape {grid_shape}"
+        )
+    batch = p.shape[: p.ndim - n]
+    flat = p.reshape(-1, int(np.prod(grid_shape)))
+    peak = torch.unravel_index(flat.argmax(dim=1), grid_shape)  # n × (N,)
+    index = torch.meshgrid(*[torch.arange(k, device=p.device) for k in grid_shape], indexing="ij")
+    dist2 = sum(
+        (idx.reshape(1, -1) - pk[:, None]) ** 2 for idx, pk in zip(index, peak, strict=True)
+    )
+    w = torch.where(dist2 <= DECODE_RADIUS_BINS**2, flat, torch.zeros_like(flat))
+    total = w.sum(dim=1)
+    estimates = []
+    for d, (c, is_log) in enumerate(zip(axes, logs, strict=True)):
+        c = np.array(c, dtype=np.float64)
+        c = torch.as_tensor(np.log10(c) if is_log else c, device=p.device, dtype=p.dtype)
+        at = c[index[d].reshape(-1)]  # the centre of axis d at every bin of the grid
+        mean = (w * at[None, :]).sum(dim=1) / torch.where(total > 0, total, 1.0)
+        mean = torch.where(total > 0, mean, c[peak[d]])
+        estimates.append(10.0**mean if is_log else mean)
+    out = torch.stack(estimates, dim=-1).reshape(*batch, n)
+    out = out[..., 0] if single else out
+    return _back(out, was_numpy)
+
+
+def decode_outputs(probs: Mapping, grids: ParameterGrids) -> dict:
+    """Point estimates of every head via :func:`decode`, with the full grids kept.
+
+    probs: {head: probabilities} as from :func:`starclusters.model.network.probabilities`
+    (numpy or torch, leading
+    batch axes (...) allowed). Returns log_age_yr, av_mag, log_mass_msun (from the joint
+    3-D grid), log_rh_arcsec, visibility (each (...,)), p_cluster (...,) = class
+    probability of index 1, and "grids": the probability arrays themselves, per head.
+    """
+    amm = decode(probs["age_av_mass"], [grids.log_age_yr, grids.av_mag, grids.log_mass_msun])
+    return {
+        "log_age_yr": amm[..., 0],
+        "av_mag": amm[..., 1],
+        "log_mass_msun": amm[..., 2],
+        "log_rh_arcsec": decode(probs["rh"], grids.log_rh_arcsec),
+        "visibility": decode(probs["visibility"], grids.visibility, log_spacing=True),
+        "p_cluster": probs["class"][..., 1],
+        "grids": dict(probs),
+    }
