@@ -1,0 +1,446 @@
+"""Training data of the CNN: the mock bank and the background cutouts, combined on the fly.
+
+Thesis §3.2.2: "Training proceeds by sampling from M83 backgrounds and the cluster bank
+separately, combining the cluster and background images on the fly". :class:`TrainingData`
+holds both in memory as float32 counts/s cubes (N, B, S, S), each image tagged with a split:
+
+- backgrounds keep the ``split`` column of their shard tables (spatial blocks, so windows of
+  different splits never share a pixel);
+- mocks are split by a hash of their ``seed`` column (:func:`split_by_seed`): deterministic,
+  independent of shard layout and row order, and a mock keeps its split when the bank grows.
+
+:meth:`TrainingData.make_batch` draws one training batch: the first half of it are bare
+backgrounds (class 0, cluster-parameter losses masked), the second half mocks put on other
+random backgrounds of the same split with THE :func:`~starclusters.mocks.compose.compose`,
+which also gives the visibility target. Augmentations (all from the caller's numpy
+Generator, nothing else): every background and every stamp gets its own random 90°
+rotation and flip (independently: a cluster is not tied to the orientation of its sky),
+the stamp is shifted by up to ``jitter_px`` pixels (centring jitter), and optionally each
+band of each background is scaled by N(1, σ) (calibration jitter, thesis §3.3.1: σ = 0.2).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+
+from starclusters.errors import ConfigError, InputFileError
+from starclusters.io import read_cube, read_table
+from starclusters.mocks.compose import compose, observed_rh_px
+from starclusters.model.targets import ParameterGrids, batch_targets, preprocess
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("train", "val", "test")
+#: Default shares of the mock bank per split (by seed hash).
+DEFAULT_MOCK_FRACTIONS = {"train": 0.8, "val": 0.1, "test": 0.1}
+#: Mock-table columns the training needs (the cluster parameters of the targets, and the seed).
+MOCK_COLUMNS = ("log_age_yr", "log_mass_msun", "av_mag", "log_rh_arcsec", "seed")
+#: Smallest calibration factor: N(1, σ) draws below it are clipped (a flux cannot flip sign).
+MIN_CALIBRATION_FACTOR = 0.1
+
+
+def split_by_seed(seeds, fractions: Mapping[str, float] | None = None) -> np.ndarray:
+    """Split name ("train", "val", "test") of each mock from a hash of its seed, (N,) str.
+
+    seeds: (N,) integers (the bank's ``seed`` column). Each seed is hashed (BLAKE2b of its
+    64-bit two's-complement bytes) to u in [0, 1); u < f_train gives "train", u < f_train +
+    f_val "val", else "test". The result depends on the seed alone. ConfigError naming
+    ``train.mock_split_fractions`` unless the fractions are train/val/test in [0, 1] summing
+    to 1.
+    """
+    fractions = dict(DEFAULT_MOCK_FRACTIONS if fractions is None else fractions)
+    key = "train.mock_split_fractions"
+    if set(fractions) != set(SPLITS):
+        raise ConfigError(f"{key}: give exactly train, val and test, got {sorted(fractions)}")
+    values = [fractions[s] for s in SPLITS]
+    if any(not isinstance(v, int | float) or not 0 <= v <= 1 for v in values):
+        raise ConfigError(f"{key}: each share must be a number in [0, 1], got {fractions}")
+    if abs(sum(values) - 1) > 1e-9:
+        raise ConfigError(f"{key}: the shares must sum to 1, got {fractions}")
+    seeds = np.asarray(seeds).reshape(-1)
+    u = np.array(
+        [
+            int.from_bytes(
+                hashlib.blake2b((int(s) % 2**64).to_bytes(8, "little"), digest_size=8).digest(),
+                "little",
+            )
+            / 2.0**64
+            for s in seeds
+        ]
+    )
+    edges = np.cumsum(values)[:2]
+    return np.array(SPLITS, dtype=object)[np.searchsorted(edges, u, side="right")].astype(str)
+
+
+def _orient(image: np.ndarray, k: int, flip: bool) -> np.ndarray:
+    """(B, S, S) rotated by k × 90° and, if ``flip``, mirrored left-right (the 8 symmetries).
+
+    Rotates about the array's middle, which for an even S is not pixel (S//2, S//2); use
+    :func:`orient_centred` for stamps.
+    """
+    out = np.rot90(image, k, axes=(-2, -1))
+    return out[..., ::-1] if flip else out
+
+
+@functools.lru_cache(maxsize=64)
+def _centre_shift(size: int, k: int, flip: bool) -> tuple[int, int]:
+    """(dy, dx) that moves pixel (S//2, S//2) of an oriented S × S array back to its place."""
+    probe = np.zeros((size, size))
+    probe[size // 2, size // 2] = 1.0
+    y, x = np.unravel_index(np.argmax(_orient(probe, k, flip)), probe.shape)
+    return size // 2 - int(y), size // 2 - int(x)
+
+
+def orient_centred(stamp: np.ndarray, k: int, flip: bool) -> np.ndarray:
+    """(B, S, S) stamp rotated by k × 90° (and flipped) about pixel (S//2, S//2), its centre.
+
+    For an even S a plain rotation moves that pixel by one; the result is rolled back by it
+    (one edge row/column of the stamp wraps around, where a cluster has little light).
+    """
+    dy, dx = _centre_shift(stamp.shape[-1], int(k), bool(flip))
+    out = _orient(stamp, k, flip)
+    return np.roll(out, (dy, dx), axis=(-2, -1)) if dy or dx else out
+
+
+@dataclass(eq=False)
+class TrainingData:
+    """The mock bank and background cutouts in memory, with their splits.
+
+    bands: band names in channel order (B); pixel_scale_arcsec: native pixel, arcsec;
+    exptime_s: (B,) exposure time per band, s (the backgrounds'); psf_rh_px: (B,) PSF
+    half-light radius per band, native px (widens r_h into r_h,obs for the visibility);
+    mocks: (N, B, S, S) noise-free cluster stamps, counts/s, centred on pixel (S//2, S//2);
+    mock_params: N rows with at least log_age_yr, log_mass_msun, av_mag, log_rh_arcsec,
+    seed; mock_split: (N,) "train"/"val"/"test"; backgrounds: (M, B, S, S) cutouts, counts/s;
+    background_split: (M,) split names. Arrays are converted to native float32 (a copy only
+    where needed). ValueError if shapes or columns disagree.
+    """
+
+    bands: tuple[str, ...]
+    pixel_scale_arcsec: float
+    exptime_s: np.ndarray
+    psf_rh_px: np.ndarray
+    mocks: np.ndarray
+    mock_params: pd.DataFrame
+    mock_split: np.ndarray
+    backgrounds: np.ndarray
+    background_split: np.ndarray
+
+    def __post_init__(self):
+        self.bands = tuple(self.bands)
+        b = len(self.bands)
+        self.mocks = np.asarray(self.mocks, dtype=np.float32)
+        self.backgrounds = np.asarray(self.backgrounds, dtype=np.float32)
+        self.exptime_s = np.broadcast_to(np.asarray(self.exptime_s, dtype=float), (b,)).copy()
+        self.psf_rh_px = np.broadcast_to(np.asarray(self.psf_rh_px, dtype=float), (b,)).copy()
+        self.mock_split = np.asarray(self.mock_split).astype(str)
+        self.background_split = np.asarray(self.background_split).astype(str)
+        self.mock_params = pd.DataFrame(self.mock_params).reset_index(drop=True)
+        for name, cube in (("mocks", self.mocks), ("backgrounds", self.backgrounds)):
+            if cube.ndim != 4 or cube.shape[1] != b or cube.shape[2] != cube.shape[3]:
+                raise ValueError(
+                    f"{name} must be (N, {b}, S, S) for bands {self.bands}, got {cube.shape}"
+                )
+        if self.mocks.shape[2:] != self.backgrounds.shape[2:]:
+            raise ValueError(
+                f"mock stamps {self.mocks.shape[2:]} and background cutouts "
+                f"{self.backgrounds.shape[2:]} differ in size; build both with the same window_px"
+            )
+        missing = [c for c in MOCK_COLUMNS if c not in self.mock_params]
+        if missing:
+            raise ValueError(f"mock_params lack columns {missing}; the bank tables have them")
+        for name, n, split in (
+            ("mock", len(self.mocks), self.mock_split),
+            ("background", len(self.backgrounds), self.background_split),
+        ):
+            if split.shape != (n,):
+                raise ValueError(f"{name} split has shape {split.shape}, expected ({n},)")
+            unknown = sorted(set(split) - set(SPLITS))
+            if unknown:
+                raise ValueError(f"{name} split has unknown names {unknown}; use {SPLITS}")
+        if len(self.mock_params) != len(self.mocks):
+            raise ValueError(f"{len(self.mock_params)} mock rows for {len(self.mocks)} stamps")
+        if np.any(self.exptime_s <= 0):
+            raise ValueError(f"exptime_s must be > 0, got {self.exptime_s}")
+        rh_px = 10.0 ** self.mock_params["log_rh_arcsec"].to_numpy(float) / self.pixel_scale_arcsec
+        #: (N, B) r_h,obs of every mock, px
+        self.rh_obs_px = np.stack([observed_rh_px(r, self.psf_rh_px) for r in rh_px]).reshape(
+            len(self.mocks), b
+        )
+
+    @property
+    def window_px(self) -> int:
+        """S, the side of the stamps and cutouts, px."""
+        return int(self.mocks.shape[-1])
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """{"mocks": {split: n}, "backgrounds": {split: n}}."""
+        return {
+            "mocks": {s: int(np.sum(self.mock_split == s)) for s in SPLITS},
+            "backgrounds": {s: int(np.sum(self.background_split == s)) for s in SPLITS},
+        }
+
+    def fingerprint(self) -> str:
+        """A short hash of the data's shapes, bands, splits, seeds and per-image sums.
+
+        Stored in checkpoints so that training does not resume on other data.
+        """
+        h = hashlib.blake2b(digest_size=12)
+        h.update(repr((self.bands, self.mocks.shape, self.backgrounds.shape)).encode())
+        h.update(np.asarray(self.exptime_s, dtype=np.float64).tobytes())
+        h.update(np.asarray(self.psf_rh_px, dtype=np.float64).tobytes())
+        h.update(self.mock_params["seed"].to_numpy(np.int64).tobytes())
+        h.update("".join(self.mock_split).encode())
+        h.update("".join(self.background_split).encode())
+        for cube in (self.mocks, self.backgrounds):
+            h.update(cube.sum(axis=(1, 2, 3), dtype=np.float64).tobytes())
+        return h.hexdigest()
+
+    def _indices(self, kind: str, split: str) -> np.ndarray:
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+        labels = self.mock_split if kind == "mocks" else self.background_split
+        idx = np.flatnonzero(labels == split)
+        if idx.size == 0:
+            fix = (
+                "give train.mock_split_fractions a positive share for it, or a larger bank"
+                if kind == "mocks"
+                else "give backgrounds.split_fractions a positive share for it, or more cutouts"
+            )
+            raise ConfigError(f"split {split!r} has no {kind}; {fix}")
+        return idx
+
+    def draw(
+        self,
+        split: str,
+        batch_size: int,
+        rng: np.random.Generator,
+        *,
+        augment: bool = True,
+        jitter_px: int = 2,
+        calibration_jitter: float = 0.0,
+    ) -> tuple[np.ndarray, pd.DataFrame]:
+        """Raw images of one batch: (images (N, B, S, S) float32 counts/s, table of N rows).
+
+        Rows [0, N//2) are bare backgrounds, rows [N//2, N) mocks composed on backgrounds,
+        all of ``split``, drawn uniformly with replacement. augment: a random 90° rotation
+        and left-right flip for each background and (independently) each stamp (about its
+        centre pixel, :func:`orient_centred`). jitter_px:
+        the stamp is moved by (dy, dx), each uniform in [-jitter_px, jitter_px] (the
+        background is rolled by -(dy, dx) before :func:`compose` and the result back, so
+        the background stays in place and the visibility is measured around the cluster;
+        the cluster's light wraps around the window edge by those few pixels).
+        calibration_jitter: σ of the per-band background factor N(1, σ), clipped at
+        MIN_CALIBRATION_FACTOR (0 = off; thesis §3.3.1: 0.2), applied before compose.
+
+        The table has is_cluster, the mock's log_age_yr, log_mass_msun, av_mag,
+        log_rh_arcsec (NaN for backgrounds), visibility (0 for backgrounds; max over bands)
+        and visibility_<band>, mock_index and background_index (rows of the arrays; -1 for
+        no mock), shift_y_px, shift_x_px. All randomness comes from ``rng``.
+        """
+        if not isinstance(batch_size, int | np.integer) or batch_size < 2:
+            raise ValueError(f"batch_size must be an integer ≥ 2, got {batch_size!r}")
+        if jitter_px < 0 or 2 * jitter_px >= self.window_px:
+            raise ConfigError(
+                f"train.jitter_px: must be in [0, window_px / 2), got {jitter_px}; a few px"
+            )
+        if calibration_jitter < 0:
+            raise ConfigError(f"train.calibration_jitter: must be ≥ 0, got {calibration_jitter}")
+        n_bg = batch_size // 2
+        n_cl = batch_size - n_bg
+        b = len(self.bands)
+        mock_pool = self._indices("mocks", split)
+        bg_pool = self._indices("backgrounds", split)
+        # every random number drawn up front, in a fixed order, then compose's Poisson draws
+        bg_idx = bg_pool[rng.integers(0, bg_pool.size, batch_size)]
+        mock_idx = mock_pool[rng.integers(0, mock_pool.size, n_cl)]
+        bg_rot = rng.integers(0, 4, batch_size)
+        bg_flip = rng.integers(0, 2, batch_size).astype(bool)
+        st_rot = rng.integers(0, 4, n_cl)
+        st_flip = rng.integers(0, 2, n_cl).astype(bool)
+        shift = rng.integers(-jitter_px, jitter_px + 1, (n_cl, 2))
+        scale = rng.normal(1.0, calibration_jitter, (batch_size, b))
+        if not augment:
+            bg_rot[:] = st_rot[:] = 0
+            bg_flip[:] = st_flip[:] = False
+        scale = np.maximum(scale, MIN_CALIBRATION_FACTOR) if calibration_jitter > 0 else None
+
+        images = np.empty((batch_size, b, self.window_px, self.window_px), dtype=np.float32)
+        vis = np.zeros((batch_size, b))
+        for i in range(batch_size):
+            bg = _orient(self.backgrounds[bg_idx[i]], bg_rot[i], bg_flip[i])
+            if scale is not None:
+                bg = bg * scale[i][:, None, None]
+            if i < n_bg:
+                images[i] = bg
+                continue
+            j = i - n_bg
+            m = mock_idx[j]
+            stamp = orient_centred(self.mocks[m], st_rot[j], st_flip[j])
+            dy, dx = int(shift[j, 0]), int(shift[j, 1])
+            rolled = np.roll(bg, (-dy, -dx), axis=(-2, -1))
+            image, _, per_band = compose(stamp, rolled, self.exptime_s, rng, self.rh_obs_px[m])
+            images[i] = np.roll(image, (dy, dx), axis=(-2, -1))
+            vis[i] = per_band
+
+        is_cluster = np.arange(batch_size) >= n_bg
+        table = pd.DataFrame({"is_cluster": is_cluster})
+        mock_rows = np.full(batch_size, -1)
+        mock_rows[n_bg:] = mock_idx
+        for col in ("log_age_yr", "log_mass_msun", "av_mag", "log_rh_arcsec"):
+            values = np.full(batch_size, np.nan)
+            values[n_bg:] = self.mock_params[col].to_numpy(float)[mock_idx]
+            table[col] = values
+        table["visibility"] = vis.max(axis=1)
+        for k, band in enumerate(self.bands):
+            table[f"visibility_{band}"] = vis[:, k]
+        table["mock_index"] = mock_rows
+        table["background_index"] = bg_idx
+        table["shift_y_px"] = np.r_[np.zeros(n_bg, int), shift[:, 0]]
+        table["shift_x_px"] = np.r_[np.zeros(n_bg, int), shift[:, 1]]
+        return images, table
+
+    def make_batch(
+        self,
+        split: str,
+        batch_size: int,
+        rng: np.random.Generator,
+        grids: ParameterGrids,
+        *,
+        augment: bool = True,
+        jitter_px: int = 2,
+        calibration_jitter: float = 0.0,
+        device=None,
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """One training batch: (x (N, B, S, S) float32 tensor, targets of :func:`batch_targets`).
+
+        x is :func:`preprocess` of the images of :meth:`draw` (same arguments); the targets
+        are on ``device`` (default CPU) and x is on CPU (move it with the model's memory
+        format). Half of the batch are bare backgrounds: class 0, visibility bin 0, masked
+        cluster heads.
+        """
+        images, table = self.draw(
+            split,
+            batch_size,
+            rng,
+            augment=augment,
+            jitter_px=jitter_px,
+            calibration_jitter=calibration_jitter,
+        )
+        x = torch.from_numpy(preprocess(images))
+        targets = batch_targets(table, table["is_cluster"].to_numpy(), grids, device=device)
+        return x, targets
+
+
+def _read_cubes(paths: Sequence, bands: Sequence[str], what: str) -> np.ndarray:
+    cubes = []
+    for path in paths:
+        data, header = read_cube(path)
+        found = [s.strip() for s in str(header.get("BANDS", "")).split(",") if s.strip()]
+        if found and found != list(bands):
+            raise InputFileError(
+                f"{path}: {what} bands {found} differ from the configured bands {list(bands)}; "
+                "rebuild the shard or fix `bands`"
+            )
+        if data is None or data.ndim != 4 or data.shape[1] != len(bands):
+            shape = None if data is None else data.shape
+            raise InputFileError(
+                f"{path}: expected an (N, {len(bands)}, S, S) {what} cube, got {shape}; "
+                "delete it and rerun its stage"
+            )
+        cubes.append(np.asarray(data, dtype=np.float32))
+    return np.concatenate(cubes) if cubes else np.empty((0, len(bands), 0, 0), np.float32)
+
+
+def load_training_data(
+    mock_paths: Sequence[str | os.PathLike],
+    background_paths: Sequence[str | os.PathLike],
+    psf_paths: Sequence[str | os.PathLike],
+    *,
+    bands: Sequence[str],
+    window_px: int,
+    pixel_scale_arcsec: float,
+    psf_oversampling: int,
+    mock_split_fractions: Mapping[str, float] | None = None,
+) -> TrainingData:
+    """Read the mock and background shards and the PSFs into a :class:`TrainingData`.
+
+    mock_paths / background_paths: the ``shard_{i}.fits`` cubes; each one's table is the
+    ``.parquet`` beside it. psf_paths: one ePSF FITS per band, in ``bands`` order (read
+    with :func:`~starclusters.mocks.psf.read_psfs`; their half-light radii give r_h,obs).
+    Exposure times come from the background tables' ``exptime_s`` metadata. Mocks are split
+    by :func:`split_by_seed` with ``mock_split_fractions``. InputFileError naming the file
+    if a shard has other bands or window size, or lacks its table or metadata.
+    """
+    from starclusters.mocks.psf import half_light_radius_px, read_psfs
+
+    bands = list(bands)
+
+    def tables(paths):
+        out = []
+        for p in paths:
+            table_path = os.path.splitext(os.fspath(p))[0] + ".parquet"
+            out.append((table_path, read_table(table_path)))
+        return out
+
+    mocks = _read_cubes(mock_paths, bands, "mock")
+    backgrounds = _read_cubes(background_paths, bands, "background")
+    for path, cube in (("mock shards", mocks), ("background shards", backgrounds)):
+        if len(cube) == 0:
+            raise InputFileError(f"{path}: none given or all empty; run their stage first")
+        if cube.shape[-1] != window_px:
+            raise InputFileError(
+                f"{path}: cutouts are {cube.shape[-1]} px but window_px is {window_px}; "
+                "rebuild them with the configured window_px"
+            )
+    mock_tables = tables(mock_paths)
+    bg_tables = tables(background_paths)
+    mock_params = pd.concat([t for _, t in mock_tables], ignore_index=True)
+    bg_params = pd.concat([t for _, t in bg_tables], ignore_index=True)
+    if len(mock_params) != len(mocks) or len(bg_params) != len(backgrounds):
+        raise InputFileError(
+            "the shard tables and cubes differ in length "
+            f"(mocks {len(mock_params)} rows / {len(mocks)} stamps, backgrounds "
+            f"{len(bg_params)} / {len(backgrounds)}); delete the shards and rerun their stages"
+        )
+    missing = [c for c in MOCK_COLUMNS if c not in mock_params]
+    if missing:
+        raise InputFileError(f"{mock_tables[0][0]}: lacks columns {missing}; rebuild the bank")
+    if "split" not in bg_params:
+        raise InputFileError(f"{bg_tables[0][0]}: lacks the split column; rerun backgrounds")
+    exptimes = []
+    for path, table in bg_tables:
+        meta = table.attrs.get("meta", {}).get("exptime_s")
+        if not isinstance(meta, Mapping) or any(b not in meta for b in bands):
+            raise InputFileError(
+                f"{path}: metadata exptime_s lacks bands {bands}; rerun the backgrounds stage"
+            )
+        exptimes.append([float(meta[b]) for b in bands])
+    if any(e != exptimes[0] for e in exptimes):
+        raise InputFileError(
+            f"background shards disagree on exposure times {exptimes}; rebuild them together"
+        )
+    epsfs, _ = read_psfs(psf_paths, bands, pixel_scale_arcsec, psf_oversampling)
+    psf_rh = [half_light_radius_px(e, psf_oversampling) for e in epsfs]
+    data = TrainingData(
+        bands=tuple(bands),
+        pixel_scale_arcsec=pixel_scale_arcsec,
+        exptime_s=np.array(exptimes[0]),
+        psf_rh_px=np.array(psf_rh),
+        mocks=mocks,
+        mock_params=mock_params,
+        mock_split=split_by_seed(mock_params["seed"], mock_split_fractions),
+        backgrounds=backgrounds,
+        background_split=bg_params["split"].to_numpy(),
+    )
+    log.info("training data: %s (window %d px)", data.counts(), data.window_px)
+    return data

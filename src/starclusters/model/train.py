@@ -1,0 +1,597 @@
+"""Training of the cluster CNN (thesis §3.2.2), resumable from per-epoch checkpoints.
+
+Adam; the learning rate decays exponentially per step from ``lr_start`` (thesis: 0.01) to
+``lr_end`` (1e-4) at the last step of the run; batches of ``batch_size`` (thesis: 512), half
+bare backgrounds (:meth:`TrainingData.make_batch`); after every epoch the loss on a fixed
+validation set (drawn once, from its own seed) decides the best model ("the best CNN model
+was selected by picking the training iteration during which the CNN's loss was the lowest
+on the validation set").
+
+Resuming. After every epoch one checkpoint file is written atomically: weights, optimiser
+and scheduler state, the best weights so far, the history, and the random states. The
+randomness of epoch e (batches, augmentation, photon noise, dropout) derives from
+(seed, e) alone, so a run that is killed (even ``kill -9``) and restarted with the same
+arguments continues after its last finished epoch and ends with the same weights and
+history (except the ``seconds`` column) as an uninterrupted run — bit for bit on CPU with
+the same number of threads. A checkpoint made with other settings, network, grids, bands,
+window, pixel scale, seed or data is refused with a ConfigError naming the key.
+
+The checkpoint holds only plain Python values and tensors (``torch.load(weights_only=True)``
+reads it). ``meta`` in it records spec, grids (:meth:`ParameterGrids.to_dict`), bands,
+window, pixel scale, settings, seed and a fingerprint of the data; :func:`load_model` returns
+the best model with it and :func:`check_checkpoint` compares it with a config.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import logging
+import math
+import os
+import time
+from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from starclusters.errors import ConfigError, InputFileError
+from starclusters.io import atomic_path
+from starclusters.model.data import TrainingData
+from starclusters.model.network import ClusterNetwork, NetworkSpec
+from starclusters.model.targets import GRID_NAMES, HEADS, ParameterGrids, loss
+
+log = logging.getLogger(__name__)
+
+CONFIG_KEY = "train"
+CHECKPOINT_FORMAT = "starclusters.model.checkpoint"
+MODEL_FORMAT = "starclusters.model"
+FORMAT_VERSION = 1
+#: Tags mixed into SeedSequence so that the streams of training epochs, the validation set
+#: and the weight initialisation never coincide.
+_TRAIN_TAG, _VAL_TAG, _INIT_TAG = 1, 2, 3
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """How to train (the ``train`` config section; keys = field names).
+
+    epochs, steps_per_epoch: the run is epochs × steps_per_epoch optimiser steps;
+    batch_size: images per step (half bare backgrounds; thesis 512); lr_start, lr_end:
+    learning rate of the first and the last step (exponential decay in between; thesis
+    0.01 → 1e-4); val_size: images in the fixed validation set (half backgrounds);
+    eval_batch_size: images per forward pass when validating; augment: random 90°
+    rotations and flips; jitter_px: centring jitter of the mocks, px; calibration_jitter:
+    σ of the per-band background flux factor (0 = off; thesis §3.3.1: 0.2).
+
+    Invalid values raise ConfigError naming ``train.<key>``.
+    """
+
+    epochs: int = 50
+    steps_per_epoch: int = 100
+    batch_size: int = 512
+    lr_start: float = 0.01
+    lr_end: float = 1e-4
+    val_size: int = 2048
+    eval_batch_size: int = 512
+    augment: bool = True
+    jitter_px: int = 2
+    calibration_jitter: float = 0.0
+
+    def __post_init__(self):
+        def bad(key, why):
+            raise ConfigError(f"{CONFIG_KEY}.{key}: {why}, got {getattr(self, key)!r}")
+
+        for key in ("epochs", "steps_per_epoch", "eval_batch_size"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                bad(key, "must be a positive integer")
+        for key in ("batch_size", "val_size"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 2:
+                bad(key, "must be an integer ≥ 2 (half backgrounds, half clusters)")
+        for key in ("lr_start", "lr_end"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+                bad(key, "must be a positive number")
+        if not isinstance(self.augment, bool):
+            bad("augment", "must be true or false")
+        if isinstance(self.jitter_px, bool) or not isinstance(self.jitter_px, int):
+            bad("jitter_px", "must be a non-negative integer (pixels)")
+        if self.jitter_px < 0:
+            bad("jitter_px", "must be a non-negative integer (pixels)")
+        cj = self.calibration_jitter
+        if isinstance(cj, bool) or not isinstance(cj, int | float) or not 0 <= cj < 1:
+            bad("calibration_jitter", "must be a number in [0, 1) (thesis: 0.2)")
+
+    @classmethod
+    def from_config(cls, section: Mapping | None = None, **overrides) -> TrainSettings:
+        """Settings from the ``train`` config mapping, then ``overrides``; unknown keys fail."""
+        values = {**dict(section or {}), **overrides}
+        names = {f.name for f in dataclasses.fields(cls)}
+        for key in values:
+            if key not in names:
+                raise ConfigError(
+                    f"{CONFIG_KEY}.{key}: unknown key; known keys are {', '.join(sorted(names))}"
+                )
+        return cls(**values)
+
+    @property
+    def total_steps(self) -> int:
+        return self.epochs * self.steps_per_epoch
+
+    def lr_factor(self, step: int) -> float:
+        """Learning rate of optimiser step ``step`` (0-based) over lr_start: (end/start)^(step/(T-1))."""
+        t = self.total_steps
+        frac = min(step, t - 1) / (t - 1) if t > 1 else 0.0
+        return (self.lr_end / self.lr_start) ** frac
+
+
+@dataclass
+class TrainResult:
+    """The outcome of :func:`train`: the best model (eval mode), its epoch and the history."""
+
+    model: ClusterNetwork
+    history: pd.DataFrame
+    best_epoch: int
+    best_val_loss: float
+    meta: dict
+
+
+# ------------------------------------------------------------------------------ seeds, devices
+
+
+def _rng(seed: int, tag: int, epoch: int = 0) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence([int(seed), tag, int(epoch)]))
+
+
+def _torch_seed(seed: int, tag: int, epoch: int = 0) -> int:
+    return int(np.random.SeedSequence([int(seed), tag, int(epoch)]).generate_state(1, np.uint64)[0])
+
+
+def _device(device) -> torch.device:
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {device!r}: CUDA is not available here; use device='cpu'")
+    return dev
+
+
+def _fork_rng(dev: torch.device):
+    """Fork torch's CPU RNG (and the device's) so that training leaves the caller's RNG alone."""
+    devices = [dev.index or 0] if dev.type == "cuda" else []
+    return torch.random.fork_rng(devices=devices, device_type="cuda")
+
+
+# --------------------------------------------------------------------------- meta and checks
+
+
+def _meta(spec, grids, data: TrainingData, settings, seed) -> dict:
+    return {
+        "spec": _asdict(spec),
+        "grids": grids.to_dict(),
+        "bands": list(data.bands),
+        "window_px": int(data.window_px),
+        "pixel_scale_arcsec": float(data.pixel_scale_arcsec),
+        "exptime_s": [float(v) for v in data.exptime_s],
+        "settings": _asdict(settings),
+        "seed": int(seed),
+        "data_counts": data.counts(),
+        "data_fingerprint": data.fingerprint(),
+        "torch_version": str(torch.__version__),
+    }
+
+
+def _asdict(obj) -> dict:
+    return json.loads(json.dumps(dataclasses.asdict(obj)))
+
+
+def _grids_equal(a: Sequence, b: Sequence) -> bool:
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    return a.shape == b.shape and np.allclose(a, b, rtol=1e-9, atol=1e-12)
+
+
+def check_checkpoint(
+    meta: Mapping,
+    bands: Sequence[str],
+    window_px: int,
+    grids: ParameterGrids,
+    pixel_scale_arcsec: float | None = None,
+) -> None:
+    """Refuse a model whose bands, window, grids or pixel scale differ from the config's.
+
+    meta: the ``meta`` of :func:`load_model`. ConfigError naming the first mismatching key
+    (``bands``, ``window_px``, ``model.grids.<name>``, ``pixel_scale_arcsec``) with both
+    values, and what to do.
+    """
+    where = "the model was trained with"
+    fix = "use the matching config or retrain the model"
+    if list(meta.get("bands", [])) != list(bands):
+        raise ConfigError(f"bands: {where} {meta.get('bands')}, config has {list(bands)}; {fix}")
+    if int(meta.get("window_px", -1)) != int(window_px):
+        raise ConfigError(
+            f"window_px: {where} {meta.get('window_px')}, config has {window_px}; {fix}"
+        )
+    stored = meta.get("grids", {})
+    for name in GRID_NAMES:
+        if name not in stored or not _grids_equal(stored[name], getattr(grids, name)):
+            theirs = np.asarray(stored.get(name, []), float)
+            ours = getattr(grids, name)
+            raise ConfigError(
+                f"model.grids.{name}: {where} {theirs.size} centres "
+                f"[{theirs[:1]}…{theirs[-1:]}], config gives {ours.size} "
+                f"[{ours[0]:g}…{ours[-1]:g}]; {fix}"
+            )
+    if pixel_scale_arcsec is not None and not math.isclose(
+        float(meta.get("pixel_scale_arcsec", math.nan)), pixel_scale_arcsec, rel_tol=1e-9
+    ):
+        raise ConfigError(
+            f"pixel_scale_arcsec: {where} {meta.get('pixel_scale_arcsec')}, config has "
+            f"{pixel_scale_arcsec}; {fix}"
+        )
+
+
+def _check_resume(stored: Mapping, current: Mapping, path: Path) -> None:
+    """ConfigError naming the first key in which a checkpoint's meta differs from this run."""
+    fix = f"delete {path} to start training over, or restore the previous config"
+    for key in ("settings", "spec"):
+        section = "train" if key == "settings" else "model"
+        for name, value in current[key].items():
+            if stored.get(key, {}).get(name) != value:
+                raise ConfigError(
+                    f"{section}.{name}: the checkpoint {path} was made with "
+                    f"{stored.get(key, {}).get(name)!r}, this run has {value!r}; {fix}"
+                )
+    check_checkpoint(stored, current["bands"], current["window_px"], _grids_of(current))
+    for key in ("pixel_scale_arcsec", "seed", "data_fingerprint"):
+        if stored.get(key) != current[key]:
+            what = "the training data (mock bank or backgrounds) changed" if "data" in key else ""
+            raise ConfigError(
+                f"{key}: the checkpoint {path} was made with {stored.get(key)!r}, this run "
+                f"has {current[key]!r} {what}; {fix}"
+            )
+
+
+def _grids_of(meta: Mapping) -> ParameterGrids:
+    return ParameterGrids.from_dict(meta["grids"])
+
+
+def _check_compatible(spec: NetworkSpec, grids: ParameterGrids, data: TrainingData) -> None:
+    if spec.head != "softmax":
+        raise ConfigError("model.head: training supports the softmax network (thesis ch. 3)")
+    if spec.window_px != data.window_px:
+        raise ConfigError(
+            f"model.window_px: the network takes {spec.window_px} px, the data are "
+            f"{data.window_px} px; set model.window_px to window_px"
+        )
+    if spec.in_bands != len(data.bands):
+        raise ConfigError(
+            f"model.in_bands: the network takes {spec.in_bands} bands, the data have "
+            f"{len(data.bands)} ({', '.join(data.bands)})"
+        )
+    sizes = {
+        "n_age": ("log_age_yr", spec.n_age),
+        "n_av": ("av_mag", spec.n_av),
+        "n_mass": ("log_mass_msun", spec.n_mass),
+        "n_rh": ("log_rh_arcsec", spec.n_rh),
+        "n_visibility": ("visibility", spec.n_visibility),
+    }
+    for key, (grid, n) in sizes.items():
+        if getattr(grids, grid).size != n:
+            raise ConfigError(
+                f"model.{key}: the network has {n} bins but model.grids.{grid} has "
+                f"{getattr(grids, grid).size}; make them equal"
+            )
+
+
+# -------------------------------------------------------------------------------- checkpoints
+
+
+def _load(path: Path, device) -> dict:
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except Exception as err:  # truncated, not a torch file, or unsafe content
+        raise InputFileError(
+            f"{path}: not a readable model checkpoint ({type(err).__name__}: {err}); delete it "
+            "and rerun the training"
+        ) from err
+
+
+def _save(obj: Mapping, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(dict(obj), tmp)
+
+
+def _state_copy(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+
+
+# ----------------------------------------------------------------------------------- training
+
+
+def _forward(model, x, dev, amp: bool):
+    ctx = torch.autocast("cuda", dtype=torch.bfloat16) if amp else nullcontext()
+    if dev.type == "cuda":
+        x = x.to(dev, non_blocking=True, memory_format=torch.channels_last)
+    with ctx:
+        return model(x)
+
+
+def _accuracy(outputs, targets) -> torch.Tensor:
+    return (outputs["class"].argmax(dim=1) == targets["class"].argmax(dim=1)).float().mean()
+
+
+@torch.no_grad()
+def evaluate(model, x: torch.Tensor, targets: Mapping, eval_batch_size: int, device="cpu"):
+    """(total loss, {head: loss}, class accuracy) of ``model`` in eval mode on a fixed set.
+
+    x: (N, B, S, S) preprocessed; targets: from :func:`batch_targets`. Logits are computed
+    in chunks of eval_batch_size and the loss on all N at once, so it equals :func:`loss`
+    of the whole set.
+    """
+    dev = _device(device)
+    was_training = model.training
+    model.eval()
+    chunks = []
+    for start in range(0, x.shape[0], eval_batch_size):
+        out = _forward(model, x[start : start + eval_batch_size], dev, dev.type == "cuda")
+        chunks.append({k: v.float() for k, v in out.items()})
+    model.train(was_training)
+    outputs = {k: torch.cat([c[k] for c in chunks]) for k in chunks[0]}
+    targets = {k: v.to(dev) for k, v in targets.items()}
+    total, per_head = loss(outputs, targets)
+    return (
+        float(total),
+        {k: float(v) for k, v in per_head.items()},
+        float(_accuracy(outputs, targets)),
+    )
+
+
+def train(
+    spec: NetworkSpec,
+    grids: ParameterGrids,
+    data: TrainingData,
+    settings: TrainSettings,
+    checkpoint_path: str | os.PathLike,
+    seed: int,
+    device="cpu",
+    *,
+    stop_after_epochs: int | None = None,
+) -> TrainResult:
+    """Train a ClusterNetwork on ``data``; resume from ``checkpoint_path`` if it exists.
+
+    spec, grids: the network and its output grids (sizes must agree); data: the in-memory
+    bank and backgrounds (:class:`TrainingData`); settings: :class:`TrainSettings`;
+    checkpoint_path: written atomically after every epoch and read at start; seed: all
+    randomness (initial weights, batches, validation set) derives from it; device: "cpu"
+    or "cuda[:k]" (there: bf16 autocast and channels_last). stop_after_epochs: return after
+    this many epochs of *this call* (e.g. to fit a wall-time limit); rerun to continue.
+
+    Returns the best model by validation loss (eval mode, on ``device``) with the history:
+    one row per epoch with epoch (1-based), train_loss, val_loss, train_loss_<head>,
+    val_loss_<head> (heads age_av_mass, rh, class, visibility; train values are means over
+    the epoch's steps), train_accuracy, val_accuracy (class), lr (of the epoch's last step),
+    seconds (wall time of the epoch) and best (the epoch is the best so far).
+    """
+    path = Path(checkpoint_path)
+    dev = _device(device)
+    amp = dev.type == "cuda"
+    _check_compatible(spec, grids, data)
+    meta = _meta(spec, grids, data, settings, seed)
+
+    with _fork_rng(dev):
+        torch.manual_seed(_torch_seed(seed, _INIT_TAG))
+        model = ClusterNetwork(spec)
+    model.to(dev)
+    if dev.type == "cuda":
+        model.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr_start)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: settings.lr_factor(step))
+    history: list[dict] = []
+    best = {"epoch": 0, "val_loss": math.inf, "model": _state_copy(model)}
+    start_epoch = 0
+
+    if path.exists():
+        state = _load(path, dev)
+        if state.get("format") != CHECKPOINT_FORMAT:
+            raise InputFileError(
+                f"{path}: not a training checkpoint (format {state.get('format')!r}); delete "
+                "it or give another checkpoint path"
+            )
+        _check_resume(state["meta"], meta, path)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        best = {
+            "epoch": state["best"]["epoch"],
+            "val_loss": state["best"]["val_loss"],
+            "model": state["best"]["model"],
+        }
+        history = pd.DataFrame(state["history"]).to_dict("records")
+        start_epoch = int(state["epoch"])
+        log.info("resuming %s after epoch %d of %d", path, start_epoch, settings.epochs)
+
+    val_x, val_targets = data.make_batch(
+        "val",
+        settings.val_size,
+        _rng(seed, _VAL_TAG),
+        grids,
+        augment=settings.augment,
+        jitter_px=settings.jitter_px,
+        calibration_jitter=settings.calibration_jitter,
+    )
+    end_epoch = settings.epochs
+    if stop_after_epochs is not None:
+        end_epoch = min(end_epoch, start_epoch + int(stop_after_epochs))
+
+    for epoch in range(start_epoch + 1, end_epoch + 1):
+        t0 = time.perf_counter()
+        rng = _rng(seed, _TRAIN_TAG, epoch)
+        sums = {k: 0.0 for k in ("loss", "accuracy", *HEADS)}
+        model.train()
+        with _fork_rng(dev):
+            torch.manual_seed(_torch_seed(seed, _TRAIN_TAG, epoch))  # dropout
+            steps = tqdm(
+                range(settings.steps_per_epoch),
+                desc=f"epoch {epoch}/{settings.epochs}",
+                leave=False,
+                disable=None,
+            )
+            for _ in steps:
+                x, targets = data.make_batch(
+                    "train",
+                    settings.batch_size,
+                    rng,
+                    grids,
+                    augment=settings.augment,
+                    jitter_px=settings.jitter_px,
+                    calibration_jitter=settings.calibration_jitter,
+                    device=dev,
+                )
+                outputs = _forward(model, x, dev, amp)
+                outputs = {k: v.float() for k, v in outputs.items()}
+                total, per_head = loss(outputs, targets)
+                value = total.item()
+                if not math.isfinite(value):
+                    raise FloatingPointError(
+                        f"training loss is {value} at epoch {epoch}; lower train.lr_start"
+                    )
+                optimizer.zero_grad(set_to_none=True)
+                total.backward()
+                optimizer.step()
+                lr = optimizer.param_groups[0]["lr"]
+                scheduler.step()
+                sums["loss"] += value
+                sums["accuracy"] += float(_accuracy(outputs, targets))
+                for head, part in per_head.items():
+                    sums[head] += part.item()
+                steps.set_postfix(loss=f"{value:.3f}")
+        n = settings.steps_per_epoch
+        val_loss, val_heads, val_acc = evaluate(
+            model, val_x, val_targets, settings.eval_batch_size, dev
+        )
+        is_best = val_loss < best["val_loss"]
+        if is_best:
+            best = {"epoch": epoch, "val_loss": val_loss, "model": _state_copy(model)}
+        row = {"epoch": epoch, "train_loss": sums["loss"] / n, "val_loss": val_loss}
+        row.update({f"train_loss_{h}": sums[h] / n for h in HEADS})
+        row.update({f"val_loss_{h}": val_heads[h] for h in HEADS})
+        row.update(
+            train_accuracy=sums["accuracy"] / n,
+            val_accuracy=val_acc,
+            lr=lr,
+            seconds=time.perf_counter() - t0,
+            best=is_best,
+        )
+        history.append(row)
+        _save(
+            {
+                "format": CHECKPOINT_FORMAT,
+                "version": FORMAT_VERSION,
+                "meta": meta,
+                "epoch": epoch,
+                "model": _state_copy(model),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "best": best,
+                "history": pd.DataFrame(history).to_dict("list"),
+                "numpy_rng": json.dumps(rng.bit_generator.state),
+                "torch_rng": torch.get_rng_state(),
+            },
+            path,
+        )
+        log.info(
+            "epoch %d/%d: train loss %.4f, val loss %.4f%s, class accuracy %.3f/%.3f, "
+            "lr %.2e, %.1f s",
+            epoch,
+            settings.epochs,
+            row["train_loss"],
+            val_loss,
+            " (best)" if is_best else f" (best {best['val_loss']:.4f} at {best['epoch']})",
+            row["train_accuracy"],
+            val_acc,
+            lr,
+            row["seconds"],
+        )
+
+    model.load_state_dict(best["model"])
+    model.eval()
+    hist = _history_frame(history)
+    out_meta = {**meta, "best_epoch": best["epoch"], "best_val_loss": best["val_loss"]}
+    return TrainResult(model, hist, best["epoch"], best["val_loss"], out_meta)
+
+
+def _history_frame(rows: list[dict] | Mapping) -> pd.DataFrame:
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return frame
+    frame["epoch"] = frame["epoch"].astype(int)
+    frame["best"] = frame["best"].astype(bool)
+    return frame
+
+
+# --------------------------------------------------------------------------- using the model
+
+
+def export_model(checkpoint_path: str | os.PathLike, model_path: str | os.PathLike) -> None:
+    """Write the best weights of a training checkpoint, with its meta and history, atomically.
+
+    The result (``model.pt``) is what detection reads; it lacks the optimiser state.
+    """
+    state = _load(Path(checkpoint_path), "cpu")
+    if state.get("format") != CHECKPOINT_FORMAT:
+        raise InputFileError(
+            f"{checkpoint_path}: not a training checkpoint; give the one train wrote"
+        )
+    meta = {
+        **state["meta"],
+        "best_epoch": state["best"]["epoch"],
+        "best_val_loss": state["best"]["val_loss"],
+        "epochs_done": state["epoch"],
+    }
+    _save(
+        {
+            "format": MODEL_FORMAT,
+            "version": FORMAT_VERSION,
+            "meta": meta,
+            "model": state["best"]["model"],
+            "history": state["history"],
+        },
+        Path(model_path),
+    )
+
+
+def load_model(
+    path: str | os.PathLike, device="cpu"
+) -> tuple[ClusterNetwork, ParameterGrids, dict]:
+    """(model in eval mode on ``device``, its grids, meta) from a model file or a checkpoint.
+
+    A training checkpoint gives its best weights. meta holds spec, grids, bands, window_px,
+    pixel_scale_arcsec, settings, seed, best_epoch, best_val_loss and ``history`` (a
+    DataFrame); check it against a config with :func:`check_checkpoint`.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputFileError(f"{path}: no such model file; run the training stage first")
+    dev = _device(device)
+    state = _load(path, dev)
+    fmt = state.get("format") if isinstance(state, Mapping) else None
+    if fmt not in (CHECKPOINT_FORMAT, MODEL_FORMAT):
+        raise InputFileError(f"{path}: not a starclusters model (format {fmt!r}); retrain it")
+    meta = copy.deepcopy(dict(state["meta"]))
+    if fmt == CHECKPOINT_FORMAT:
+        weights = state["best"]["model"]
+        meta.update(best_epoch=state["best"]["epoch"], best_val_loss=state["best"]["val_loss"])
+        meta["epochs_done"] = state["epoch"]
+    else:
+        weights = state["model"]
+    meta["history"] = _history_frame(state["history"])
+    model = ClusterNetwork(NetworkSpec(**meta["spec"]))
+    model.load_state_dict(weights)
+    model.to(dev).eval()
+    return model, _grids_of(meta), meta
