@@ -22,9 +22,15 @@ rule all:
         photometry_outputs(),
         mock_outputs(),
         mosaic_outputs(),
+        expand(
+            "results/{galaxy}/model/{name}",
+            galaxy=GALAXY,
+            name=["model.pt", "history.parquet", "training.png"],
+        ),
 
 
 include: "workflow/rules/photometry.smk"
 include: "workflow/rules/mocks.smk"
 include: "workflow/rules/mosaic.smk"
 include: "workflow/rules/backgrounds.smk"
+include: "workflow/rules/train.smk"

@@ -228,3 +228,17 @@ def test_settings_errors_name_the_key():
     with pytest.raises(ConfigError, match="train.bogus"):
         TrainSettings.from_config({"bogus": 1})
     assert TrainSettings(epochs=2, steps_per_epoch=5).lr_factor(9) == pytest.approx(0.01)
+
+
+def test_workflow_rerun_starts_over_after_a_config_change(tmp_path, data, grids):
+    """After a config change the old checkpoint is set aside, not resumed and not an error."""
+    path = tmp_path / "c.pt"
+    train(SPEC, grids, data, _settings(epochs=1, steps_per_epoch=1), path, seed=3)
+    changed = _settings(epochs=2, steps_per_epoch=1, lr_start=0.005)
+    result = train(SPEC, grids, data, changed, path, seed=3, restart_on_mismatch=True)
+    assert list(result.history["epoch"]) == [1, 2]
+    straight = train(SPEC, grids, data, changed, tmp_path / "fresh.pt", seed=3)
+    for a, b in zip(
+        result.model.state_dict().values(), straight.model.state_dict().values(), strict=True
+    ):
+        assert torch.equal(a, b)

@@ -15,9 +15,9 @@ import yaml
 from conftest import REPO, write_yaml
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
-MOCKS = {"mock_shard", "mock_figures"}
+MOCKS = {"mock_shard", "mock_figures", "train"}
 #: A change to the stars or PSFs also changes the synthetic galaxy and what is cut from it.
-GALAXY = {"synthetic_galaxy", "mosaic", "truth", "background_shard", "mock_figures"}
+GALAXY = {"synthetic_galaxy", "mosaic", "truth", "background_shard", "mock_figures", "train"}
 
 
 def tiny_config(default_config: dict) -> dict:
@@ -36,7 +36,20 @@ def tiny_config(default_config: dict) -> dict:
         "n_background_galaxies": 2,
         "n_foreground_stars": 1,
     }
-    config["backgrounds"].update(n_shards=1, per_shard=12, block_px=64)
+    config["backgrounds"].update(
+        n_shards=1,
+        per_shard=12,
+        block_px=64,
+        split_fractions={"train": 0.5, "val": 0.25, "test": 0.25},
+    )
+    config["train"].update(
+        epochs=1,
+        steps_per_epoch=2,
+        batch_size=8,
+        val_size=8,
+        eval_batch_size=8,
+        mock_split_fractions={"train": 0.34, "val": 0.33, "test": 0.33},  # only 6 mocks
+    )
     return config
 
 
@@ -246,6 +259,24 @@ def test_download_rule_against_a_local_server(tmp_path, default_config):
         httpd.shutdown()
 
 
+def test_run_trains_the_network(built):
+    from starclusters.io import read_table
+    from starclusters.model.train import load_model
+
+    workdir, _ = built
+    out = workdir / "results" / "tiny" / "model"
+    model, grids, meta = load_model(out / "model.pt")
+    assert meta["bands"] == ["F336W", "F438W", "F814W"] or tuple(meta["bands"]) == (
+        "F336W",
+        "F438W",
+        "F814W",
+    )
+    history = read_table(out / "history.parquet")
+    assert list(history["epoch"]) == [1] and np.isfinite(history["val_loss"]).all()
+    assert (out / "training.png").stat().st_size > 10_000
+    assert (out / "checkpoint.pt").exists()
+
+
 def test_nothing_to_do_after_a_run(built):
     assert planned_rules(*built) == set()
 
@@ -281,9 +312,14 @@ def test_nothing_to_do_after_a_run(built):
         (lambda c: c["mosaic"]["synthetic"].update(n_clusters=5), GALAXY),
         (
             lambda c: c["mosaic"]["mask"].update(saturation_grow_arcsec=0.8),
-            {"mosaic", "truth", "background_shard", "mock_figures"},
+            {"mosaic", "truth", "background_shard", "mock_figures", "train"},
         ),
-        (lambda c: c["backgrounds"].update(block_px=80), {"background_shard", "mock_figures"}),
+        (
+            lambda c: c["backgrounds"].update(block_px=80),
+            {"background_shard", "mock_figures", "train"},
+        ),
+        (lambda c: c["train"].update(lr_start=0.002), {"train"}),
+        (lambda c: c["model"].update(fc_width=32), {"train"}),
         # a value for a band that is not used changes nothing
         (lambda c: c["photometry"]["vega_zeropoint_mag"].update(F555W=25.8), set()),
     ],
@@ -301,7 +337,7 @@ def test_a_new_shard_runs_alone(built):
     config = yaml.safe_load(config_path.read_text())
     config["mocks"]["n_shards"] += 1
     changed = write_yaml(workdir / "more_shards.yaml", config)
-    assert planned_jobs(workdir, changed) == {"mock_shard": 1, "mock_figures": 1}
+    assert planned_jobs(workdir, changed) == {"mock_shard": 1, "mock_figures": 1, "train": 1}
 
 
 def test_lint_is_clean():

@@ -362,8 +362,13 @@ def train(
     device="cpu",
     *,
     stop_after_epochs: int | None = None,
+    restart_on_mismatch: bool = False,
 ) -> TrainResult:
     """Train a ClusterNetwork on ``data``; resume from ``checkpoint_path`` if it exists.
+
+    A checkpoint made with other settings, network, grids, seed or data stops the run
+    with the key named, or — with ``restart_on_mismatch`` (the workflow: a rerun
+    after a config change) — is set aside and training starts over.
 
     spec, grids: the network and its output grids (sizes must agree); data: the in-memory
     bank and backgrounds (:class:`TrainingData`); settings: :class:`TrainSettings`;
@@ -396,14 +401,21 @@ def train(
     best = {"epoch": 0, "val_loss": math.inf, "model": _state_copy(model)}
     start_epoch = 0
 
-    if path.exists():
-        state = _load(path, dev)
+    state = _load(path, dev) if path.exists() else None
+    if state is not None:
         if state.get("format") != CHECKPOINT_FORMAT:
             raise InputFileError(
                 f"{path}: not a training checkpoint (format {state.get('format')!r}); delete "
                 "it or give another checkpoint path"
             )
-        _check_resume(state["meta"], meta, path)
+        try:
+            _check_resume(state["meta"], meta, path)
+        except ConfigError as err:
+            if not restart_on_mismatch:
+                raise
+            log.warning("starting over: %s", err)
+            state = None
+    if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])

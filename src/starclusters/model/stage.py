@@ -1,0 +1,92 @@
+"""The training stage's products, built from config sections (used by the workflow scripts)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from starclusters.model.data import load_training_data
+from starclusters.model.network import NetworkSpec
+from starclusters.model.targets import ParameterGrids
+from starclusters.model.train import TrainSettings, export_model, train
+from starclusters.plotting import save_figure
+
+log = logging.getLogger(__name__)
+
+
+def network_spec(
+    model: Mapping, window_px: int, n_bands: int, grids: ParameterGrids
+) -> NetworkSpec:
+    """The network of the ``model`` config section; head sizes come from the grids (defined once)."""
+    age, av, mass = grids.shape_3d
+    section = {k: v for k, v in model.items() if k != "grids"}
+    return NetworkSpec.from_config(
+        section,
+        in_bands=n_bands,
+        window_px=window_px,
+        n_age=age,
+        n_av=av,
+        n_mass=mass,
+        n_rh=len(grids.log_rh_arcsec),
+        n_visibility=len(grids.visibility),
+    )
+
+
+def train_model(
+    mock_paths: Sequence[str],
+    background_paths: Sequence[str],
+    psf_paths: Sequence[str],
+    config: Mapping,
+    seed: int,
+    checkpoint_path: str,
+    model_path: str,
+    device: str = "cpu",
+) -> pd.DataFrame:
+    """Train the network of ``config`` (resuming from ``checkpoint_path`` if it exists) and
+    export the best model to ``model_path``; returns the history."""
+    grids = ParameterGrids.from_config(config["model"].get("grids"))
+    settings = dict(config["train"])
+    split = settings.pop("mock_split_fractions", None)
+    settings.pop("device", None)
+    data = load_training_data(
+        mock_paths,
+        background_paths,
+        psf_paths,
+        bands=config["bands"],
+        window_px=config["window_px"],
+        pixel_scale_arcsec=config["pixel_scale_arcsec"],
+        psf_oversampling=config["psf"]["oversampling"],
+        mock_split_fractions=split,
+    )
+    spec = network_spec(config["model"], config["window_px"], len(config["bands"]), grids)
+    result = train(
+        spec, grids, data, TrainSettings.from_config(settings), checkpoint_path, seed, device
+    )
+    export_model(checkpoint_path, model_path)
+    log.info("best epoch %d, validation loss %.4f", result.best_epoch, result.best_val_loss)
+    return result.history
+
+
+def plot_history(history: pd.DataFrame, path: str) -> None:
+    """Training and validation loss and class accuracy per epoch."""
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
+    ax_loss.plot(history["epoch"], history["train_loss"], "o-", label="train")
+    ax_loss.plot(history["epoch"], history["val_loss"], "s-", label="validation")
+    best = (
+        history[history["best"]]
+        if "best" in history
+        else history.iloc[[history["val_loss"].idxmin()]]
+    )
+    ax_loss.plot(best["epoch"], best["val_loss"], "k*", ms=12, label="best (kept)")
+    ax_loss.set_xlabel("epoch")
+    ax_loss.set_ylabel("loss (sum of the four heads)")
+    ax_loss.legend()
+    ax_acc.plot(history["epoch"], history["train_accuracy"], "o-", label="train")
+    ax_acc.plot(history["epoch"], history["val_accuracy"], "s-", label="validation")
+    ax_acc.set_xlabel("epoch")
+    ax_acc.set_ylabel("cluster/background accuracy")
+    ax_acc.legend()
+    save_figure(fig, path)
