@@ -398,3 +398,18 @@ def test_bad_config_stops_with_the_key_named(tmp_path, default_config, change, m
     assert re.search(message, result.stdout + result.stderr + logs), result.stdout + result.stderr
     # a failed job leaves no output behind
     assert not list(tmp_path.glob("results/*/photometry/isochrones.parquet"))
+
+
+def test_training_reruns_after_a_config_change(built, tmp_path):
+    """The stale checkpoint of the old config is set aside, not an error (and not resumed)."""
+    import shutil
+
+    workdir, config_path = built
+    copy = tmp_path / "copy"
+    shutil.copytree(workdir, copy)
+    config = yaml.safe_load(config_path.read_text())
+    config["train"]["lr_start"] = 0.002
+    changed = write_yaml(copy / "changed.yaml", config)
+    snakemake(copy, changed, "--cores", "2")
+    log = (copy / "results" / "tiny" / "logs" / "train.log").read_text()
+    assert "starting over" in log

@@ -63,7 +63,14 @@ def train_model(
     )
     spec = network_spec(config["model"], config["window_px"], len(config["bands"]), grids)
     result = train(
-        spec, grids, data, TrainSettings.from_config(settings), checkpoint_path, seed, device
+        spec,
+        grids,
+        data,
+        TrainSettings.from_config(settings),
+        checkpoint_path,
+        seed,
+        device,
+        restart_on_mismatch=True,  # the workflow reran us because config or data changed
     )
     export_model(checkpoint_path, model_path)
     log.info("best epoch %d, validation loss %.4f", result.best_epoch, result.best_val_loss)
