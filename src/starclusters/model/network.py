@@ -41,7 +41,6 @@ the input so that a model is not silently applied to cutouts of another size.
 
 from __future__ import annotations
 
-import dataclasses
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -50,6 +49,7 @@ import torch
 from torch import nn
 from torchvision.models.resnet import Bottleneck, conv1x1
 
+from starclusters.config import dataclass_from_config
 from starclusters.errors import ConfigError
 
 CONFIG_KEY = "model"
@@ -116,14 +116,7 @@ class NetworkSpec:
 
         ConfigError naming ``model.<key>`` for an unknown key or an invalid value.
         """
-        values = {**dict(section or {}), **overrides}
-        names = {f.name for f in dataclasses.fields(cls)}
-        for key in values:
-            if key not in names:
-                raise ConfigError(
-                    f"{CONFIG_KEY}.{key}: unknown key; known keys are {', '.join(sorted(names))}"
-                )
-        return cls(**values)
+        return dataclass_from_config(cls, section, CONFIG_KEY, **overrides)
 
     def _check(self) -> None:
         def bad(key, why):

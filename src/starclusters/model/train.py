@@ -41,6 +41,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
+from starclusters.config import dataclass_from_config
 from starclusters.errors import ConfigError, InputFileError
 from starclusters.io import atomic_path
 from starclusters.model.data import TrainingData
@@ -113,14 +114,7 @@ class TrainSettings:
     @classmethod
     def from_config(cls, section: Mapping | None = None, **overrides) -> TrainSettings:
         """Settings from the ``train`` config mapping, then ``overrides``; unknown keys fail."""
-        values = {**dict(section or {}), **overrides}
-        names = {f.name for f in dataclasses.fields(cls)}
-        for key in values:
-            if key not in names:
-                raise ConfigError(
-                    f"{CONFIG_KEY}.{key}: unknown key; known keys are {', '.join(sorted(names))}"
-                )
-        return cls(**values)
+        return dataclass_from_config(cls, section, CONFIG_KEY, **overrides)
 
     @property
     def total_steps(self) -> int:

@@ -52,10 +52,10 @@ Numbers marked "chosen" have no M83 source; they make a plausible galaxy.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from starclusters.config import dataclass_from_config
 from starclusters.errors import ConfigError
 
 #: Config section that :meth:`SyntheticGalaxySpec.from_config` reads (for error messages).
@@ -209,19 +209,7 @@ class SyntheticGalaxySpec:
 
         ConfigError naming ``mosaic.synthetic.<key>`` for an unknown key.
         """
-        values = {**dict(section or {}), **overrides}
-        names = {f.name: f for f in dataclasses.fields(cls)}
-        for key in values:
-            if key not in names:
-                raise ConfigError(
-                    f"{CONFIG_KEY}.{key}: unknown key; known keys are {', '.join(sorted(names))}"
-                )
-        converted = {}
-        for key, value in values.items():
-            if isinstance(value, list):
-                value = tuple(tuple(v) if isinstance(v, list) else v for v in value)
-            converted[key] = value
-        return cls(**converted)
+        return dataclass_from_config(cls, section, CONFIG_KEY, **overrides)
 
     def check(self, population_bands) -> None:
         """ConfigError (naming the key and what to do) for values that cannot make an image."""
