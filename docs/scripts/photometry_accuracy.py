@@ -38,13 +38,6 @@ HST = [
 ]
 
 
-def anchors_of(wave, flam, log_teff):
-    row = {"log_teff_k": log_teff}
-    for key, (curve, system) in ANCHOR_BANDS.items():
-        row[f"abs_mag_{key}"] = float(synthetic_magnitude(curve, wave, flam, system))
-    return pd.DataFrame([row])
-
-
 def real_spectra():
     out = {"Vega (CALSPEC stis_011, 9550 K)": (*_vega(), np.log10(9550.0))}
     for flavor, label in (("observed", "Sun (STIS)"), ("theoretical", "Sun (Kurucz 93)")):
@@ -62,7 +55,7 @@ def main():
     print("| spectrum | " + " | ".join(h.replace("HST_", "") for h in HST) + " |")
     print("|---" * (len(HST) + 1) + "|")
     for name, (wave, flam, log_teff) in real_spectra().items():
-        table = anchors_of(wave, flam, log_teff)
+        table = PARSEC_SED.anchor_table(wave, flam, log_teff)
         errs = [
             PARSEC_SED.predict(table, c)[0] - synthetic_magnitude(c, wave, flam, "vega")
             for c in HST

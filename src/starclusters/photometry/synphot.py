@@ -214,6 +214,19 @@ class SEDReconstruction:
         rhs = np.einsum("nak,na->nk", design, residual)
         return np.linalg.solve(normal, rhs[..., None])[..., 0]
 
+    def anchor_table(
+        self, wavelength_aa: np.ndarray, flam: np.ndarray, log_teff_k: float
+    ) -> pd.DataFrame:
+        """One-row table of a spectrum's anchor magnitudes (``abs_mag_<anchor>``) and
+        ``log_teff_k``, ready for :meth:`predict`: how the method is checked on real spectra.
+
+        wavelength_aa: (n,) Angstrom; flam: (n,) erg/s/cm^2/Angstrom.
+        """
+        row = {"log_teff_k": log_teff_k}
+        for key, (curve, system) in self.anchors.items():
+            row[f"abs_mag_{key}"] = float(synthetic_magnitude(curve, wavelength_aa, flam, system))
+        return pd.DataFrame([row])
+
     def anchor_residuals(self, table: pd.DataFrame) -> dict[str, np.ndarray]:
         """Fitted-SED minus input magnitude at every anchor, per row: how consistent the anchors are."""
         log_teff = table["log_teff_k"].to_numpy(float)
