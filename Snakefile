@@ -22,11 +22,7 @@ rule all:
         photometry_outputs(),
         mock_outputs(),
         mosaic_outputs(),
-        expand(
-            "results/{galaxy}/model/{name}",
-            galaxy=GALAXY,
-            name=["model.pt", "history.parquet", "training.png"],
-        ),
+        model_outputs(),
 
 
 include: "workflow/rules/photometry.smk"

@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,6 +21,7 @@ from starclusters.model.targets import ParameterGrids
 from starclusters.model.train import (
     TrainSettings,
     check_checkpoint,
+    check_gpus,
     export_model,
     load_model,
     train,
@@ -40,8 +48,8 @@ def _blobs(rng, n):
     return (flux[:, :, None, None] * profile[:, None]).astype(np.float32)
 
 
-@pytest.fixture(scope="module")
-def data():
+def make_data() -> TrainingData:
+    """40 blob mocks and 40 noise backgrounds of WINDOW px in 3 bands (also for ddp_train.py)."""
     rng = np.random.default_rng(5)
     n_mocks, n_bg = 40, 40
     params = pd.DataFrame(
@@ -67,6 +75,11 @@ def data():
         backgrounds=backgrounds,
         background_split=split,
     )
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_data()
 
 
 @pytest.fixture(scope="module")
@@ -242,3 +255,325 @@ def test_workflow_rerun_starts_over_after_a_config_change(tmp_path, data, grids)
         result.model.state_dict().values(), straight.model.state_dict().values(), strict=True
     ):
         assert torch.equal(a, b)
+
+
+# ------------------------------------------------------------- several processes (DDP, gloo)
+
+DDP_SCRIPT = Path(__file__).with_name("ddp_train.py")
+
+
+def _torchrun(checkpoint, out, *args):
+    """Two CPU ranks of tests/ddp_train.py under torchrun; (exit status, output, per-rank report)."""
+    out.mkdir(exist_ok=True)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node=2",
+            str(DDP_SCRIPT),
+            "--checkpoint",
+            str(checkpoint),
+            "--out",
+            str(out),
+            *map(str, args),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,  # a deadlocked rank fails the test instead of hanging it
+    )
+    reports = [json.loads((out / f"rank{r}.json").read_text()) for r in range(2)]
+    return run.returncode, run.stdout + run.stderr, reports
+
+
+def test_ddp_on_two_processes_trains_and_resumes(tmp_path):
+    code, output, (first, _) = _torchrun(
+        tmp_path / "ddp.pt", tmp_path / "a", "--stop-after", "2", "--straight", tmp_path / "s.pt"
+    )
+    assert code == 0, output
+    assert [row["epoch"] for row in first["history"]] == [1, 2]
+    state = torch.load(tmp_path / "ddp.pt", weights_only=True)
+    assert state["epoch"] == 2 and state["world_size"] == 2
+    # killed after epoch 2: the rerun picks up the checkpoint on both ranks
+    code, output, (rank0, rank1) = _torchrun(tmp_path / "ddp.pt", tmp_path / "b")
+    assert code == 0, output
+    h = pd.DataFrame(rank0["history"])
+    assert list(h["epoch"]) == [1, 2, 3, 4]
+    assert rank0["history"][:2] == first["history"]  # resumed, not retrained
+    assert rank1["history"] == rank0["history"] and rank1["weights"] == rank0["weights"]
+    assert h["train_loss"].iloc[-1] < h["train_loss"].iloc[0]
+    assert h["val_loss"].min() < h["val_loss"].iloc[0]
+    # ... and ends as an uninterrupted 2-process run does, bit for bit (gloo on CPU)
+    straight = first["straight"]
+    assert straight["weights"] == rank0["weights"]
+    assert [{**r, "seconds": 0} for r in straight["history"]] == [
+        {**r, "seconds": 0} for r in rank0["history"]
+    ]
+
+    model, _, meta = load_model(tmp_path / "ddp.pt")
+    assert meta["epochs_done"] == 4 and meta["best_epoch"] == rank0["best_epoch"]
+    export_model(tmp_path / "ddp.pt", tmp_path / "model.pt")
+    slim, _, _ = load_model(tmp_path / "model.pt")
+    x = torch.randn(2, 3, WINDOW, WINDOW)
+    with torch.no_grad():
+        assert torch.equal(slim(x)["class"], model(x)["class"])
+
+
+def test_ddp_ranks_stop_together_on_a_non_finite_loss(tmp_path):
+    code, output, reports = _torchrun(tmp_path / "ddp.pt", tmp_path / "nan", "--nan-on-rank", "1")
+    assert code != 0
+    for report in reports:  # rank 0's own loss was finite: it stops because rank 1's was not
+        assert report["error"].startswith("training loss is nan at epoch 1"), output
+
+
+# ---------------------------------------------------------------------- the GPU request
+
+
+def _fake_gpus(monkeypatch, n):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: n > 0)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: n)
+
+
+def test_more_gpus_than_visible_stop_before_data_are_read(tmp_path, monkeypatch):
+    from starclusters.model.stage import train_model
+
+    config = {"model": {}, "train": {"device": "cuda", "gpus": 4, "batch_size": 32}}
+    missing = [str(tmp_path / "nowhere.fits")]  # reading them would be an InputFileError
+
+    def run():
+        train_model(missing, missing, missing, config, 1, "c.pt", "m.pt", device="cuda")
+
+    _fake_gpus(monkeypatch, 2)
+    with pytest.raises(ConfigError, match=r"^train\.gpus: 4 GPUs asked for, but 2 visible"):
+        run()
+    _fake_gpus(monkeypatch, 0)
+    with pytest.raises(ConfigError, match="CUDA is not available"):
+        run()
+
+
+def test_batch_must_split_evenly_over_the_gpus(monkeypatch, config):
+    from starclusters.config import check_config
+
+    _fake_gpus(monkeypatch, 4)
+    check_gpus("cuda", 4, 32)
+    check_gpus("cpu", 3, 32)  # gpus mean nothing on CPU
+    with pytest.raises(ConfigError, match=r"^train\.batch_size: 32 .* 3 equal shares.* e\.g\. 33"):
+        check_gpus("cuda", 3, 32)
+    with pytest.raises(ConfigError, match=r"^train\.batch_size"):
+        check_gpus("cuda", 4, 4)  # one image per GPU: no half backgrounds
+    with pytest.raises(ConfigError, match=r"^train\.gpus"):
+        check_gpus("cuda", 0)
+    # the workflow's config check says so before any job runs (no GPU needed there)
+    assert config["train"]["gpus"] == 1  # the schema default
+    config["train"].update(device="cuda", gpus=3, batch_size=32)
+    with pytest.raises(ConfigError, match=r"^train\.batch_size"):
+        check_config(config)
+
+
+def test_cli_wants_one_process_per_gpu(tmp_path, monkeypatch, capsys):
+    from starclusters.cli import check_launch, main, read_config_json
+
+    check_launch({"device": "cuda", "gpus": 2}, 2)
+    check_launch({"device": "cpu", "gpus": 1}, 2)  # gloo on CPU, any number
+    with pytest.raises(ConfigError, match=r"^train\.gpus: .* 4 GPU\(s\), but 1 .*torchrun"):
+        check_launch({"device": "cuda", "gpus": 4}, 1)
+    config = {"train": {"device": "cuda", "gpus": 4}}
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    assert read_config_json(str(path)) == read_config_json(json.dumps(config)) == config
+    with pytest.raises(ConfigError, match="--config-json"):
+        read_config_json(str(tmp_path / "missing.json"))
+
+    _fake_gpus(monkeypatch, 4)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setattr(logging.root, "handlers", [])  # the CLI sets up logging
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
+    missing = str(tmp_path / "nowhere.fits")
+    args = ["--mocks", missing, "--backgrounds", missing, "--psfs", missing]
+    args += ["--config-json", json.dumps(config), "--seed", "1", "--checkpoint", "c.pt"]
+    args += ["--model", "m.pt", "--history", "h.parquet", "--plot", "p.png"]
+    assert main(["train", *args, "--log-file", str(tmp_path / "train.log")]) == 1
+    assert "WORLD_SIZE=2" in capsys.readouterr().err
+    assert "train.gpus" in (tmp_path / "train.log").read_text()
+
+
+def test_cli_options_pass_through_torchrun():
+    """torchrun parses the whole command line, abbreviations included: no option of ours may
+    start one of its options (``--log`` would: --log-dir, --logs-specs)."""
+    from torch.distributed.run import get_args_parser
+
+    from starclusters.cli import _parser
+
+    theirs = [s for a in get_args_parser()._actions for s in a.option_strings]
+    train = _parser()._subparsers._group_actions[0].choices["train"]
+    ours = [s for a in train._actions for s in a.option_strings if s.startswith("--")]
+    ours.remove("--help")  # torchrun's own, harmless
+    assert "--log-file" in ours
+    for option in ours:
+        assert not [t for t in theirs if t.startswith(option)], option
+
+
+# ------------------------------------------------------------ batch composition, vectorised
+
+
+def _per_image_draw(data, batch_size, rng, *, jitter_px, calibration_jitter):
+    """The per-image reference: ``draw("train", ...)`` as it was, one compose() per window.
+
+    Returns (images (N, B, S, S) float32, per-band visibility (N, B), 0 for backgrounds).
+    """
+    from starclusters.mocks.compose import compose
+    from starclusters.model.data import MIN_CALIBRATION_FACTOR, _orient
+
+    n_bg, n_cl, b = batch_size // 2, batch_size - batch_size // 2, len(data.bands)
+    mock_pool = np.flatnonzero(data.mock_split == "train")
+    bg_pool = np.flatnonzero(data.background_split == "train")
+    bg_idx = bg_pool[rng.integers(0, bg_pool.size, batch_size)]
+    mock_idx = mock_pool[rng.integers(0, mock_pool.size, n_cl)]
+    bg_rot = rng.integers(0, 4, batch_size)
+    bg_flip = rng.integers(0, 2, batch_size).astype(bool)
+    st_rot = rng.integers(0, 4, n_cl)
+    st_flip = rng.integers(0, 2, n_cl).astype(bool)
+    shift = rng.integers(-jitter_px, jitter_px + 1, (n_cl, 2))
+    scale = rng.normal(1.0, calibration_jitter, (batch_size, b))
+    scale = np.maximum(scale, MIN_CALIBRATION_FACTOR) if calibration_jitter > 0 else None
+    images = np.empty((batch_size, b, WINDOW, WINDOW), dtype=np.float32)
+    vis = np.zeros((batch_size, b))
+    for i in range(batch_size):
+        bg = _orient(data.backgrounds[bg_idx[i]], bg_rot[i], bg_flip[i])
+        if scale is not None:
+            bg = bg * scale[i][:, None, None]
+        if i < n_bg:
+            images[i] = bg
+            continue
+        j = i - n_bg
+        m = mock_idx[j]
+        stamp = orient_centred(data.mocks[m], st_rot[j], st_flip[j])
+        dy, dx = int(shift[j, 0]), int(shift[j, 1])
+        rolled = np.roll(bg, (-dy, -dx), axis=(-2, -1))
+        image, _, per_band = compose(stamp, rolled, data.exptime_s, rng, data.rh_obs_px[m])
+        images[i] = np.roll(image, (dy, dx), axis=(-2, -1))
+        vis[i] = per_band
+    return images, vis
+
+
+VIS_COLUMNS = [f"visibility_{b}" for b in BANDS]
+
+
+@pytest.mark.parametrize("calibration_jitter", [0.0, 0.2])
+def test_vectorised_draw_equals_the_per_image_loop(data, calibration_jitter):
+    """numpy path: bit for bit the images and visibilities of one compose() per window."""
+    kw = dict(jitter_px=3, calibration_jitter=calibration_jitter)
+    images, table = data.draw("train", 24, np.random.default_rng(8), **kw)
+    reference, vis = _per_image_draw(data, 24, np.random.default_rng(8), **kw)
+    assert np.array_equal(images, reference)
+    assert np.array_equal(table[VIS_COLUMNS].to_numpy(), vis)
+    assert np.array_equal(table["visibility"].to_numpy(), vis.max(axis=1))
+
+
+def _marked(data):
+    """``data`` with ~no photon noise (t = 10¹² s) and an orientation mark on every stamp."""
+    import dataclasses
+
+    mocks = data.mocks.copy()
+    mocks[:, 0, WINDOW // 2 - 1, WINDOW // 2 + 3] += 5.0  # band 0 only: not rotation-symmetric
+    return dataclasses.replace(data, mocks=mocks, exptime_s=[1e12] * 3)
+
+
+@pytest.mark.parametrize("device", [None, "cpu"])
+def test_vectorised_draw_geometry(data, device):
+    """Backgrounds stay in place, stamps turn about their centre pixel and move by their shift,
+    and each visibility is visibility() of that stamp on the background rolled under it."""
+    from starclusters.mocks.compose import visibility
+    from starclusters.model.data import _orient
+
+    quiet = _marked(data)
+    n, c = 32, WINDOW // 2
+    images, table = quiet.draw(
+        "train", n, np.random.default_rng(2), jitter_px=3, calibration_jitter=0.0, device=device
+    )
+    assert isinstance(images, np.ndarray if device is None else torch.Tensor)
+    images = np.asarray(images)
+    assert images.shape == (n, 3, WINDOW, WINDOW) and images.dtype == np.float32
+    orientations = [(k, flip) for flip in (False, True) for k in range(4)]
+    for i in range(n):
+        bgs = [_orient(quiet.backgrounds[table["background_index"][i]], *o) for o in orientations]
+        if i < n // 2:  # bare backgrounds, only turned
+            assert table["mock_index"][i] == -1 and table["visibility"][i] == 0
+            assert sum(np.array_equal(images[i], bg) for bg in bgs) == 1
+            continue
+        m, dy, dx = table.loc[i, ["mock_index", "shift_y_px", "shift_x_px"]].astype(int)
+        stamps = [orient_centred(quiet.mocks[m], *o) for o in orientations]
+        found = [
+            (a, s)
+            for a in range(8)
+            for s in range(8)
+            if np.allclose(
+                images[i], bgs[a] + np.roll(stamps[s], (dy, dx), axis=(-2, -1)), rtol=0, atol=1e-4
+            )
+        ]
+        assert len(found) == 1, found  # one orientation of each, the background unmoved
+        a, s = found[0]
+        residual = (images[i] - bgs[a])[1:].sum(axis=0)  # the blob, without the mark
+        assert np.unravel_index(np.argmax(residual), residual.shape) == (c + dy, c + dx)
+        expected = visibility(
+            stamps[s].astype(float),
+            np.roll(bgs[a], (-dy, -dx), axis=(-2, -1)).astype(float),
+            quiet.rh_obs_px[m],
+        )
+        got = table.loc[i, VIS_COLUMNS].to_numpy(float)
+        if device is None:
+            assert np.array_equal(got, expected)
+        else:
+            np.testing.assert_allclose(got, expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("device", [None, "cpu"])
+def test_vectorised_draw_is_deterministic_given_the_rng(data, device):
+    kw = dict(jitter_px=2, calibration_jitter=0.2, device=device)
+    a, ta = data.draw("val", 16, np.random.default_rng(9), **kw)
+    b, tb = data.draw("val", 16, np.random.default_rng(9), **kw)
+    c, _ = data.draw("val", 16, np.random.default_rng(10), **kw)
+    assert np.array_equal(np.asarray(a), np.asarray(b)) and ta.equals(tb)
+    assert not np.array_equal(np.asarray(a), np.asarray(c))
+
+
+def test_torch_draw_matches_the_numpy_draw(data):
+    """Same rng: the same windows, orientations, shifts and factors; only the noise differs."""
+    quiet = _marked(data)
+    kw = dict(jitter_px=2, calibration_jitter=0.2)
+    a, ta = quiet.draw("train", 20, np.random.default_rng(4), **kw)
+    b, tb = quiet.draw("train", 20, np.random.default_rng(4), device="cpu", **kw)
+    assert isinstance(b, torch.Tensor) and b.dtype == torch.float32 and b.device.type == "cpu"
+    vis = ["visibility", *VIS_COLUMNS]
+    pd.testing.assert_frame_equal(ta.drop(columns=vis), tb.drop(columns=vis))
+    np.testing.assert_allclose(tb[vis].to_numpy(), ta[vis].to_numpy(), rtol=1e-12)
+    np.testing.assert_allclose(b.numpy(), a, rtol=0, atol=1e-4)
+
+
+def test_make_batch_composes_on_cpu_in_numpy_and_pickles_without_device_copies(data, grids):
+    import pickle
+
+    x, targets = data.make_batch("train", 8, np.random.default_rng(1), grids)
+    y, _ = data.make_batch("train", 8, np.random.default_rng(1), grids, device="cpu")
+    assert torch.equal(x, y) and x.device.type == "cpu"
+    data.draw("train", 4, np.random.default_rng(0), device="cpu")  # makes the CPU torch copies
+    clone = pickle.loads(pickle.dumps(data))
+    assert clone._kits == {} and clone.fingerprint() == data.fingerprint()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_make_batch_on_the_gpu(data, grids):
+    quiet = _marked(data)
+    kw = dict(jitter_px=2, calibration_jitter=0.2)
+    x, targets = quiet.make_batch("train", 16, np.random.default_rng(3), grids, device="cuda", **kw)
+    assert x.device.type == "cuda" and x.dtype == torch.float32 and x.shape == (16, 3, 32, 32)
+    assert all(t.device.type == "cuda" for t in targets.values())
+    a, ta = quiet.draw("train", 16, np.random.default_rng(3), **kw)
+    b, tb = quiet.draw("train", 16, np.random.default_rng(3), device="cuda", **kw)
+    vis = ["visibility", *VIS_COLUMNS]
+    pd.testing.assert_frame_equal(ta.drop(columns=vis), tb.drop(columns=vis))
+    np.testing.assert_allclose(tb[vis].to_numpy(), ta[vis].to_numpy(), rtol=1e-12)
+    np.testing.assert_allclose(b.cpu().numpy(), a, rtol=0, atol=1e-4)

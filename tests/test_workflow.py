@@ -15,9 +15,17 @@ import yaml
 from conftest import REPO, write_yaml
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
-MOCKS = {"mock_shard", "mock_figures", "train"}
+MOCKS = {"mock_shard", "mock_figures", "train", "evaluate_model"}
 #: A change to the stars or PSFs also changes the synthetic galaxy and what is cut from it.
-GALAXY = {"synthetic_galaxy", "mosaic", "truth", "background_shard", "mock_figures", "train"}
+GALAXY = {
+    "synthetic_galaxy",
+    "mosaic",
+    "truth",
+    "background_shard",
+    "mock_figures",
+    "train",
+    "evaluate_model",
+}
 
 
 def tiny_config(default_config: dict) -> dict:
@@ -48,8 +56,10 @@ def tiny_config(default_config: dict) -> dict:
         batch_size=8,
         val_size=8,
         eval_batch_size=8,
-        mock_split_fractions={"train": 0.34, "val": 0.33, "test": 0.33},  # only 6 mocks
+        # the tiny bank's 6 seeds hash to 0.30, 0.31, 0.567, 0.569, 0.618, 0.657: 3/1/2 mocks
+        mock_split_fractions={"train": 0.568, "val": 0.05, "test": 0.382},
     )
+    config["evaluate"].update(n_mocks=8, n_backgrounds=6, batch_size=8)
     return config
 
 
@@ -277,6 +287,23 @@ def test_run_trains_the_network(built):
     assert (out / "checkpoint.pt").exists()
 
 
+def test_run_evaluates_the_network_on_held_out_mocks(built):
+    from starclusters.io import read_table
+    from starclusters.model.evaluate import metric
+
+    workdir, _ = built
+    out = workdir / "results" / "tiny" / "model"
+    table = read_table(out / "test_predictions.parquet")
+    assert table["is_cluster"].sum() == 8 and (~table["is_cluster"]).sum() == 6
+    metrics = read_table(out / "test_metrics.parquet")
+    for quantity in ("log_age_yr", "av_mag", "log_mass_msun", "log_rh_arcsec"):
+        assert np.isfinite(metric(metrics, quantity, "bound95_abs"))
+    assert 0 <= metric(metrics, "class", "roc_auc") <= 1
+    assert 0 <= metric(metrics, "age_av_mass", "hpd95_coverage") <= 1
+    for name in ("test_parameters.png", "test_class_visibility.png", "test_calibration.png"):
+        assert (out / name).stat().st_size > 10_000
+
+
 def test_nothing_to_do_after_a_run(built):
     assert planned_rules(*built) == set()
 
@@ -312,14 +339,15 @@ def test_nothing_to_do_after_a_run(built):
         (lambda c: c["mosaic"]["synthetic"].update(n_clusters=5), GALAXY),
         (
             lambda c: c["mosaic"]["mask"].update(saturation_grow_arcsec=0.8),
-            {"mosaic", "truth", "background_shard", "mock_figures", "train"},
+            {"mosaic", "truth", "background_shard", "mock_figures", "train", "evaluate_model"},
         ),
         (
             lambda c: c["backgrounds"].update(block_px=80),
-            {"background_shard", "mock_figures", "train"},
+            {"background_shard", "mock_figures", "train", "evaluate_model"},
         ),
-        (lambda c: c["train"].update(lr_start=0.002), {"train"}),
-        (lambda c: c["model"].update(fc_width=32), {"train"}),
+        (lambda c: c["train"].update(lr_start=0.002), {"train", "evaluate_model"}),
+        (lambda c: c["model"].update(fc_width=32), {"train", "evaluate_model"}),
+        (lambda c: c["evaluate"].update(n_mocks=9), {"evaluate_model"}),
         # a value for a band that is not used changes nothing
         (lambda c: c["photometry"]["vega_zeropoint_mag"].update(F555W=25.8), set()),
     ],
@@ -337,7 +365,12 @@ def test_a_new_shard_runs_alone(built):
     config = yaml.safe_load(config_path.read_text())
     config["mocks"]["n_shards"] += 1
     changed = write_yaml(workdir / "more_shards.yaml", config)
-    assert planned_jobs(workdir, changed) == {"mock_shard": 1, "mock_figures": 1, "train": 1}
+    assert planned_jobs(workdir, changed) == {
+        "mock_shard": 1,
+        "mock_figures": 1,
+        "train": 1,
+        "evaluate_model": 1,
+    }
 
 
 def test_lint_is_clean():

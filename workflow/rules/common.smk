@@ -159,3 +159,15 @@ def mosaic_outputs():
         shard=range(config["backgrounds"]["n_shards"]),
         ext=("fits", "parquet"),
     )
+
+
+def model_outputs():
+    """The trained network, its history and its test on held-out mocks, with figures."""
+    names = ["model.pt", "history.parquet", "training.png", "test_predictions.parquet"]
+    names += [
+        "test_metrics.parquet",
+        "test_parameters.png",
+        "test_class_visibility.png",
+    ]
+    names += ["test_calibration.png"]
+    return expand("results/{galaxy}/model/{name}", galaxy=GALAXY, name=names)

@@ -1,8 +1,24 @@
 """CNN training (thesis §3.2): mocks composed on background cutouts on the fly."""
 
+import json
+import shlex
+import sys
+
+from snakemake.settings.types import DeploymentMethod
+
+#: The Python of the training processes: the conda env's with --use-conda, else the one
+#: running Snakemake (a job's PATH need not lead to the venv, e.g. `.venv/bin/snakemake`).
+TRAIN_PYTHON = (
+    "python"
+    if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
+    else shlex.quote(sys.executable)
+)
+
 
 rule train:
-    """Train the network; resumes from results/{galaxy}/model/checkpoint.pt after an interruption."""
+    """Train the network: one process, or one per GPU under torchrun (DDP) with train.gpus > 1;
+    resumes from results/{galaxy}/model/checkpoint.pt after an interruption or preemption.
+    """
     input:
         mocks=expand(
             "results/{{galaxy}}/mocks/shard_{shard}.fits",
@@ -29,6 +45,78 @@ rule train:
         "../../envs/torch.yaml"
     threads: 2
     resources:
+        # the Slurm profile requests these (sbatch --gpus)
+        gpu=config["train"]["gpus"] if config["train"]["device"] == "cuda" else 0,
+    params:
+        config=json.dumps(
+            {
+                "bands": BANDS,
+                "window_px": config["window_px"],
+                "pixel_scale_arcsec": config["pixel_scale_arcsec"],
+                "psf": {"oversampling": PSF["oversampling"]},
+                "model": config["model"],
+                "train": config["train"],
+            },
+            sort_keys=True,
+        ),
+        seed=config["seed"],
+        # not an output: Snakemake deletes a failed job's outputs, the checkpoint must survive
+        checkpoint=lambda w: f"results/{w.galaxy}/model/checkpoint.pt",
+        # torchrun (python -m torch.distributed.run) starts one process per GPU
+        launcher=(
+            f"{TRAIN_PYTHON} -m torch.distributed.run --standalone "
+            f"--nproc_per_node={config['train']['gpus']}"
+            if config["train"]["device"] == "cuda" and config["train"]["gpus"] > 1
+            else TRAIN_PYTHON
+        ),
+    shell:
+        "{params.launcher} -m starclusters.cli train"
+        " --mocks {input.mocks:q} --backgrounds {input.backgrounds:q} --psfs {input.psfs:q}"
+        " --config-json {params.config:q} --seed {params.seed}"
+        " --checkpoint {params.checkpoint:q} --model {output.model:q}"
+        " --history {output.history:q} --plot {output.plot:q} --log-file {log:q}"
+        " --threads {threads}"
+
+
+rule evaluate_model:
+    """The trained network on held-out mocks and backgrounds (thesis §3.3.1, Figs. 3.10, 3.12)."""
+    input:
+        model="results/{galaxy}/model/model.pt",
+        mocks=expand(
+            "results/{{galaxy}}/mocks/shard_{shard}.fits",
+            shard=range(config["mocks"]["n_shards"]),
+        ),
+        backgrounds=expand(
+            "results/{{galaxy}}/backgrounds/shard_{shard}.fits",
+            shard=range(config["backgrounds"]["n_shards"]),
+        ),
+        psfs=expand("results/{{galaxy}}/psf/{band}.fits", band=BANDS),
+    output:
+        predictions="results/{galaxy}/model/test_predictions.parquet",
+        metrics="results/{galaxy}/model/test_metrics.parquet",
+        parameters=report(
+            "results/{galaxy}/model/test_parameters.png",
+            caption="../report/test_parameters.rst",
+            category="Network",
+        ),
+        class_visibility=report(
+            "results/{galaxy}/model/test_class_visibility.png",
+            caption="../report/test_class_visibility.rst",
+            category="Network",
+        ),
+        calibration=report(
+            "results/{galaxy}/model/test_calibration.png",
+            caption="../report/test_calibration.rst",
+            category="Network",
+        ),
+    log:
+        "results/{galaxy}/logs/evaluate_model.log",
+    benchmark:
+        "results/{galaxy}/benchmarks/evaluate_model.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: 2
+    resources:
         gpu=lambda w: 1 if config["train"]["device"] == "cuda" else 0,
     params:
         config={
@@ -36,11 +124,13 @@ rule train:
             "window_px": config["window_px"],
             "pixel_scale_arcsec": config["pixel_scale_arcsec"],
             "psf": {"oversampling": PSF["oversampling"]},
-            "model": config["model"],
-            "train": config["train"],
+            "model": {"grids": config["model"].get("grids")},
+            "train": {
+                "device": config["train"]["device"],
+                "mock_split_fractions": config["train"].get("mock_split_fractions"),
+            },
+            "evaluate": config["evaluate"],
         },
         seed=config["seed"],
-        # not an output: Snakemake deletes a failed job's outputs, the checkpoint must survive
-        checkpoint=lambda w: f"results/{w.galaxy}/model/checkpoint.pt",
     script:
-        "../scripts/train.py"
+        "../scripts/evaluate_model.py"

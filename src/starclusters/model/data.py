@@ -17,6 +17,11 @@ Generator, nothing else): every background and every stamp gets its own random 9
 rotation and flip (independently: a cluster is not tied to the orientation of its sky),
 the stamp is shifted by up to ``jitter_px`` pixels (centring jitter), and optionally each
 band of each background is scaled by N(1, σ) (calibration jitter, thesis §3.3.1: σ = 0.2).
+
+A batch is composed at once, with no loop over its images: the orientations and shifts are
+integer pixel maps (:func:`_window_maps`), applied by one gather per cube, then one batched
+``compose()``. By default in numpy on the CPU; with ``device`` (e.g. "cuda") in torch on that
+device, from copies of the bank and the backgrounds kept there (moved once, on first use).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import logging
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -111,6 +117,54 @@ def orient_centred(stamp: np.ndarray, k: int, flip: bool) -> np.ndarray:
     return np.roll(out, (dy, dx), axis=(-2, -1)) if dy or dx else out
 
 
+@functools.lru_cache(maxsize=16)
+def _orientation_maps(size: int) -> np.ndarray:
+    """(2, 8, S, S) int64 pixel maps of the 8 orientations o = k + 4·flip, read-only.
+
+    [0, o] is :func:`_orient` (backgrounds), [1, o] :func:`orient_centred` (stamps): entry
+    (y, x) holds the flat index y·S + x of the input pixel that lands on output pixel (y, x).
+    Built by those two functions, so the maps are exactly their geometry.
+    """
+    source = np.arange(size * size).reshape(1, size, size)
+    maps = np.stack(
+        [
+            np.stack([f(source, k, flip)[0] for flip in (False, True) for k in range(4)])
+            for f in (_orient, orient_centred)
+        ]
+    )
+    maps.flags.writeable = False
+    return maps
+
+
+def _window_maps(base, grid, dy, dx, orientation=None):
+    """(N, S, S) flat source pixel of every output pixel of roll(orient(image), (dy, dx)).
+
+    base: (8, S, S) maps of :func:`_orientation_maps`; grid: arange(S); dy, dx,
+    orientation: (N,) integers (orientation None: unrotated). Output pixel (y, x) takes
+    pixel ((y - dy) mod S, (x - dx) mod S) of the oriented image, as np.roll does. numpy
+    arrays or torch tensors, all in one of the two (and on one device).
+    """
+    size = grid.shape[0]
+    rows = (grid[None, :, None] - dy[:, None, None]) % size
+    cols = (grid[None, None, :] - dx[:, None, None]) % size
+    if orientation is None:
+        return base[0][rows, cols]
+    return base[orientation[:, None, None], rows, cols]
+
+
+def _gather(cube, index, maps, bands):
+    """(N, B, S, S) images ``index`` (N,) of ``cube`` (M, B, S·S), through ``maps`` (N, S, S).
+
+    Output pixel (y, x) of band b of image i is cube[index[i], b, maps[i, y, x]]; bands is
+    arange(B). One gather through flat indices (numpy, or torch on any device).
+    """
+    n, size = maps.shape[0], maps.shape[-1]
+    plane = size * size
+    flat = (index[:, None, None] * cube.shape[1] + bands[None, :, None]) * plane
+    flat = flat + maps.reshape(n, 1, plane)
+    return cube.reshape(-1)[flat].reshape(n, bands.shape[0], size, size)
+
+
 @dataclass(eq=False)
 class TrainingData:
     """The mock bank and background cutouts in memory, with their splits.
@@ -176,6 +230,57 @@ class TrainingData:
         self.rh_obs_px = np.stack([observed_rh_px(r, self.psf_rh_px) for r in rh_px]).reshape(
             len(self.mocks), b
         )
+        self._kits = {}  # per device: the cubes and pixel maps there (see _kit)
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_kits"] = {}  # device copies are not pickled (each process makes its own)
+        return state
+
+    def _kit(self, device):
+        """Cubes, pixel maps and converters of the numpy path (device None) or of ``device``.
+
+        The torch kit copies mocks and backgrounds to the device once (float32, N·B·S²·4
+        bytes each: 2.5 GB for 50,000 mocks of 3 × 64² px) and keeps them.
+        """
+        key = None if device is None else torch.device(device)
+        if key is not None and key.type == "cuda" and key.index is None:
+            key = torch.device("cuda", torch.cuda.current_device())
+        if key in self._kits:
+            return self._kits[key]
+        s, b = self.window_px, len(self.bands)
+        if key is None:
+            kit = SimpleNamespace(
+                put=np.asarray,
+                host=np.asarray,
+                cat=np.concatenate,
+                float32=lambda a: a.astype(np.float32, copy=False),
+                mocks=self.mocks.reshape(len(self.mocks), b, s * s),
+                backgrounds=self.backgrounds.reshape(len(self.backgrounds), b, s * s),
+                maps=_orientation_maps(s),
+                grid=np.arange(s),
+                bands=np.arange(b),
+                exptime=self.exptime_s,
+            )
+        else:
+
+            def put(a):
+                return torch.as_tensor(a, device=key)  # no copy for CPU arrays
+
+            kit = SimpleNamespace(
+                put=put,
+                host=lambda t: t.detach().cpu().numpy(),
+                cat=torch.cat,
+                float32=lambda t: t.to(torch.float32),
+                mocks=put(self.mocks).reshape(len(self.mocks), b, s * s),
+                backgrounds=put(self.backgrounds).reshape(len(self.backgrounds), b, s * s),
+                maps=put(_orientation_maps(s).copy()),
+                grid=torch.arange(s, device=key),
+                bands=torch.arange(b, device=key),
+                exptime=put(self.exptime_s),
+            )
+        self._kits[key] = kit
+        return kit
 
     @property
     def window_px(self) -> int:
@@ -228,7 +333,8 @@ class TrainingData:
         augment: bool = True,
         jitter_px: int = 2,
         calibration_jitter: float = 0.0,
-    ) -> tuple[np.ndarray, pd.DataFrame]:
+        device=None,
+    ) -> tuple[np.ndarray | torch.Tensor, pd.DataFrame]:
         """Raw images of one batch: (images (N, B, S, S) float32 counts/s, table of N rows).
 
         Rows [0, N//2) are bare backgrounds, rows [N//2, N) mocks composed on backgrounds,
@@ -246,6 +352,13 @@ class TrainingData:
         log_rh_arcsec (NaN for backgrounds), visibility (0 for backgrounds; max over bands)
         and visibility_<band>, mock_index and background_index (rows of the arrays; -1 for
         no mock), shift_y_px, shift_x_px. All randomness comes from ``rng``.
+
+        device: None composes in numpy and returns a numpy array; a torch device ("cuda",
+        "cpu", ...) composes in torch there (from the device copies of :meth:`_kit`) and
+        returns a tensor on it. Indices, orientations, shifts and calibration factors come
+        from ``rng`` in the same order either way; the numpy path draws the Poisson noise
+        from ``rng`` (the draws a per-image loop would make), the torch path from a torch
+        Generator seeded by one further integer of ``rng``.
         """
         if not isinstance(batch_size, int | np.integer) or batch_size < 2:
             raise ValueError(f"batch_size must be an integer ≥ 2, got {batch_size!r}")
@@ -274,23 +387,34 @@ class TrainingData:
             bg_flip[:] = st_flip[:] = False
         scale = np.maximum(scale, MIN_CALIBRATION_FACTOR) if calibration_jitter > 0 else None
 
-        images = np.empty((batch_size, b, self.window_px, self.window_px), dtype=np.float32)
+        # the geometry as pixel maps, one gather per cube, one compose: no loop over images
+        shift_all = np.zeros((batch_size, 2), dtype=np.int64)
+        shift_all[n_bg:] = shift
+        kit = self._kit(device)
+        ints = kit.put(
+            np.concatenate(
+                [bg_idx, bg_rot + 4 * bg_flip, shift_all[:, 0], shift_all[:, 1]]
+                + [mock_idx, st_rot + 4 * st_flip, np.arange(n_cl)]
+            ).astype(np.int64)
+        )  # one transfer to the device
+        bg_i, bg_o, dy, dx = ints[: 4 * batch_size].reshape(4, batch_size)
+        mock_i, st_o, rows = ints[4 * batch_size :].reshape(3, n_cl)
+        # backgrounds oriented; those of the mocks rolled by -shift into the cluster's frame
+        bg = _gather(
+            kit.backgrounds, bg_i, _window_maps(kit.maps[0], kit.grid, -dy, -dx, bg_o), kit.bands
+        )
+        if scale is not None:
+            bg = bg * kit.put(scale)[:, :, None, None]  # float64, as the factors
+        stamps = _gather(kit.mocks, mock_i, kit.maps[1][st_o], kit.bands)
+        composed, _, per_band = compose(
+            stamps, bg[n_bg:], kit.exptime, rng, kit.put(self.rh_obs_px[mock_idx])
+        )
+        # the composed windows rolled back by +shift: the background returns to its place
+        back = _window_maps(kit.maps[0], kit.grid, dy[n_bg:], dx[n_bg:])
+        composed = _gather(composed.reshape(n_cl, b, -1), rows, back, kit.bands)
+        images = kit.cat([kit.float32(bg[:n_bg]), composed])
         vis = np.zeros((batch_size, b))
-        for i in range(batch_size):
-            bg = _orient(self.backgrounds[bg_idx[i]], bg_rot[i], bg_flip[i])
-            if scale is not None:
-                bg = bg * scale[i][:, None, None]
-            if i < n_bg:
-                images[i] = bg
-                continue
-            j = i - n_bg
-            m = mock_idx[j]
-            stamp = orient_centred(self.mocks[m], st_rot[j], st_flip[j])
-            dy, dx = int(shift[j, 0]), int(shift[j, 1])
-            rolled = np.roll(bg, (-dy, -dx), axis=(-2, -1))
-            image, _, per_band = compose(stamp, rolled, self.exptime_s, rng, self.rh_obs_px[m])
-            images[i] = np.roll(image, (dy, dx), axis=(-2, -1))
-            vis[i] = per_band
+        vis[n_bg:] = kit.host(per_band)
 
         is_cluster = np.arange(batch_size) >= n_bg
         table = pd.DataFrame({"is_cluster": is_cluster})
@@ -324,10 +448,12 @@ class TrainingData:
         """One training batch: (x (N, B, S, S) float32 tensor, targets of :func:`batch_targets`).
 
         x is :func:`preprocess` of the images of :meth:`draw` (same arguments); the targets
-        are on ``device`` (default CPU) and x is on CPU (move it with the model's memory
-        format). Half of the batch are bare backgrounds: class 0, visibility bin 0, masked
-        cluster heads.
+        are on ``device`` (default CPU). On a CPU device (or None) the batch is composed in
+        numpy and x is on the CPU; on another device (e.g. "cuda") it is composed there
+        (:meth:`draw` with ``device``) and x is on that device. Half of the batch are bare
+        backgrounds: class 0, visibility bin 0, masked cluster heads.
         """
+        on_device = device is not None and torch.device(device).type != "cpu"
         images, table = self.draw(
             split,
             batch_size,
@@ -335,8 +461,9 @@ class TrainingData:
             augment=augment,
             jitter_px=jitter_px,
             calibration_jitter=calibration_jitter,
+            device=device if on_device else None,
         )
-        x = torch.from_numpy(preprocess(images))
+        x = preprocess(images) if on_device else torch.from_numpy(preprocess(images))
         targets = batch_targets(table, table["is_cluster"].to_numpy(), grids, device=device)
         return x, targets
 

@@ -8,10 +8,20 @@ from collections.abc import Mapping, Sequence
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from starclusters.model.data import load_training_data
+from starclusters.errors import ConfigError
+from starclusters.model.data import TrainingData, load_training_data
+from starclusters.model.evaluate import EvaluateSettings, run_test_set, score_test_set
 from starclusters.model.network import NetworkSpec
 from starclusters.model.targets import ParameterGrids
-from starclusters.model.train import TrainSettings, export_model, train
+from starclusters.model.train import (
+    TrainSettings,
+    check_checkpoint,
+    check_gpus,
+    export_model,
+    load_model,
+    rank_and_world,
+    train,
+)
 from starclusters.plotting import save_figure
 
 log = logging.getLogger(__name__)
@@ -46,33 +56,35 @@ def train_model(
     device: str = "cpu",
 ) -> pd.DataFrame:
     """Train the network of ``config`` (resuming from ``checkpoint_path`` if it exists) and
-    export the best model to ``model_path``; returns the history."""
+    export the best model to ``model_path``; returns the history.
+
+    device: this process's device ("cpu", "cuda" or, one process per GPU under torchrun,
+    "cuda:<LOCAL_RANK>"). The GPU request (``train.gpus`` against the visible GPUs, the
+    batch split) is checked before any data are read; under torchrun only rank 0 writes
+    ``model_path``.
+    """
     grids = ParameterGrids.from_config(config["model"].get("grids"))
     settings = dict(config["train"])
-    split = settings.pop("mock_split_fractions", None)
+    settings.pop("mock_split_fractions", None)
     settings.pop("device", None)
-    data = load_training_data(
-        mock_paths,
-        background_paths,
-        psf_paths,
-        bands=config["bands"],
-        window_px=config["window_px"],
-        pixel_scale_arcsec=config["pixel_scale_arcsec"],
-        psf_oversampling=config["psf"]["oversampling"],
-        mock_split_fractions=split,
-    )
+    gpus = settings.pop("gpus", 1)  # how many processes train, not what they train
+    train_settings = TrainSettings.from_config(settings)
+    check_gpus(device, gpus, train_settings.batch_size)
+    data = training_data(mock_paths, background_paths, psf_paths, config)
     spec = network_spec(config["model"], config["window_px"], len(config["bands"]), grids)
     result = train(
         spec,
         grids,
         data,
-        TrainSettings.from_config(settings),
+        train_settings,
         checkpoint_path,
         seed,
         device,
         restart_on_mismatch=True,  # the workflow reran us because config or data changed
     )
-    export_model(checkpoint_path, model_path)
+    rank, _ = rank_and_world()
+    if rank == 0:
+        export_model(checkpoint_path, model_path)
     log.info("best epoch %d, validation loss %.4f", result.best_epoch, result.best_val_loss)
     return result.history
 
@@ -97,3 +109,57 @@ def plot_history(history: pd.DataFrame, path: str) -> None:
     ax_acc.set_ylabel("cluster/background accuracy")
     ax_acc.legend()
     save_figure(fig, path)
+
+
+def training_data(
+    mock_paths: Sequence[str],
+    background_paths: Sequence[str],
+    psf_paths: Sequence[str],
+    config: Mapping,
+) -> TrainingData:
+    """The bank and backgrounds of ``config`` with their splits, as training saw them."""
+    return load_training_data(
+        mock_paths,
+        background_paths,
+        psf_paths,
+        bands=config["bands"],
+        window_px=config["window_px"],
+        pixel_scale_arcsec=config["pixel_scale_arcsec"],
+        psf_oversampling=config["psf"]["oversampling"],
+        mock_split_fractions=config["train"].get("mock_split_fractions"),
+    )
+
+
+def evaluate_model(
+    model_path: str,
+    mock_paths: Sequence[str],
+    background_paths: Sequence[str],
+    psf_paths: Sequence[str],
+    config: Mapping,
+    seed: int,
+    device: str = "cpu",
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(per-window test table, metrics table) of the trained model on held-out mocks.
+
+    The model must match the config (bands, window, grids, pixel scale) and have been
+    trained on exactly these shards and splits (else its test mocks could be training
+    mocks): ConfigError before any window is composed.
+    """
+    settings = EvaluateSettings.from_config(config.get("evaluate"))
+    model, grids, meta = load_model(model_path, device)
+    check_checkpoint(
+        meta,
+        config["bands"],
+        config["window_px"],
+        ParameterGrids.from_config(config["model"].get("grids")),
+        config["pixel_scale_arcsec"],
+    )
+    data = training_data(mock_paths, background_paths, psf_paths, config)
+    if meta.get("data_fingerprint") != data.fingerprint():
+        raise ConfigError(
+            f"{model_path}: the model was trained on another bank, other backgrounds or other "
+            "splits (train.mock_split_fractions) than these, so its test mocks may have been "
+            "training mocks; retrain it on these shards"
+        )
+    table = run_test_set(model, grids, data, settings, seed, device)
+    return table, score_test_set(table)

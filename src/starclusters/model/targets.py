@@ -477,3 +477,55 @@ def decode_outputs(probs: Mapping, grids: ParameterGrids) -> dict:
         "p_cluster": probs["class"][..., 1],
         "grids": dict(probs),
     }
+
+
+# --------------------------------------------------------------- regression heads (thesis ch. 2)
+
+#: Regression outputs (thesis ch. 2: one neuron each) and the table column each one predicts.
+REGRESSION_TARGETS = {"age": "log_age_yr", "mass": "log_mass_msun", "rh": "log_rh_arcsec"}
+
+
+def regression_targets(params, is_cluster, device=None) -> dict[str, torch.Tensor]:
+    """Targets of the regression network (thesis ch. 2): log age, log mass, log r_h.
+
+    params, is_cluster: as for :func:`batch_targets`. Returns float32 tensors (N,) "age"
+    (log10 yr), "mass" (log10 M☉), "rh" (log10 arcsec), zero for backgrounds, and the mask
+    "cluster" (N,) bool.
+    """
+    mask, _ = _as_tensor(is_cluster, device=device)
+    mask = mask.to(torch.bool).reshape(-1)
+    out: dict[str, torch.Tensor] = {"cluster": mask}
+    for key, name in REGRESSION_TARGETS.items():
+        column = _column(params, name)
+        if not isinstance(column, torch.Tensor):
+            column = np.asarray(column, dtype=np.float64)
+        t, _ = _as_tensor(column, dtype=torch.float32, device=mask.device)
+        t = t.reshape(-1)
+        if t.numel() != mask.numel():
+            raise ValueError(
+                f"parameter {name!r} has {t.numel()} rows, is_cluster has {mask.numel()}"
+            )
+        if bool(torch.isnan(t[mask]).any()):
+            raise ValueError(f"parameter {name!r} is NaN for clusters; give finite values")
+        out[key] = torch.where(mask, t, torch.zeros_like(t))
+    return out
+
+
+def regression_loss(
+    outputs: Mapping, targets: Mapping
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """(total, per-output) loss of the regression network (thesis eq. 2.1–2.2).
+
+    Σ over age, mass and r_h of smooth-L1(target − output) (quadratic below 1, linear
+    above: robust to outliers), averaged over the images with a cluster (backgrounds, if
+    any, carry no loss); 0 without clusters.
+    """
+    mask = targets["cluster"].to(torch.bool)
+    n_clusters = mask.sum().clamp_min(1)
+    per_head = {}
+    for key in REGRESSION_TARGETS:
+        value = torch.nn.functional.smooth_l1_loss(
+            outputs[key].float(), targets[key].float(), reduction="none", beta=1.0
+        )
+        per_head[key] = torch.where(mask, value, torch.zeros_like(value)).sum() / n_clusters
+    return sum(per_head.values()), per_head

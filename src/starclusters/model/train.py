@@ -20,6 +20,23 @@ The checkpoint holds only plain Python values and tensors (``torch.load(weights_
 reads it). ``meta`` in it records spec, grids (:meth:`ParameterGrids.to_dict`), bands,
 window, pixel scale, settings, seed and a fingerprint of the data; :func:`load_model` returns
 the best model with it and :func:`check_checkpoint` compares it with a config.
+
+Several GPUs (DistributedDataParallel). Launched by ``torchrun`` (``starclusters train``
+joins the process group), :func:`train` runs one process per GPU: the global batch stays
+``batch_size`` images per step, each of the W ranks draws batch_size / W of them from its
+own stream of (seed, epoch, rank) — rank 0 of a single process draws exactly the stream
+above — and DDP averages the gradients, so the learning-rate schedule and the number of
+images seen do not depend on W. The draws themselves do: a W-GPU run is statistically
+equivalent to, not bit-identical with, a 1-GPU run of the same seed. BatchNorm normalises
+over each rank's batch_size / W images (no SyncBatchNorm: at the thesis' 512 images even 8
+GPUs see 64 each, and syncing statistics would cost a collective per BatchNorm layer);
+running statistics are rank 0's, which DDP broadcasts before every forward pass. Rank 0
+alone draws the validation set, validates (on the unwrapped model), writes the checkpoint
+and logs; the other ranks wait at a barrier. The step's losses are averaged over the ranks
+before the backward pass, so every rank sees the same (global) training loss and all stop
+together on a non-finite one. Every rank resumes from the same checkpoint; a checkpoint
+written by another number of processes is resumed too (with a warning: from there on the
+draws differ from an uninterrupted run's).
 """
 
 from __future__ import annotations
@@ -141,12 +158,18 @@ class TrainResult:
 # ------------------------------------------------------------------------------ seeds, devices
 
 
-def _rng(seed: int, tag: int, epoch: int = 0) -> np.random.Generator:
-    return np.random.default_rng(np.random.SeedSequence([int(seed), tag, int(epoch)]))
+def _entropy(seed: int, tag: int, epoch: int, rank: int) -> list[int]:
+    # rank 0 keeps the entropy of a single process, whose streams predate DDP
+    return [int(seed), tag, int(epoch)] + ([int(rank)] if rank else [])
 
 
-def _torch_seed(seed: int, tag: int, epoch: int = 0) -> int:
-    return int(np.random.SeedSequence([int(seed), tag, int(epoch)]).generate_state(1, np.uint64)[0])
+def _rng(seed: int, tag: int, epoch: int = 0, rank: int = 0) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence(_entropy(seed, tag, epoch, rank)))
+
+
+def _torch_seed(seed: int, tag: int, epoch: int = 0, rank: int = 0) -> int:
+    sequence = np.random.SeedSequence(_entropy(seed, tag, epoch, rank))
+    return int(sequence.generate_state(1, np.uint64)[0])
 
 
 def _device(device) -> torch.device:
@@ -160,6 +183,60 @@ def _fork_rng(dev: torch.device):
     """Fork torch's CPU RNG (and the device's) so that training leaves the caller's RNG alone."""
     devices = [dev.index or 0] if dev.type == "cuda" else []
     return torch.random.fork_rng(devices=devices, device_type="cuda")
+
+
+# ----------------------------------------------------------------------- several processes
+
+
+def rank_and_world() -> tuple[int, int]:
+    """(rank, world size) of this process: (0, 1) unless a torch.distributed group is up."""
+    dist = torch.distributed
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _barrier(dev: torch.device) -> None:
+    if dev.type == "cuda":
+        torch.distributed.barrier(device_ids=[dev.index])
+    else:
+        torch.distributed.barrier()
+
+
+def _batch_share(batch_size: int, world: int) -> int:
+    """Images each of ``world`` processes draws per step; ConfigError unless an even split."""
+    if batch_size % world or batch_size // world < 2:
+        fit = max(2 * world, round(batch_size / world) * world)
+        raise ConfigError(
+            f"train.batch_size: {batch_size} images per step do not split into {world} equal "
+            f"shares of at least 2 (one per GPU, train.gpus = {world}); make it a multiple of "
+            f"{world}, e.g. {fit}, or change train.gpus"
+        )
+    return batch_size // world
+
+
+def check_gpus(device, gpus: int, batch_size: int | None = None) -> None:
+    """Refuse a GPU request that this machine cannot serve, before any data are read.
+
+    device: ``train.device`` ("cpu" or "cuda[:k]"); gpus: ``train.gpus``, processes of one
+    GPU each (ignored on CPU); batch_size: ``train.batch_size``, the global batch, which the
+    GPUs share evenly. ConfigError naming the key, with the numbers and what to do.
+    """
+    if isinstance(gpus, bool) or not isinstance(gpus, int) or gpus < 1:
+        raise ConfigError(f"train.gpus: must be a positive integer, got {gpus!r}")
+    if _device(device).type != "cuda":  # also: CUDA not available
+        return
+    visible = torch.cuda.device_count()
+    if gpus > visible:
+        where = os.environ.get("CUDA_VISIBLE_DEVICES")
+        shown = f" (CUDA_VISIBLE_DEVICES={where})" if where is not None else ""
+        raise ConfigError(
+            f"train.gpus: {gpus} GPUs asked for, but {visible} visible here{shown}; set "
+            f"train.gpus to at most {visible}, or run where {gpus} GPUs are allocated (the "
+            "Slurm profile requests train.gpus of them for the rule train)"
+        )
+    if batch_size is not None:
+        _batch_share(batch_size, gpus)
 
 
 # --------------------------------------------------------------------------- meta and checks
@@ -371,6 +448,12 @@ def train(
     or "cuda[:k]" (there: bf16 autocast and channels_last). stop_after_epochs: return after
     this many epochs of *this call* (e.g. to fit a wall-time limit); rerun to continue.
 
+    Inside an initialised torch.distributed group (``torchrun``; gloo also works on CPU)
+    every rank calls this with the same arguments — device: its own GPU — and the model
+    is wrapped in DistributedDataParallel (see the module docstring); batch_size must be a
+    multiple of the world size (ConfigError naming ``train.batch_size``). Every rank returns
+    the same result; the history's train values are means over all ranks' images.
+
     Returns the best model by validation loss (eval mode, on ``device``) with the history:
     one row per epoch with epoch (1-based), train_loss, val_loss, train_loss_<head>,
     val_loss_<head> (heads age_av_mass, rh, class, visibility; train values are means over
@@ -380,6 +463,10 @@ def train(
     path = Path(checkpoint_path)
     dev = _device(device)
     amp = dev.type == "cuda"
+    rank, world = rank_and_world()
+    share = _batch_share(settings.batch_size, world)
+    if dev.type == "cuda" and dev.index is None:
+        dev = torch.device("cuda", torch.cuda.current_device())  # torchrun: set from LOCAL_RANK
     _check_compatible(spec, grids, data)
     meta = _meta(spec, grids, data, settings, seed)
 
@@ -407,7 +494,8 @@ def train(
         except ConfigError as err:
             if not restart_on_mismatch:
                 raise
-            log.warning("starting over: %s", err)
+            if rank == 0:
+                log.warning("starting over: %s", err)
             state = None
     if state is not None:
         model.load_state_dict(state["model"])
@@ -420,38 +508,53 @@ def train(
         }
         history = pd.DataFrame(state["history"]).to_dict("records")
         start_epoch = int(state["epoch"])
-        log.info("resuming %s after epoch %d of %d", path, start_epoch, settings.epochs)
+        if rank == 0:
+            log.info("resuming %s after epoch %d of %d", path, start_epoch, settings.epochs)
+            stored_world = int(state.get("world_size", 1))
+            if stored_world != world and start_epoch < settings.epochs:
+                log.warning(
+                    "the checkpoint was written by %d training process(es), this run has %d: "
+                    "the remaining epochs draw other batches than an uninterrupted run would",
+                    stored_world,
+                    world,
+                )
+    ddp = model
+    if world > 1:
+        ids = [dev.index] if dev.type == "cuda" else None
+        ddp = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
 
-    val_x, val_targets = data.make_batch(
-        "val",
-        settings.val_size,
-        _rng(seed, _VAL_TAG),
-        grids,
-        augment=settings.augment,
-        jitter_px=settings.jitter_px,
-        calibration_jitter=settings.calibration_jitter,
-    )
+    val_x = val_targets = None
+    if rank == 0:
+        val_x, val_targets = data.make_batch(
+            "val",
+            settings.val_size,
+            _rng(seed, _VAL_TAG),
+            grids,
+            augment=settings.augment,
+            jitter_px=settings.jitter_px,
+            calibration_jitter=settings.calibration_jitter,
+        )
     end_epoch = settings.epochs
     if stop_after_epochs is not None:
         end_epoch = min(end_epoch, start_epoch + int(stop_after_epochs))
 
     for epoch in range(start_epoch + 1, end_epoch + 1):
         t0 = time.perf_counter()
-        rng = _rng(seed, _TRAIN_TAG, epoch)
+        rng = _rng(seed, _TRAIN_TAG, epoch, rank)
         sums = {k: 0.0 for k in ("loss", "accuracy", *HEADS)}
-        model.train()
+        ddp.train()
         with _fork_rng(dev):
-            torch.manual_seed(_torch_seed(seed, _TRAIN_TAG, epoch))  # dropout
+            torch.manual_seed(_torch_seed(seed, _TRAIN_TAG, epoch, rank))  # dropout
             steps = tqdm(
                 range(settings.steps_per_epoch),
                 desc=f"epoch {epoch}/{settings.epochs}",
                 leave=False,
-                disable=None,
+                disable=None if rank == 0 else True,
             )
             for _ in steps:
                 x, targets = data.make_batch(
                     "train",
-                    settings.batch_size,
+                    share,
                     rng,
                     grids,
                     augment=settings.augment,
@@ -459,10 +562,16 @@ def train(
                     calibration_jitter=settings.calibration_jitter,
                     device=dev,
                 )
-                outputs = _forward(model, x, dev, amp)
+                outputs = _forward(ddp, x, dev, amp)
                 outputs = {k: v.float() for k, v in outputs.items()}
                 total, per_head = loss(outputs, targets)
-                value = total.item()
+                # (loss, accuracy, heads), averaged over the ranks before anyone steps
+                parts = [total, _accuracy(outputs, targets), *(per_head[h] for h in HEADS)]
+                stats = torch.stack([p.detach() for p in parts]).double()
+                if world > 1:
+                    torch.distributed.all_reduce(stats)
+                    stats /= world
+                value, accuracy, *head_values = stats.tolist()
                 if not math.isfinite(value):
                     raise FloatingPointError(
                         f"training loss is {value} at epoch {epoch}; lower train.lr_start"
@@ -473,58 +582,66 @@ def train(
                 lr = optimizer.param_groups[0]["lr"]
                 scheduler.step()
                 sums["loss"] += value
-                sums["accuracy"] += float(_accuracy(outputs, targets))
-                for head, part in per_head.items():
-                    sums[head] += part.item()
+                sums["accuracy"] += accuracy
+                for head, part in zip(HEADS, head_values, strict=True):
+                    sums[head] += part
                 steps.set_postfix(loss=f"{value:.3f}")
-        n = settings.steps_per_epoch
-        val_loss, val_heads, val_acc = evaluate(
-            model, val_x, val_targets, settings.eval_batch_size, dev
-        )
-        is_best = val_loss < best["val_loss"]
-        if is_best:
-            best = {"epoch": epoch, "val_loss": val_loss, "model": _state_copy(model)}
-        row = {"epoch": epoch, "train_loss": sums["loss"] / n, "val_loss": val_loss}
-        row.update({f"train_loss_{h}": sums[h] / n for h in HEADS})
-        row.update({f"val_loss_{h}": val_heads[h] for h in HEADS})
-        row.update(
-            train_accuracy=sums["accuracy"] / n,
-            val_accuracy=val_acc,
-            lr=lr,
-            seconds=time.perf_counter() - t0,
-            best=is_best,
-        )
-        history.append(row)
-        _save(
-            {
-                "format": CHECKPOINT_FORMAT,
-                "version": FORMAT_VERSION,
-                "meta": meta,
-                "epoch": epoch,
-                "model": _state_copy(model),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "best": best,
-                "history": pd.DataFrame(history).to_dict("list"),
-                "numpy_rng": json.dumps(rng.bit_generator.state),
-                "torch_rng": torch.get_rng_state(),
-            },
-            path,
-        )
-        log.info(
-            "epoch %d/%d: train loss %.4f, val loss %.4f%s, class accuracy %.3f/%.3f, "
-            "lr %.2e, %.1f s",
-            epoch,
-            settings.epochs,
-            row["train_loss"],
-            val_loss,
-            " (best)" if is_best else f" (best {best['val_loss']:.4f} at {best['epoch']})",
-            row["train_accuracy"],
-            val_acc,
-            lr,
-            row["seconds"],
-        )
+        if rank == 0:  # validation, history, checkpoint, log
+            n = settings.steps_per_epoch
+            val_loss, val_heads, val_acc = evaluate(
+                model, val_x, val_targets, settings.eval_batch_size, dev
+            )
+            is_best = val_loss < best["val_loss"]
+            if is_best:
+                best = {"epoch": epoch, "val_loss": val_loss, "model": _state_copy(model)}
+            row = {"epoch": epoch, "train_loss": sums["loss"] / n, "val_loss": val_loss}
+            row.update({f"train_loss_{h}": sums[h] / n for h in HEADS})
+            row.update({f"val_loss_{h}": val_heads[h] for h in HEADS})
+            row.update(
+                train_accuracy=sums["accuracy"] / n,
+                val_accuracy=val_acc,
+                lr=lr,
+                seconds=time.perf_counter() - t0,
+                best=is_best,
+            )
+            history.append(row)
+            _save(
+                {
+                    "format": CHECKPOINT_FORMAT,
+                    "version": FORMAT_VERSION,
+                    "meta": meta,
+                    "epoch": epoch,
+                    "model": _state_copy(model),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "best": best,
+                    "history": pd.DataFrame(history).to_dict("list"),
+                    "numpy_rng": json.dumps(rng.bit_generator.state),
+                    "torch_rng": torch.get_rng_state(),
+                    "world_size": world,
+                },
+                path,
+            )
+            log.info(
+                "epoch %d/%d: train loss %.4f, val loss %.4f%s, class accuracy %.3f/%.3f, "
+                "lr %.2e, %.1f s",
+                epoch,
+                settings.epochs,
+                row["train_loss"],
+                val_loss,
+                " (best)" if is_best else f" (best {best['val_loss']:.4f} at {best['epoch']})",
+                row["train_accuracy"],
+                val_acc,
+                lr,
+                row["seconds"],
+            )
+        if world > 1:
+            _barrier(dev)  # the checkpoint of this epoch is written
 
+    if rank > 0 and end_epoch > start_epoch:  # rank 0 alone validated: its checkpoint knows
+        state = _load(path, dev)
+        best = state["best"]
+        history = pd.DataFrame(state["history"]).to_dict("records")
     model.load_state_dict(best["model"])
     model.eval()
     hist = _history_frame(history)

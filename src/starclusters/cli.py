@@ -1,0 +1,192 @@
+"""The ``starclusters`` command line; the rule ``train`` runs ``starclusters train``.
+
+    starclusters train --mocks M... --backgrounds B... --psfs P... --config-json CONFIG
+        --seed N --checkpoint PATH --model PATH --history PATH --plot PATH [--log-file PATH]
+
+One process on CPU or one GPU (``python -m starclusters.cli train ...``), or one process
+per GPU under ``torchrun --standalone --nproc_per_node=N -m starclusters.cli train ...``:
+then each process binds to the GPU of its LOCAL_RANK, joins the process group (nccl on
+GPUs, gloo on CPU) for the training and leaves it at the end. The config's GPU request is
+checked before anything is read; only rank 0 writes the outputs and the log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from starclusters.errors import ConfigError, StarclustersError
+from starclusters.logs import setup_logging
+
+log = logging.getLogger(__name__)
+
+
+def read_config_json(value: str) -> dict:
+    """The config mapping of ``--config-json``: a JSON object itself, or a JSON file's path.
+
+    It holds the sections training reads: bands, window_px, pixel_scale_arcsec,
+    psf.oversampling, model and train. ConfigError naming the option if it is neither.
+    """
+    text = value
+    if not value.lstrip().startswith("{"):
+        path = Path(value)
+        if not path.is_file():
+            raise ConfigError(
+                f"--config-json: {value!r} is neither a JSON object nor an existing file; give "
+                "one of them"
+            )
+        text = path.read_text()
+    try:
+        config = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"--config-json: not valid JSON ({err}); check the quoting") from err
+    if not isinstance(config, dict):
+        raise ConfigError(f"--config-json: expected a JSON object, got {type(config).__name__}")
+    return config
+
+
+def launch_environment() -> tuple[int, int, int]:
+    """(rank, world size, local rank) from torchrun's environment; (0, 1, 0) without it."""
+    env = os.environ
+    return int(env.get("RANK", 0)), int(env.get("WORLD_SIZE", 1)), int(env.get("LOCAL_RANK", 0))
+
+
+def check_launch(train: Mapping, world: int) -> None:
+    """ConfigError naming ``train.gpus`` unless there is one process per requested GPU.
+
+    train: the ``train`` config section; world: processes started (torchrun's WORLD_SIZE,
+    1 without torchrun). On CPU any number of processes may train (gloo; for testing).
+    """
+    if not str(train.get("device", "cpu")).startswith("cuda"):
+        return
+    gpus = train.get("gpus", 1)
+    if world != gpus:
+        launch = (
+            f"torchrun --standalone --nproc_per_node={gpus} -m starclusters.cli train ..."
+            if isinstance(gpus, int) and gpus > 1
+            else "python -m starclusters.cli train ..."
+        )
+        raise ConfigError(
+            f"train.gpus: the config asks for {gpus} GPU(s), but {world} training process(es) "
+            f"were started (WORLD_SIZE={world}); launch `{launch}` or set train.gpus to {world}"
+        )
+
+
+@contextmanager
+def process_group(device: str, world: int, local_rank: int) -> Iterator[str]:
+    """Join torchrun's process group for the duration; yields this process's device.
+
+    world 1: nothing to join, ``device`` as given. Else nccl on GPUs, with the process
+    bound to GPU ``local_rank`` (device "cuda:<local_rank>"), or gloo on CPU; the group is
+    destroyed on the way out, also after an error.
+    """
+    if world == 1:
+        yield device
+        return
+    import torch
+    import torch.distributed as dist
+
+    if torch.device(device).type == "cuda":
+        torch.cuda.set_device(local_rank)
+        gpu = torch.device("cuda", local_rank)
+        dist.init_process_group("nccl", device_id=gpu)
+        device = str(gpu)
+    else:
+        dist.init_process_group("gloo")
+    try:
+        yield device
+    finally:
+        dist.destroy_process_group()
+
+
+def _train(args: argparse.Namespace) -> int:
+    rank, world, local_rank = launch_environment()
+    level = logging.INFO if rank == 0 else logging.WARNING
+    setup_logging(args.log_file if rank == 0 else None, level)
+    try:
+        config = read_config_json(args.config_json)
+        section = config.get("train", {})
+        device = section.get("device", "cpu")
+        check_launch(section, world)
+        import torch
+
+        from starclusters.io import write_table
+        from starclusters.model.stage import plot_history, train_model
+        from starclusters.model.train import check_gpus
+
+        check_gpus(device, section.get("gpus", 1), section.get("batch_size"))
+        if args.threads:
+            per_process = int(os.environ.get("LOCAL_WORLD_SIZE", world))
+            torch.set_num_threads(max(1, args.threads // per_process))
+        with process_group(device, world, local_rank) as dev:
+            history = train_model(
+                args.mocks,
+                args.backgrounds,
+                args.psfs,
+                config,
+                args.seed,
+                args.checkpoint,
+                args.model,
+                device=dev,
+            )
+        if rank == 0:
+            write_table(args.history, history)
+            plot_history(history, args.plot)
+    except StarclustersError as err:
+        log.critical("%s", err)
+        return 1
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="starclusters",
+        description="Find star clusters in multi-band galaxy images with a CNN.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    train = commands.add_parser(
+        "train",
+        help="train the network on a mock bank and background cutouts (resumable)",
+        description=(
+            "Train the cluster CNN, resuming from --checkpoint if it exists; export the best "
+            "model, the history and its plot. Several GPUs: launch with `torchrun "
+            "--standalone --nproc_per_node=N -m starclusters.cli train ...` and train.gpus: N."
+        ),
+    )
+    train.add_argument("--mocks", nargs="+", required=True, help="mock shard FITS cubes")
+    train.add_argument("--backgrounds", nargs="+", required=True, help="background shard cubes")
+    train.add_argument("--psfs", nargs="+", required=True, help="one PSF FITS per band, in order")
+    train.add_argument(
+        "--config-json",
+        required=True,
+        help="JSON object or file: bands, window_px, pixel_scale_arcsec, psf, model, train",
+    )
+    train.add_argument("--seed", type=int, required=True, help="seed of all randomness")
+    train.add_argument("--checkpoint", required=True, help="per-epoch checkpoint (kept)")
+    train.add_argument("--model", required=True, help="the best model (model.pt)")
+    train.add_argument("--history", required=True, help="per-epoch history (Parquet)")
+    train.add_argument("--plot", required=True, help="loss and accuracy curves (PNG)")
+    # not --log: torchrun's parser reads the whole command line and takes "--log" for an
+    # ambiguous abbreviation of its --log-dir etc. (tests check every option here for that)
+    train.add_argument("--log-file", help="log file (rank 0); messages also go to stderr")
+    train.add_argument(
+        "--threads", type=int, help="CPU threads of all processes together (default: torch's)"
+    )
+    train.set_defaults(run=_train)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status (1 after a config or input error)."""
+    args = _parser().parse_args(argv)
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

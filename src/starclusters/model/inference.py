@@ -1,0 +1,71 @@
+"""Apply a trained network to windows: THE inference path shared by evaluation and detection.
+
+:func:`predict` takes raw windows (counts/s), applies :func:`~starclusters.model.targets.preprocess`
+and the network in batches (bf16 autocast and channels_last on CUDA, as in training), turns
+logits into probabilities with :func:`~starclusters.model.network.probabilities` and decodes
+them with :func:`~starclusters.model.targets.decode_outputs` — the same three functions the
+training and the detection stage use, so a window is read the same way everywhere.
+"""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+
+import numpy as np
+import torch
+
+from starclusters.model.network import ClusterNetwork, probabilities
+from starclusters.model.targets import ParameterGrids, decode_outputs, preprocess
+
+#: Point estimates returned by :func:`predict`, in this order.
+ESTIMATES = ("p_cluster", "visibility", "log_age_yr", "av_mag", "log_mass_msun", "log_rh_arcsec")
+
+
+@torch.no_grad()
+def predict(
+    model: ClusterNetwork,
+    images,
+    grids: ParameterGrids,
+    *,
+    batch_size: int = 256,
+    device=None,
+    keep_grids: bool = False,
+) -> dict[str, np.ndarray]:
+    """Decoded network outputs for raw windows.
+
+    model: a ClusterNetwork with the softmax heads (eval mode is set here); images: (N, B, S, S)
+    counts/s, numpy or torch (no NaNs: mask before); grids: the model's output grids;
+    batch_size: windows per forward pass; device: where to run (default: the model's);
+    keep_grids: also return the probability grids.
+
+    Returns numpy arrays: p_cluster (N,) class probability of "cluster"; visibility (N,);
+    log_age_yr, av_mag, log_mass_msun (N,) from the joint age × A_V × mass grid;
+    log_rh_arcsec (N,); with keep_grids, "grid_<head>" float32 probabilities (N, A, E, M) for
+    age_av_mass, (N, R) rh, (N, 2) class, (N, V) visibility.
+    """
+    if model.spec.head != "softmax":
+        raise ValueError("predict() reads the softmax network's grids; use rotation_average")
+    dev = torch.device(device) if device is not None else next(model.parameters()).device
+    model.eval()
+    n = len(images)
+    chunks: list[dict[str, np.ndarray]] = []
+    amp = dev.type == "cuda"
+    for start in range(0, n, batch_size):
+        batch = images[start : start + batch_size]
+        x = torch.as_tensor(np.asarray(batch) if not isinstance(batch, torch.Tensor) else batch)
+        x = preprocess(x.to(dev, dtype=torch.float32))
+        if amp:
+            x = x.contiguous(memory_format=torch.channels_last)
+        ctx = torch.autocast("cuda", dtype=torch.bfloat16) if amp else nullcontext()
+        with ctx:
+            logits = model(x)
+        probs = probabilities({k: v.float() for k, v in logits.items()})
+        decoded = decode_outputs(probs, grids)
+        out = {k: decoded[k].detach().cpu().numpy().astype(np.float64) for k in ESTIMATES}
+        if keep_grids:
+            for head, p in probs.items():
+                out[f"grid_{head}"] = p.detach().cpu().numpy().astype(np.float32)
+        chunks.append(out)
+    if not chunks:
+        raise ValueError("predict() got no windows")
+    return {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
