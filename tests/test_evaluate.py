@@ -183,3 +183,21 @@ def test_settings_errors_name_the_key():
         EvaluateSettings(n_mocks=0)
     with pytest.raises(ConfigError, match="evaluate.bogus"):
         EvaluateSettings.from_config({"bogus": 1})
+
+
+def test_regression_network_is_scored_on_its_three_parameters(tmp_path, tiny_data):
+    import dataclasses
+
+    torch.manual_seed(1)
+    model = ClusterNetwork(dataclasses.replace(SPEC, head="regression")).eval()
+    grids = ParameterGrids()
+    table = run_test_set(model, grids, tiny_data, EvaluateSettings(10, 4, 8), seed=2)
+    metrics = score_test_set(table)
+    for name in ("log_age_yr", "log_mass_msun", "log_rh_arcsec"):
+        assert np.isfinite(metric(metrics, name, "bound95_abs"))
+    assert metric(metrics, "av_mag", "n") == 0
+    assert np.isnan(metric(metrics, "class", "roc_auc"))
+    plot_parameter_recovery(table, metrics, tmp_path / "p.png")
+    plot_class_visibility(table, metrics, tmp_path / "c.png")
+    plot_calibration(table, tmp_path / "k.png")
+    assert all((tmp_path / n).exists() for n in ("p.png", "c.png", "k.png"))

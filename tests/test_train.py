@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -13,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import TINY_BANDS, TINY_WINDOW_PX, tiny_training_data
 
 from starclusters.errors import ConfigError
 from starclusters.model.data import SPLITS, TrainingData, orient_centred, split_by_seed
@@ -27,8 +29,8 @@ from starclusters.model.train import (
     train,
 )
 
-WINDOW = 32
-BANDS = ("F336W", "F438W", "F814W")
+WINDOW = TINY_WINDOW_PX
+BANDS = TINY_BANDS
 SPEC = NetworkSpec(
     stage_blocks=(1, 1, 1, 1),
     stage_channels=(16, 32, 64, 128),
@@ -38,43 +40,9 @@ SPEC = NetworkSpec(
 )
 
 
-def _blobs(rng, n):
-    """n Gaussian-blob 'clusters' (n, 3, S, S) counts/s, centred on pixel (S//2, S//2)."""
-    y, x = np.mgrid[0:WINDOW, 0:WINDOW] - WINDOW // 2
-    sigma = rng.uniform(1.0, 3.0, n)
-    flux = 10 ** rng.uniform(0.0, 1.5, (n, 3))
-    profile = np.exp(-0.5 * (x**2 + y**2)[None] / sigma[:, None, None] ** 2)
-    profile /= profile.sum(axis=(1, 2), keepdims=True)
-    return (flux[:, :, None, None] * profile[:, None]).astype(np.float32)
-
-
 def make_data() -> TrainingData:
     """40 blob mocks and 40 noise backgrounds of WINDOW px in 3 bands (also for ddp_train.py)."""
-    rng = np.random.default_rng(5)
-    n_mocks, n_bg = 40, 40
-    params = pd.DataFrame(
-        {
-            "log_age_yr": rng.uniform(6.6, 10.1, n_mocks),
-            "log_mass_msun": rng.uniform(3.5, 5.5, n_mocks),
-            "av_mag": rng.uniform(0.0, 3.0, n_mocks),
-            "log_rh_arcsec": rng.uniform(-1.4, -0.4, n_mocks),
-            "seed": rng.integers(0, 2**63, n_mocks),
-        }
-    )
-    # every split populated (hash splits of 40 seeds may leave one nearly empty)
-    split = np.array(["train"] * 30 + ["val"] * 5 + ["test"] * 5)
-    backgrounds = rng.normal(0.05, 0.01, (n_bg, 3, WINDOW, WINDOW)).astype(np.float32)
-    return TrainingData(
-        bands=BANDS,
-        pixel_scale_arcsec=0.04,
-        exptime_s=[1200.0, 1000.0, 1000.0],
-        psf_rh_px=[1.0, 1.0, 1.3],
-        mocks=_blobs(rng, n_mocks),
-        mock_params=params,
-        mock_split=split,
-        backgrounds=backgrounds,
-        background_split=split,
-    )
+    return tiny_training_data()
 
 
 @pytest.fixture(scope="module")
@@ -577,3 +545,82 @@ def test_make_batch_on_the_gpu(data, grids):
     pd.testing.assert_frame_equal(ta.drop(columns=vis), tb.drop(columns=vis))
     np.testing.assert_allclose(tb[vis].to_numpy(), ta[vis].to_numpy(), rtol=1e-12)
     np.testing.assert_allclose(b.cpu().numpy(), a, rtol=0, atol=1e-4)
+
+
+# ------------------------------------------------------------------ regression network (ch. 2)
+
+REGRESSION_SPEC = dataclasses.replace(SPEC, head="regression", fc_dropout=0.5)
+
+
+def test_regression_batches_hold_clusters_only(data, grids):
+    x, targets = data.make_batch("train", 8, np.random.default_rng(0), grids, head="regression")
+    assert x.shape == (8, 3, WINDOW, WINDOW)
+    assert targets["cluster"].all() and set(targets) == {"cluster", "age", "mass", "rh"}
+    assert torch.all((targets["age"] >= 6.6) & (targets["age"] <= 10.1))
+
+
+def test_regression_loss_is_smooth_l1_summed_over_parameters():
+    from starclusters.model.targets import regression_loss
+
+    outputs = {
+        "age": torch.tensor([7.0, 9.0]),
+        "mass": torch.tensor([4.0, 4.0]),
+        "rh": torch.tensor([-1.0, -1.0]),
+    }
+    targets = {
+        "age": torch.tensor([7.5, 6.0]),
+        "mass": torch.tensor([4.0, 9.0]),
+        "rh": torch.tensor([-1.0, 0.0]),
+        "cluster": torch.tensor([True, False]),
+    }
+    total, parts = regression_loss(outputs, targets)
+    # cluster 0 only: age error 0.5 -> 0.5 * 0.5**2; the background's errors do not count
+    assert float(parts["age"]) == pytest.approx(0.125)
+    assert float(parts["mass"]) == 0 and float(parts["rh"]) == 0
+    targets["cluster"] = torch.tensor([True, True])
+    total, parts = regression_loss(outputs, targets)
+    assert float(parts["age"]) == pytest.approx((0.125 + 2.5) / 2)  # |3| - 0.5 above 1
+    assert float(total) == pytest.approx(sum(float(v) for v in parts.values()))
+
+
+def test_regression_network_trains_and_predicts_rotation_invariantly(tmp_path, data, grids):
+    from starclusters.model.inference import predict
+
+    settings = _settings(epochs=3, steps_per_epoch=4, lr_start=3e-3, lr_end=1e-3)
+    result = train(REGRESSION_SPEC, grids, data, settings, tmp_path / "r.pt", seed=2)
+    h = result.history
+    assert h["train_loss"].iloc[-1] < h["train_loss"].iloc[0]
+    assert {"train_loss_age", "val_loss_mass", "val_loss_rh"} <= set(h)
+    assert h["val_accuracy"].isna().all()
+    model, loaded_grids, meta = load_model(tmp_path / "r.pt")
+    assert model.spec.head == "regression"
+    images, _ = data.draw("test", 4, np.random.default_rng(1), n_backgrounds=0)
+    out = predict(model, images, loaded_grids)
+    turned = predict(model, np.rot90(images, 1, axes=(-2, -1)).copy(), loaded_grids)
+    for name in ("log_age_yr", "log_mass_msun", "log_rh_arcsec"):
+        assert np.isfinite(out[name]).all()
+        np.testing.assert_allclose(out[name], turned[name], rtol=1e-4, atol=1e-4)
+    assert np.isnan(out["p_cluster"]).all() and np.isnan(out["av_mag"]).all()
+
+
+def test_a_bank_shard_with_nan_pixels_is_refused_before_training(tmp_path):
+    from starclusters.errors import InputFileError
+    from starclusters.io import write_cube, write_table
+    from starclusters.model.data import load_training_data
+
+    data = make_data()
+    mocks = data.mocks[:6].copy()
+    mocks[4, 1, 3, 3] = np.nan
+    write_cube(tmp_path / "mocks.fits", mocks, {"BANDS": ",".join(BANDS)})
+    write_table(tmp_path / "mocks.parquet", data.mock_params.iloc[:6])
+    write_cube(tmp_path / "bg.fits", data.backgrounds[:4], {"BANDS": ",".join(BANDS)})
+    with pytest.raises(InputFileError, match=r"mocks.fits: 1 of 6 mock images hold NaN.*image 4"):
+        load_training_data(
+            [tmp_path / "mocks.fits"],
+            [tmp_path / "bg.fits"],
+            [],
+            bands=BANDS,
+            window_px=WINDOW,
+            pixel_scale_arcsec=0.04,
+            psf_oversampling=3,
+        )

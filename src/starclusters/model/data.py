@@ -41,7 +41,12 @@ import torch
 from starclusters.errors import ConfigError, InputFileError
 from starclusters.io import read_cube, read_table
 from starclusters.mocks.compose import compose, observed_rh_px
-from starclusters.model.targets import ParameterGrids, batch_targets, preprocess
+from starclusters.model.targets import (
+    ParameterGrids,
+    batch_targets,
+    preprocess,
+    regression_targets,
+)
 
 log = logging.getLogger(__name__)
 
@@ -334,11 +339,13 @@ class TrainingData:
         jitter_px: int = 2,
         calibration_jitter: float = 0.0,
         device=None,
+        n_backgrounds: int | None = None,
     ) -> tuple[np.ndarray | torch.Tensor, pd.DataFrame]:
         """Raw images of one batch: (images (N, B, S, S) float32 counts/s, table of N rows).
 
-        Rows [0, N//2) are bare backgrounds, rows [N//2, N) mocks composed on backgrounds,
-        all of ``split``, drawn uniformly with replacement. augment: a random 90° rotation
+        Rows [0, K) are bare backgrounds, rows [K, N) mocks composed on backgrounds, all of
+        ``split``, drawn uniformly with replacement; K = n_backgrounds, by default N // 2
+        (thesis §3.2.2; the regression network of ch. 2 trains on clusters only, K = 0). augment: a random 90° rotation
         and left-right flip for each background and (independently) each stamp (about its
         centre pixel, :func:`orient_centred`). jitter_px:
         the stamp is moved by (dy, dx), each uniform in [-jitter_px, jitter_px] (the
@@ -368,7 +375,9 @@ class TrainingData:
             )
         if calibration_jitter < 0:
             raise ConfigError(f"train.calibration_jitter: must be ≥ 0, got {calibration_jitter}")
-        n_bg = batch_size // 2
+        n_bg = batch_size // 2 if n_backgrounds is None else int(n_backgrounds)
+        if not 0 <= n_bg < batch_size:
+            raise ValueError(f"n_backgrounds must be in [0, {batch_size}), got {n_backgrounds}")
         n_cl = batch_size - n_bg
         b = len(self.bands)
         mock_pool = self._indices("mocks", split)
@@ -444,15 +453,21 @@ class TrainingData:
         jitter_px: int = 2,
         calibration_jitter: float = 0.0,
         device=None,
+        head: str = "softmax",
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """One training batch: (x (N, B, S, S) float32 tensor, targets of :func:`batch_targets`).
+        """One training batch: (x (N, B, S, S) float32 tensor, targets).
 
         x is :func:`preprocess` of the images of :meth:`draw` (same arguments); the targets
         are on ``device`` (default CPU). On a CPU device (or None) the batch is composed in
         numpy and x is on the CPU; on another device (e.g. "cuda") it is composed there
-        (:meth:`draw` with ``device``) and x is on that device. Half of the batch are bare
-        backgrounds: class 0, visibility bin 0, masked cluster heads.
+        (:meth:`draw` with ``device``) and x is on that device.
+
+        head "softmax" (thesis ch. 3): targets of :func:`batch_targets`; half of the batch are
+        bare backgrounds (class 0, visibility bin 0, masked cluster heads). head
+        "regression" (ch. 2): targets of :func:`regression_targets`, clusters only.
         """
+        if head not in ("softmax", "regression"):
+            raise ValueError(f"head must be 'softmax' or 'regression', got {head!r}")
         on_device = device is not None and torch.device(device).type != "cpu"
         images, table = self.draw(
             split,
@@ -462,10 +477,13 @@ class TrainingData:
             jitter_px=jitter_px,
             calibration_jitter=calibration_jitter,
             device=device if on_device else None,
+            n_backgrounds=0 if head == "regression" else None,
         )
         x = preprocess(images) if on_device else torch.from_numpy(preprocess(images))
-        targets = batch_targets(table, table["is_cluster"].to_numpy(), grids, device=device)
-        return x, targets
+        is_cluster = table["is_cluster"].to_numpy()
+        if head == "regression":
+            return x, regression_targets(table, is_cluster, device=device)
+        return x, batch_targets(table, is_cluster, grids, device=device)
 
 
 def _read_cubes(paths: Sequence, bands: Sequence[str], what: str) -> np.ndarray:
@@ -484,7 +502,15 @@ def _read_cubes(paths: Sequence, bands: Sequence[str], what: str) -> np.ndarray:
                 f"{path}: expected an (N, {len(bands)}, S, S) {what} cube, got {shape}; "
                 "delete it and rerun its stage"
             )
-        cubes.append(np.asarray(data, dtype=np.float32))
+        cube = np.asarray(data, dtype=np.float32)
+        bad = ~np.isfinite(cube).all(axis=(1, 2, 3))
+        if bad.any():
+            raise InputFileError(
+                f"{path}: {int(bad.sum())} of {len(cube)} {what} images hold NaN or infinite "
+                f"pixels (first: image {int(np.argmax(bad))}); the network cannot train on them "
+                "— delete the shard and rerun its stage"
+            )
+        cubes.append(cube)
     return np.concatenate(cubes) if cubes else np.empty((0, len(bands), 0, 0), np.float32)
 
 
@@ -542,6 +568,13 @@ def load_training_data(
     missing = [c for c in MOCK_COLUMNS if c not in mock_params]
     if missing:
         raise InputFileError(f"{mock_tables[0][0]}: lacks columns {missing}; rebuild the bank")
+    for column in MOCK_COLUMNS:
+        values = mock_params[column].to_numpy(float)
+        if not np.isfinite(values).all():
+            raise InputFileError(
+                f"mock shard tables: column {column} has {int((~np.isfinite(values)).sum())} "
+                "NaN or infinite values; delete the mock shards and rerun the bank"
+            )
     if "split" not in bg_params:
         raise InputFileError(f"{bg_tables[0][0]}: lacks the split column; rerun backgrounds")
     exptimes = []

@@ -140,7 +140,10 @@ def truth_hpd_level(probabilities, true_index) -> np.ndarray:
 
 
 def _hpd_levels(outputs: Mapping, truth: pd.DataFrame, grids: ParameterGrids) -> dict:
-    """truth_hpd_level of every calibrated grid for one batch (NaN for backgrounds)."""
+    """truth_hpd_level of every calibrated grid for one batch (NaN for backgrounds, and for
+    the regression network, which has no grids)."""
+    if "grid_age_av_mass" not in outputs:
+        return {grid: np.full(len(truth), np.nan) for grid in CALIBRATED}
     idx3 = np.stack([nearest_bin(truth[name], getattr(grids, name)) for name in GRID_3D], 1)
     p3 = outputs["grid_age_av_mass"]
     levels = {"age_av_mass": truth_hpd_level(p3, idx3)}
@@ -271,6 +274,8 @@ def score_test_set(table: pd.DataFrame) -> pd.DataFrame:
             add(name, subset, "scatter_68", (p84 - p16) / 2, unit)
     labels = table["is_cluster"].to_numpy(bool)
     p = table["p_cluster"].to_numpy(float)
+    if np.isnan(p).all():  # the regression network has no class head
+        return pd.DataFrame(rows, columns=["quantity", "subset", "metric", "value", "unit"])
     add("class", "all", "roc_auc", roc_auc(p, labels))
     add("class", "mocks", "n", labels.sum())
     add("class", "backgrounds", "n", (~labels).sum())

@@ -14,8 +14,13 @@ from contextlib import nullcontext
 import numpy as np
 import torch
 
-from starclusters.model.network import ClusterNetwork, probabilities
-from starclusters.model.targets import ParameterGrids, decode_outputs, preprocess
+from starclusters.model.network import ClusterNetwork, probabilities, rotation_average
+from starclusters.model.targets import (
+    REGRESSION_TARGETS,
+    ParameterGrids,
+    decode_outputs,
+    preprocess,
+)
 
 #: Point estimates returned by :func:`predict`, in this order.
 ESTIMATES = ("p_cluster", "visibility", "log_age_yr", "av_mag", "log_mass_msun", "log_rh_arcsec")
@@ -33,7 +38,7 @@ def predict(
 ) -> dict[str, np.ndarray]:
     """Decoded network outputs for raw windows.
 
-    model: a ClusterNetwork with the softmax heads (eval mode is set here); images: (N, B, S, S)
+    model: a ClusterNetwork (eval mode is set here); images: (N, B, S, S)
     counts/s, numpy or torch (no NaNs: mask before); grids: the model's output grids;
     batch_size: windows per forward pass; device: where to run (default: the model's);
     keep_grids: also return the probability grids.
@@ -42,9 +47,12 @@ def predict(
     log_age_yr, av_mag, log_mass_msun (N,) from the joint age × A_V × mass grid;
     log_rh_arcsec (N,); with keep_grids, "grid_<head>" float32 probabilities (N, A, E, M) for
     age_av_mass, (N, R) rh, (N, 2) class, (N, V) visibility.
+
+    The regression network (thesis ch. 2) gives log_age_yr, log_mass_msun and
+    log_rh_arcsec averaged over the 4 rotations of each window; its other estimates are
+    NaN and it has no grids.
     """
-    if model.spec.head != "softmax":
-        raise ValueError("predict() reads the softmax network's grids; use rotation_average")
+    regression = model.spec.head == "regression"
     dev = torch.device(device) if device is not None else next(model.parameters()).device
     model.eval()
     n = len(images)
@@ -58,13 +66,20 @@ def predict(
             x = x.contiguous(memory_format=torch.channels_last)
         ctx = torch.autocast("cuda", dtype=torch.bfloat16) if amp else nullcontext()
         with ctx:
-            logits = model(x)
-        probs = probabilities({k: v.float() for k, v in logits.items()})
+            raw = rotation_average(model, x) if regression else model(x)
+        raw = {k: v.float().detach().cpu() for k, v in raw.items()}
+        if regression:
+            out = {k: np.full(len(x), np.nan) for k in ESTIMATES}
+            for key, name in REGRESSION_TARGETS.items():
+                out[name] = raw[key].numpy().astype(np.float64)
+            chunks.append(out)
+            continue
+        probs = probabilities(raw)
         decoded = decode_outputs(probs, grids)
-        out = {k: decoded[k].detach().cpu().numpy().astype(np.float64) for k in ESTIMATES}
+        out = {k: decoded[k].numpy().astype(np.float64) for k in ESTIMATES}
         if keep_grids:
             for head, p in probs.items():
-                out[f"grid_{head}"] = p.detach().cpu().numpy().astype(np.float32)
+                out[f"grid_{head}"] = p.numpy().astype(np.float32)
         chunks.append(out)
     if not chunks:
         raise ValueError("predict() got no windows")

@@ -26,6 +26,20 @@ _LABELS = {
 }
 
 
+def _not_inferred(ax, what: str) -> None:
+    """An empty panel saying the network does not infer ``what`` (regression network)."""
+    ax.text(
+        0.5,
+        0.5,
+        f"{_LABELS.get(what, what)}:\nnot inferred by this network\n"
+        "(regression heads, thesis ch. 2)",
+        ha="center",
+        va="center",
+        transform=ax.transAxes,
+    )
+    ax.set_axis_off()
+
+
 def plot_parameter_recovery(
     table: pd.DataFrame, metrics: pd.DataFrame, path: str | os.PathLike
 ) -> None:
@@ -45,6 +59,9 @@ def plot_parameter_recovery(
     for ax, name in zip(axes.flat, panels, strict=True):
         true = mocks[f"{name}_true"].to_numpy(float)
         derived = mocks[name].to_numpy(float)
+        if not np.isfinite(derived).any():
+            _not_inferred(ax, name)
+            continue
         lo = float(np.nanmin([true.min(), derived.min()]))
         hi = float(np.nanmax([true.max(), derived.max()]))
         pad = 0.03 * (hi - lo)
@@ -93,6 +110,11 @@ def plot_class_visibility(
     is_cl = table["is_cluster"].to_numpy(bool)
     p = table["p_cluster"].to_numpy(float)
     vis = np.clip(table["visibility"].to_numpy(float), 1e-3, None)
+    if np.isnan(p).all():
+        fig, ax = plt.subplots(figsize=(6, 4))
+        _not_inferred(ax, "class and visibility")
+        save_figure(fig, path)
+        return
     fig = plt.figure(figsize=(9, 8.5))
     grid = fig.add_gridspec(2, 2, width_ratios=(3, 1.2), height_ratios=(1.2, 3))
     ax = fig.add_subplot(grid[1, 0])
@@ -144,6 +166,10 @@ def plot_calibration(table: pd.DataFrame, path: str | os.PathLike) -> None:
     mocks = table[table["is_cluster"].to_numpy(bool)]
     alpha = np.linspace(0, 1, 101)
     fig, ax = plt.subplots(figsize=(6, 5.5))
+    if all(mocks[f"hpd_level_{grid}"].isna().all() for grid in CALIBRATED):
+        _not_inferred(ax, "probability grids")
+        save_figure(fig, path)
+        return
     for grid in CALIBRATED:
         level = mocks[f"hpd_level_{grid}"].to_numpy(float)
         level = level[np.isfinite(level)]

@@ -62,8 +62,15 @@ from starclusters.config import dataclass_from_config
 from starclusters.errors import ConfigError, InputFileError
 from starclusters.io import atomic_path
 from starclusters.model.data import TrainingData
-from starclusters.model.network import ClusterNetwork, NetworkSpec
-from starclusters.model.targets import GRID_NAMES, HEADS, ParameterGrids, loss
+from starclusters.model.network import ClusterNetwork, NetworkSpec, rotation_average
+from starclusters.model.targets import (
+    GRID_NAMES,
+    HEADS,
+    REGRESSION_TARGETS,
+    ParameterGrids,
+    loss,
+    regression_loss,
+)
 
 log = logging.getLogger(__name__)
 
@@ -333,8 +340,6 @@ def _grids_of(meta: Mapping) -> ParameterGrids:
 
 
 def _check_compatible(spec: NetworkSpec, grids: ParameterGrids, data: TrainingData) -> None:
-    if spec.head != "softmax":
-        raise ConfigError("model.head: training supports the softmax network (thesis ch. 3)")
     if spec.window_px != data.window_px:
         raise ConfigError(
             f"model.window_px: the network takes {spec.window_px} px, the data are "
@@ -353,7 +358,7 @@ def _check_compatible(spec: NetworkSpec, grids: ParameterGrids, data: TrainingDa
         "n_visibility": ("visibility", spec.n_visibility),
     }
     for key, (grid, n) in sizes.items():
-        if getattr(grids, grid).size != n:
+        if spec.head == "softmax" and getattr(grids, grid).size != n:
             raise ConfigError(
                 f"model.{key}: the network has {n} bins but model.grids.{grid} has "
                 f"{getattr(grids, grid).size}; make them equal"
@@ -385,15 +390,27 @@ def _state_copy(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 # ----------------------------------------------------------------------------------- training
 
 
-def _forward(model, x, dev, amp: bool):
+def _objective(head: str):
+    """(loss function, names of its parts) of the network's head type."""
+    if head == "regression":  # thesis ch. 2: smooth-L1 on age, mass and r_h
+        return regression_loss, tuple(REGRESSION_TARGETS)
+    return loss, HEADS
+
+
+def _forward(model, x, dev, amp: bool, head: str = "softmax"):
+    """The network's outputs; the regression network averages over the 4 rotations of x
+    (thesis §2.3.1, Dieleman et al. 2015) in training and evaluation alike."""
     ctx = torch.autocast("cuda", dtype=torch.bfloat16) if amp else nullcontext()
     if dev.type == "cuda":
         x = x.to(dev, non_blocking=True, memory_format=torch.channels_last)
     with ctx:
-        return model(x)
+        return rotation_average(model, x) if head == "regression" else model(x)
 
 
 def _accuracy(outputs, targets) -> torch.Tensor:
+    """Class accuracy of the softmax network; NaN for the regression network (no class)."""
+    if "class" not in outputs:
+        return torch.tensor(float("nan"), device=targets["cluster"].device)
     return (outputs["class"].argmax(dim=1) == targets["class"].argmax(dim=1)).float().mean()
 
 
@@ -401,21 +418,24 @@ def _accuracy(outputs, targets) -> torch.Tensor:
 def evaluate(model, x: torch.Tensor, targets: Mapping, eval_batch_size: int, device="cpu"):
     """(total loss, {head: loss}, class accuracy) of ``model`` in eval mode on a fixed set.
 
-    x: (N, B, S, S) preprocessed; targets: from :func:`batch_targets`. Logits are computed
-    in chunks of eval_batch_size and the loss on all N at once, so it equals :func:`loss`
-    of the whole set.
+    x: (N, B, S, S) preprocessed; targets: from :meth:`TrainingData.make_batch` for the
+    model's head type. Outputs are computed in chunks of eval_batch_size and the loss on
+    all N at once, so it equals the loss of the whole set. Accuracy is NaN for the
+    regression network.
     """
     dev = _device(device)
+    head = model.spec.head
+    loss_fn, _ = _objective(head)
     was_training = model.training
     model.eval()
     chunks = []
     for start in range(0, x.shape[0], eval_batch_size):
-        out = _forward(model, x[start : start + eval_batch_size], dev, dev.type == "cuda")
+        out = _forward(model, x[start : start + eval_batch_size], dev, dev.type == "cuda", head)
         chunks.append({k: v.float() for k, v in out.items()})
     model.train(was_training)
     outputs = {k: torch.cat([c[k] for c in chunks]) for k in chunks[0]}
     targets = {k: v.to(dev) for k, v in targets.items()}
-    total, per_head = loss(outputs, targets)
+    total, per_head = loss_fn(outputs, targets)
     return (
         float(total),
         {k: float(v) for k, v in per_head.items()},
@@ -456,8 +476,10 @@ def train(
 
     Returns the best model by validation loss (eval mode, on ``device``) with the history:
     one row per epoch with epoch (1-based), train_loss, val_loss, train_loss_<head>,
-    val_loss_<head> (heads age_av_mass, rh, class, visibility; train values are means over
-    the epoch's steps), train_accuracy, val_accuracy (class), lr (of the epoch's last step),
+    val_loss_<head> (heads age_av_mass, rh, class, visibility; for the regression network
+    of thesis ch. 2 — clusters only, 4-rotation averaging, smooth-L1 — age, mass, rh; train
+    values are means over the epoch's steps), train_accuracy, val_accuracy (class; NaN for
+    the regression network), lr (of the epoch's last step),
     seconds (wall time of the epoch) and best (the epoch is the best so far).
     """
     path = Path(checkpoint_path)
@@ -469,6 +491,7 @@ def train(
         dev = torch.device("cuda", torch.cuda.current_device())  # torchrun: set from LOCAL_RANK
     _check_compatible(spec, grids, data)
     meta = _meta(spec, grids, data, settings, seed)
+    loss_fn, parts_names = _objective(spec.head)
 
     with _fork_rng(dev):
         torch.manual_seed(_torch_seed(seed, _INIT_TAG))
@@ -533,6 +556,7 @@ def train(
             augment=settings.augment,
             jitter_px=settings.jitter_px,
             calibration_jitter=settings.calibration_jitter,
+            head=spec.head,
         )
     end_epoch = settings.epochs
     if stop_after_epochs is not None:
@@ -541,7 +565,7 @@ def train(
     for epoch in range(start_epoch + 1, end_epoch + 1):
         t0 = time.perf_counter()
         rng = _rng(seed, _TRAIN_TAG, epoch, rank)
-        sums = {k: 0.0 for k in ("loss", "accuracy", *HEADS)}
+        sums = {k: 0.0 for k in ("loss", "accuracy", *parts_names)}
         ddp.train()
         with _fork_rng(dev):
             torch.manual_seed(_torch_seed(seed, _TRAIN_TAG, epoch, rank))  # dropout
@@ -561,12 +585,14 @@ def train(
                     jitter_px=settings.jitter_px,
                     calibration_jitter=settings.calibration_jitter,
                     device=dev,
+                    head=spec.head,
                 )
-                outputs = _forward(ddp, x, dev, amp)
+                outputs = _forward(ddp, x, dev, amp, spec.head)
                 outputs = {k: v.float() for k, v in outputs.items()}
-                total, per_head = loss(outputs, targets)
+                total, per_head = loss_fn(outputs, targets)
                 # (loss, accuracy, heads), averaged over the ranks before anyone steps
-                parts = [total, _accuracy(outputs, targets), *(per_head[h] for h in HEADS)]
+                accuracy = _accuracy(outputs, targets)
+                parts = [total, accuracy, *(per_head[h] for h in parts_names)]
                 stats = torch.stack([p.detach() for p in parts]).double()
                 if world > 1:
                     torch.distributed.all_reduce(stats)
@@ -583,7 +609,7 @@ def train(
                 scheduler.step()
                 sums["loss"] += value
                 sums["accuracy"] += accuracy
-                for head, part in zip(HEADS, head_values, strict=True):
+                for head, part in zip(parts_names, head_values, strict=True):
                     sums[head] += part
                 steps.set_postfix(loss=f"{value:.3f}")
         if rank == 0:  # validation, history, checkpoint, log
@@ -595,8 +621,8 @@ def train(
             if is_best:
                 best = {"epoch": epoch, "val_loss": val_loss, "model": _state_copy(model)}
             row = {"epoch": epoch, "train_loss": sums["loss"] / n, "val_loss": val_loss}
-            row.update({f"train_loss_{h}": sums[h] / n for h in HEADS})
-            row.update({f"val_loss_{h}": val_heads[h] for h in HEADS})
+            row.update({f"train_loss_{h}": sums[h] / n for h in parts_names})
+            row.update({f"val_loss_{h}": val_heads[h] for h in parts_names})
             row.update(
                 train_accuracy=sums["accuracy"] / n,
                 val_accuracy=val_acc,
