@@ -23,6 +23,8 @@ rule all:
         mock_outputs(),
         mosaic_outputs(),
         model_outputs(),
+        detect_outputs(),
+        candidate_outputs(),
 
 
 include: "workflow/rules/photometry.smk"
@@ -30,3 +32,4 @@ include: "workflow/rules/mocks.smk"
 include: "workflow/rules/mosaic.smk"
 include: "workflow/rules/backgrounds.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/detect.smk"

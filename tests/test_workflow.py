@@ -16,6 +16,8 @@ from conftest import REPO, write_yaml
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 MOCKS = {"mock_shard", "mock_figures", "train", "evaluate_model"}
+#: The rules downstream of the value maps.
+CATALOG = {"find_peaks", "detection_gallery", "truth_match"}
 #: A change to the stars or PSFs also changes the synthetic galaxy and what is cut from it.
 GALAXY = {
     "synthetic_galaxy",
@@ -60,6 +62,10 @@ def tiny_config(default_config: dict) -> dict:
         mock_split_fractions={"train": 0.568, "val": 0.05, "test": 0.382},
     )
     config["evaluate"].update(n_mocks=8, n_backgrounds=6, batch_size=8)
+    # 4 tiles of 128 px; every 4th pixel: ~2,400 windows of the tiny network
+    config["detect"].update(tile_px=128, step_px=4, batch_size=64)
+    # the tiny network's class stays far below 0.95: take every peak as a candidate
+    config["detect"].update(class_threshold=0.0, visibility_threshold=0.0, gallery_size=4)
     return config
 
 
@@ -99,6 +105,22 @@ def planned_jobs(workdir: Path, config_path: Path) -> dict[str, int]:
     jobs = {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", table, flags=re.MULTILINE)}
     jobs.pop("all", None)
     return jobs
+
+
+def with_detection(rules: set[str]) -> set[str]:
+    """``rules`` plus the detection rules that rerun after them.
+
+    A new mosaic reruns the checkpoint detect_plan; a dry run cannot list the tile jobs of
+    a plan that is not made yet, only the merge (Snakemake re-evaluates the DAG once the
+    checkpoint has run). A new model on the same mosaic reruns every tile and the merge.
+    """
+    if "mosaic" in rules:
+        rules = rules | {"detect_plan", "merge_maps"}
+    elif "train" in rules:
+        rules = rules | {"detect_tile", "merge_maps"}
+    if "merge_maps" in rules:  # new maps: new peaks, candidates, gallery, truth match
+        rules = rules | CATALOG
+    return rules
 
 
 def planned_rules(workdir: Path, config_path: Path) -> set[str]:
@@ -248,6 +270,7 @@ def test_download_rule_against_a_local_server(tmp_path, default_config):
             files={"F438W": "elsewhere/f438w.fits", "F814W": "elsewhere/f814w.fits"},
             download={"F336W": {"url": url, "sha256": digest}},
         )
+        config["galaxy_geometry"] = {"source": "none"}  # 'synthetic' needs the synthetic galaxy
         config_path = write_yaml(tmp_path / "config.yaml", config)
         snakemake(tmp_path, config_path, "--cores", "1", "results/tiny/mosaic/raw/F336W.fits")
         assert fits.getdata(tmp_path / "results/tiny/mosaic/raw/F336W.fits").sum() == 64
@@ -304,6 +327,71 @@ def test_run_evaluates_the_network_on_held_out_mocks(built):
         assert (out / name).stat().st_size > 10_000
 
 
+def test_run_makes_the_value_maps(built):
+    from astropy.io import fits
+    from astropy.wcs import WCS
+
+    from starclusters.io import read_table
+
+    workdir, _ = built
+    out = workdir / "results" / "tiny"
+    assert list(read_table(out / "detect" / "tiles.parquet")["t"]) == [0, 1, 2, 3]
+    mask = fits.getheader(out / "mosaic" / "mask.fits")
+    mosaic = WCS(mask).celestial
+    with fits.open(out / "detect" / "maps.fits") as hdul:
+        names = [h.name for h in hdul[1:]]
+        assert names == ["CLASS", "VISIBILITY", "LOG_AGE", "LOG_MASS", "AV", "LOG_RH"]
+        assert (hdul[0].header["DETMODE"], hdul[0].header["DETSTEP"]) == ("exact", 4)
+        assert hdul[0].header["NTILES"] == 4 and hdul[0].header["MODEL"] == "model.pt"
+        for hdu in hdul[1:]:
+            assert hdu.data.shape == (mask["NAXIS2"], mask["NAXIS1"]) and hdu.data.dtype.kind == "f"
+            assert WCS(hdu.header).to_header_string() == mosaic.to_header_string()
+        cls = hdul["CLASS"].data
+        assert np.isnan(cls[:32]).all() and np.isnan(cls[:, -31:]).all()  # incomplete windows
+        assert np.isfinite(cls).mean() > 0.3
+        assert ((cls[np.isfinite(cls)] >= 0) & (cls[np.isfinite(cls)] <= 1)).all()
+        assert hdul["AV"].header["BUNIT"] == "mag"
+    assert (out / "detect" / "maps.png").stat().st_size > 10_000
+    assert "windows/s" in (out / "logs" / "detect_tile_0.log").read_text()
+    assert not list((out / "detect").glob("**/.*.tmp"))
+
+
+def test_run_makes_the_candidate_catalog(built):
+    from regions import Regions
+
+    from starclusters.io import read_table
+
+    workdir, _ = built
+    out = workdir / "results" / "tiny" / "detect"
+    peaks = read_table(out / "peaks.parquet")
+    candidates = read_table(out / "candidates.parquet")
+    assert {
+        "peak_id",
+        "x",
+        "y",
+        "ra_deg",
+        "dec_deg",
+        "class",
+        "class_smoothed",
+        "visibility",
+        "log_age_yr",
+        "log_mass_msun",
+        "av_mag",
+        "log_rh_arcsec",
+        "rh_pc",
+        "log_density_msun_pc3",
+        "galactocentric_kpc",
+    } <= set(candidates.columns)
+    assert 0 < len(candidates) <= len(peaks)
+    assert np.isfinite(candidates["galactocentric_kpc"]).all()
+    assert candidates.attrs["meta"]["geometry"]["source"] == "synthetic"
+    assert len(Regions.read(str(out / "candidates.reg"), format="ds9")) == len(candidates)
+    matched = read_table(out / "truth_match.parquet")
+    assert len(matched) == 6 and {"detected", "candidate_id", "peak_id"} <= set(matched.columns)
+    for png in ("gallery.png", "truth_match.png"):
+        assert (out / png).stat().st_size > 10_000
+
+
 def test_nothing_to_do_after_a_run(built):
     assert planned_rules(*built) == set()
 
@@ -350,6 +438,14 @@ def test_nothing_to_do_after_a_run(built):
         (lambda c: c["evaluate"].update(n_mocks=9), {"evaluate_model"}),
         # a value for a band that is not used changes nothing
         (lambda c: c["photometry"]["vega_zeropoint_mag"].update(F555W=25.8), set()),
+        (lambda c: c["detect"].update(step_px=3), {"detect_tile", "merge_maps"}),
+        (lambda c: c["detect"].update(tile_px=64), {"detect_plan", "merge_maps"}),
+        # the catalog's keys rerun the catalog rules only, each only those that use it
+        (lambda c: c["detect"].update(class_threshold=0.1), CATALOG),
+        (lambda c: c["detect"].update(smooth_sigma_px=2.0), CATALOG),
+        (lambda c: c["galaxy_geometry"].update(source="none"), CATALOG),
+        (lambda c: c["detect"].update(gallery_size=3), {"detection_gallery"}),
+        (lambda c: c["detect"].update(match_radius_px=6.0), {"detection_gallery", "truth_match"}),
     ],
 )
 def test_config_change_reruns_exactly_the_affected_stages(built, change, expected):
@@ -357,7 +453,7 @@ def test_config_change_reruns_exactly_the_affected_stages(built, change, expecte
     config = yaml.safe_load(config_path.read_text())
     change(config)
     changed = write_yaml(workdir / "changed.yaml", config)
-    assert planned_rules(workdir, changed) == expected
+    assert planned_rules(workdir, changed) == with_detection(expected)
 
 
 def test_a_new_shard_runs_alone(built):
@@ -370,6 +466,11 @@ def test_a_new_shard_runs_alone(built):
         "mock_figures": 1,
         "train": 1,
         "evaluate_model": 1,
+        "detect_tile": 4,
+        "merge_maps": 1,
+        "find_peaks": 1,
+        "detection_gallery": 1,
+        "truth_match": 1,
     }
 
 
@@ -413,6 +514,11 @@ def test_slurm_profile_parses(tmp_path, default_config):
         ),
         (lambda c: c["psf"].update(size_arcsec=2.0), r"psf\.size_arcsec"),
         (lambda c: c["psf"].update(oversampling=4), r"psf\.oversampling"),
+        (lambda c: c["detect"].update(weight_window_px=4), r"detect\.weight_window_px"),
+        (
+            lambda c: c["galaxy_geometry"].update(source="config", centre_ra_deg=1.0),
+            r"galaxy_geometry\.centre_dec_deg",
+        ),
         (lambda c: c["mocks"].update(rh_arcsec={"min": 5.0, "max": 6.0}), r"mocks\.rh_arcsec"),
         (
             lambda c: c["photometry"]["isochrones"].update(source="cmd", cmd_files=["nowhere.dat"]),

@@ -2,6 +2,12 @@
 
     starclusters train --mocks M... --backgrounds B... --psfs P... --config-json CONFIG
         --seed N --checkpoint PATH --model PATH --history PATH --plot PATH [--log-file PATH]
+    starclusters detect --model MODEL --images BAND.fits... [--mask MASK] --output MAPS
+        [--step-px N] [--tile-px N] [--batch-size N] [--device cpu|cuda] [--log-file PATH]
+
+``detect`` applies a trained model to a user's images (one FITS per band on one grid) and
+writes the value maps (:func:`starclusters.detect.stage.detect_images`, the functions of
+the workflow's detection rules).
 
 One process on CPU or one GPU (``python -m starclusters.cli train ...``), or one process
 per GPU under ``torchrun --standalone --nproc_per_node=N -m starclusters.cli train ...``:
@@ -144,6 +150,79 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _detect(args: argparse.Namespace) -> int:
+    setup_logging(args.log_file)
+    try:
+        from starclusters.detect.settings import DetectSettings
+
+        settings = DetectSettings(
+            mode=args.mode,
+            step_px=args.step_px,
+            tile_px=args.tile_px,
+            batch_size=args.batch_size,
+            device=args.device,
+        )
+        import torch
+
+        from starclusters.detect.stage import detect_images
+
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        detect_images(
+            args.model,
+            args.images,
+            args.output,
+            mask_path=args.mask,
+            bands=args.bands,
+            settings=settings,
+        )
+    except StarclustersError as err:
+        log.critical("%s", err)
+        return 1
+    return 0
+
+
+def _add_detect(commands) -> None:
+    from starclusters.detect.settings import MODES, NOT_BUILT, DetectSettings
+
+    default = DetectSettings()
+    detect = commands.add_parser(
+        "detect",
+        help="value maps of images with a trained model (sliding window, thesis §4.2.2)",
+        description=(
+            "Slide the trained network over images (one FITS per band, counts/s, on one "
+            "common grid at the model's pixel scale, in the model's band order) and write "
+            "the maps CLASS, VISIBILITY, LOG_AGE, LOG_MASS, AV and LOG_RH with the images' "
+            "WCS. Tiles run one after the other; memory per tile: see docs/detection.md."
+        ),
+    )
+    detect.add_argument("--model", required=True, help="trained model (model.pt)")
+    detect.add_argument("--images", nargs="+", required=True, help="one FITS image per band")
+    detect.add_argument(
+        "--bands", nargs="+", help="bands of the images (default: their BAND cards)"
+    )
+    detect.add_argument(
+        "--mask", help="uint8 mask on the same grid (bit 1 blank; any bit: no value)"
+    )
+    detect.add_argument("--output", required=True, help="maps FITS to write")
+    detect.add_argument(
+        "--mode", choices=[*MODES, *NOT_BUILT], default=default.mode, help="detection mode"
+    )
+    detect.add_argument(
+        "--step-px", type=int, default=default.step_px, help="px between window centres"
+    )
+    detect.add_argument(
+        "--tile-px", type=int, default=default.tile_px, help="side of a tile's core, px"
+    )
+    detect.add_argument(
+        "--batch-size", type=int, default=default.batch_size, help="windows per forward pass"
+    )
+    detect.add_argument("--device", choices=["cpu", "cuda"], default=default.device)
+    detect.add_argument("--threads", type=int, help="CPU threads (default: torch's)")
+    detect.add_argument("--log-file", help="log file; messages also go to stderr")
+    detect.set_defaults(run=_detect)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="starclusters",
@@ -179,6 +258,7 @@ def _parser() -> argparse.ArgumentParser:
         "--threads", type=int, help="CPU threads of all processes together (default: torch's)"
     )
     train.set_defaults(run=_train)
+    _add_detect(commands)
     return parser
 
 

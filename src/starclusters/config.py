@@ -149,3 +149,11 @@ def check_config(config: Mapping) -> None:
             f"of at least 2 (one per GPU, train.gpus = {gpus}); make it a multiple of {gpus} "
             "or change train.gpus"
         )
+    # the maps' settings (mode, step, tile, batch, device); peak keys are checked where used
+    from starclusters.detect.settings import DetectSettings
+
+    DetectSettings.from_config(config.get("detect"))
+    # the peak and catalog keys (odd weight window, a complete galaxy_geometry)
+    from starclusters.detect.catalog import check_catalog_config
+
+    check_catalog_config(config)

@@ -1,0 +1,309 @@
+"""Stage functions of the catalog rules: value maps -> peaks and candidates -> gallery, truth match.
+
+Each function reads its inputs, calls the library and returns or writes the products;
+the workflow scripts only unpack ``snakemake`` into them. The ``detect`` argument is
+the config's ``detect`` section (keys below, defaults in :data:`DETECT_DEFAULTS`),
+``geometry`` its ``galaxy_geometry`` section.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from starclusters.detect.catalog import (
+    CLASS_THRESHOLD,
+    UNITS,
+    VISIBILITY_THRESHOLD,
+    build_catalog,
+    geometry_from_config,
+    rank_candidates,
+    select_candidates,
+    write_regions,
+)
+from starclusters.detect.matching import MATCH_RADIUS_PX, match_positions
+from starclusters.detect.peaks import (
+    MAP_COLUMNS,
+    SMOOTH_SIGMA_PX,
+    WEIGHT_SIGMA_PX,
+    WEIGHT_WINDOW_PX,
+    find_peaks,
+)
+from starclusters.errors import InputFileError
+from starclusters.io import read_table, write_table
+
+log = logging.getLogger(__name__)
+
+#: The catalog rules' keys of the config's ``detect`` section and their defaults.
+DETECT_DEFAULTS = {
+    "smooth_sigma_px": SMOOTH_SIGMA_PX,
+    "weight_window_px": WEIGHT_WINDOW_PX,
+    "weight_sigma_px": WEIGHT_SIGMA_PX,
+    "class_threshold": CLASS_THRESHOLD,
+    "visibility_threshold": VISIBILITY_THRESHOLD,
+    "gallery_size": 12,
+    "gallery_field_arcsec": 7.0,
+    "match_radius_px": MATCH_RADIUS_PX,
+}
+
+
+def detect_settings(detect: Mapping | None) -> dict:
+    """The catalog keys of a ``detect`` section, defaults filled in (other keys ignored)."""
+    detect = dict(detect or {})
+    return {key: detect.get(key, default) for key, default in DETECT_DEFAULTS.items()}
+
+
+def read_value_maps(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], object]:
+    """The value maps of ``detect/maps.fits``: ({column name: (H, W) float32}, celestial WCS).
+
+    Extensions CLASS, VISIBILITY, LOG_AGE, LOG_MASS, AV, LOG_RH (:data:`MAP_COLUMNS`),
+    NaN where masked or not evaluated, read by :func:`starclusters.detect.maps.read_maps`;
+    the WCS is the CLASS extension's.
+    """
+    from starclusters.detect.maps import read_maps
+
+    maps, wcs, _ = read_maps(path)
+    if not wcs.has_celestial:
+        raise InputFileError(f"{path}: the CLASS extension has no celestial WCS")
+    return {MAP_COLUMNS[ext]: maps[ext] for ext in MAP_COLUMNS}, wcs.celestial
+
+
+def synthetic_geometry_meta(arms_path: str | os.PathLike) -> dict:
+    """The synthetic galaxy's geometry (centre, inclination, PA, model kpc per arcsec),
+    from the metadata of its ``mosaic/arms.parquet``."""
+    meta = read_table(arms_path).attrs.get("meta", {})
+    if "geometry" not in meta:
+        raise InputFileError(f"{arms_path}: no geometry metadata; rerun the mosaic stage")
+    return meta["geometry"]
+
+
+def make_catalog(
+    maps_path: str | os.PathLike,
+    detect: Mapping,
+    geometry: Mapping,
+    distance_mpc: float,
+    arms_path: str | os.PathLike | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """(peaks, candidates, meta) of a maps file.
+
+    Peaks: every maximum of the smoothed class map with its weighted parameters and the
+    physical columns (:func:`~starclusters.detect.catalog.build_catalog`); candidates:
+    those above the thresholds, best first (class, then visibility). arms_path: the
+    synthetic galaxy's arms table, for ``galaxy_geometry.source: synthetic``.
+    """
+    settings = detect_settings(detect)
+    source = (geometry or {}).get("source", "none")
+    synthetic = synthetic_geometry_meta(arms_path) if source == "synthetic" and arms_path else None
+    disk = geometry_from_config(geometry, distance_mpc, synthetic)
+    maps, wcs = read_value_maps(maps_path)
+    peaks = find_peaks(
+        maps,
+        smooth_sigma_px=settings["smooth_sigma_px"],
+        window_px=settings["weight_window_px"],
+        weight_sigma_px=settings["weight_sigma_px"],
+    )
+    catalog = build_catalog(peaks, wcs, distance_mpc, disk)
+    candidates = rank_candidates(
+        select_candidates(catalog, settings["class_threshold"], settings["visibility_threshold"])
+    )
+    log.info(
+        "%d peaks, %d candidates (class > %g, visibility > %g)",
+        len(catalog),
+        len(candidates),
+        settings["class_threshold"],
+        settings["visibility_threshold"],
+    )
+    meta = {
+        "method": "thesis §4.2.2: class map smoothed (NaN-aware Gaussian), local maxima, "
+        "class x Gaussian-distance weighted means of the maps in a window around each",
+        "settings": settings,
+        "maps": os.fspath(maps_path),
+        "distance_mpc": float(distance_mpc),
+        "geometry": {
+            "source": (geometry or {}).get("source", "none"),
+            **(disk.to_dict() if disk is not None else {}),
+            "kpc": "kpc of the synthetic model galaxy (sky size / geometry_scale)"
+            if synthetic is not None
+            else "kpc at distance_mpc",
+        },
+        "units": {
+            **UNITS,
+            "projected_kpc": "distance from the centre on the sky, same kpc as galactocentric_kpc",
+        },
+        "pixels": "0-based pixel centres of the maps' grid; ra/dec via the maps' WCS",
+    }
+    return catalog, candidates, meta
+
+
+def write_catalog(
+    peaks: pd.DataFrame,
+    candidates: pd.DataFrame,
+    meta: Mapping,
+    peaks_path: str | os.PathLike,
+    candidates_path: str | os.PathLike,
+    regions_path: str | os.PathLike,
+) -> None:
+    """Write peaks and candidates (Parquet) and the candidates' DS9 regions, atomically."""
+    write_table(peaks_path, peaks, {**meta, "what": "every peak of the smoothed class map"})
+    write_table(
+        candidates_path,
+        candidates,
+        {**meta, "what": "peaks above the class and visibility thresholds, best first"},
+    )
+    write_regions(regions_path, candidates)
+
+
+def _band_images(band_paths: Sequence[str]):
+    """Memory-mapped (H, W) images of the mosaic bands (only the cut-outs are read)."""
+    from astropy.io import fits
+
+    images = []
+    for path in band_paths:
+        with fits.open(path, memmap=True) as hdul:
+            images.append(hdul[0].data)
+    return images
+
+
+def _truth_rows(truth: pd.DataFrame, candidates: pd.DataFrame, max_px: float) -> pd.DataFrame:
+    """Per candidate, the true values of the cluster matched within max_px (or NaN)."""
+    index, _ = match_positions(
+        candidates[["x", "y"]].to_numpy(float), truth[["x_px", "y_px"]].to_numpy(float), max_px
+    )
+    columns = {
+        "log_age_yr": truth["log_age_yr"].to_numpy(float),
+        "av_mag": truth["av_mag"].to_numpy(float),
+        "log_mass_msun": truth["log_mass_msun"].to_numpy(float),
+        "log_rh_arcsec": np.log10(truth["rh_arcsec"].to_numpy(float)),
+    }
+    hit = index >= 0
+    out = {}
+    for name, values in columns.items():
+        column = np.full(len(candidates), np.nan)
+        column[hit] = values[index[hit]]
+        out[name] = column
+    return pd.DataFrame(out)
+
+
+def make_gallery(
+    candidates_path: str | os.PathLike,
+    model_path: str | os.PathLike,
+    band_paths: Mapping[str, str],
+    detect: Mapping,
+    pixel_scale_arcsec: float,
+    zeropoints_mag: Mapping[str, float],
+    figure_path: str | os.PathLike,
+    truth_path: str | os.PathLike | None = None,
+) -> pd.DataFrame:
+    """Write the gallery of the top candidates (:mod:`starclusters.detect.gallery`).
+
+    band_paths: band -> mosaic FITS (counts/s); zeropoints_mag: band -> Vega magnitude of
+    1 count/s (colours in Vega units). The model runs on CPU: a dozen windows.
+    Returns the shown candidates with the model's point estimates on their windows
+    (window_<estimate> columns).
+    """
+    from starclusters.detect.gallery import candidate_grids, cut_windows, plot_gallery
+    from starclusters.model.train import load_model
+
+    settings = detect_settings(detect)
+    candidates = read_table(candidates_path)
+    top = rank_candidates(candidates).head(int(settings["gallery_size"]))
+    model, grids, meta = load_model(model_path, device="cpu")
+    bands = list(meta["bands"])
+    missing = [band for band in bands if band not in band_paths]
+    if missing:
+        raise InputFileError(f"the model was trained on bands {bands}; no mosaic for {missing}")
+    images = _band_images([band_paths[band] for band in bands])
+    rows, cols = top["y"].to_numpy(int), top["x"].to_numpy(int)
+    field = max(int(round(settings["gallery_field_arcsec"] / pixel_scale_arcsec)) | 1, 1)
+    cutouts = cut_windows(images, rows, cols, field)
+    outputs = None
+    if len(top):
+        outputs = candidate_grids(model, grids, images, rows, cols)
+        if "grid_age_av_mass" not in outputs:
+            log.info("the model has no output grids (regression head): images only")
+    truth = None
+    if truth_path is not None:
+        truth = _truth_rows(read_table(truth_path), top, settings["match_radius_px"])
+    plot_gallery(
+        top,
+        cutouts,
+        outputs,
+        grids,
+        int(meta["window_px"]),
+        figure_path,
+        flux_scale=[10.0 ** (-0.4 * float(zeropoints_mag[band])) for band in bands],
+        truth=truth,
+        pixel_scale_arcsec=pixel_scale_arcsec,
+    )
+    shown = top.copy()
+    if outputs is not None:
+        for name in ("p_cluster", "visibility", "log_age_yr", "av_mag", "log_mass_msun"):
+            shown[f"window_{name}"] = outputs[name]
+    return shown
+
+
+def make_truth_match(
+    truth_path: str | os.PathLike,
+    candidates_path: str | os.PathLike,
+    peaks_path: str | os.PathLike,
+    detect: Mapping,
+    table_path: str | os.PathLike,
+    figure_path: str | os.PathLike,
+) -> dict:
+    """Match the candidates and peaks to the synthetic truth; write the table and figure.
+
+    Returns the summary (:func:`~starclusters.detect.matching.match_summary`), which also
+    goes into the table's metadata.
+    """
+    from starclusters.detect.matching import match_summary, match_truth
+    from starclusters.detect.matching_plots import plot_truth_match
+
+    settings = detect_settings(detect)
+    truth = read_table(truth_path)
+    candidates = read_table(candidates_path)
+    peaks = read_table(peaks_path)
+    max_px = float(settings["match_radius_px"])
+    matched = match_truth(truth, candidates, peaks, max_px)
+    summary = {**match_summary(matched, len(candidates)), "max_px": max_px}
+    log.info(
+        "recall %.3f (%d of %d true clusters), precision %.3f (%d candidates) within %g px",
+        summary["recall"],
+        summary["n_detected"],
+        summary["n_truth"],
+        summary["precision"],
+        summary["n_candidates"],
+        max_px,
+    )
+    for name, err in summary["errors"].items():
+        log.info(
+            "%s: n %d, median bias %+.3f, 95%% bound %.3f %s",
+            name,
+            err["n"],
+            err["median_bias"],
+            err["bound95_abs"],
+            err["unit"],
+        )
+    write_table(
+        table_path,
+        matched,
+        {
+            "what": "the synthetic galaxy's clusters with their matches among the candidates "
+            "(detected, candidate_id) and among all peaks (peak_id), one-to-one, nearest first",
+            "max_px": max_px,
+            "derived": "derived_<column>: the matched candidate's value, else the matched peak's",
+            "summary": summary,
+        },
+    )
+    plot_truth_match(
+        matched,
+        candidates,
+        peaks,
+        summary,
+        (settings["class_threshold"], settings["visibility_threshold"]),
+        figure_path,
+    )
+    return summary

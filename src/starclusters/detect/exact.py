@@ -1,0 +1,148 @@
+"""Exact mode: the network on the window centred on every ``step_px``-th pixel (thesis §4.2.2).
+
+"The network was applied on input images of fixed size, which were obtained by sliding a
+64 × 64 pix window through the whole mosaic with a step of 1 pixel." Each window is cut
+from the mosaic as it is (counts/s) and goes through
+:func:`starclusters.model.inference.predict` — the preprocessing, network, softmax and
+decoding of training and evaluation — in batches of ``batch_size``. Nothing is
+approximated: the value at a pixel is what the network says about that pixel's window.
+
+Windows are gathered batch by batch from a strided view of the tile (numpy
+``sliding_window_view``), so a tile never holds more than one batch of windows.
+
+With ``step_px`` > 1 the network runs on the pixels whose row and column are multiples of
+the step (a global grid, so tiles agree) and every pixel takes the values of its nearest
+evaluated centre (:func:`starclusters.detect.tiles.nearest_centre`); the maps keep the
+mosaic's full resolution, in blocks of step × step equal values. A pixel is NaN when it
+is masked or its own window is incomplete (see :func:`complete_windows`), and also when
+its nearest centre is (near masks, blank areas and the mosaic's edges): a map at step s is
+the step-1 map sampled at the nearest centres, NaN where the step-1 map is NaN.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+from tqdm import tqdm
+
+from starclusters.backgrounds.cutouts import valid_centres
+from starclusters.detect.tiles import Tile, nearest_centre, window_start
+from starclusters.model.inference import ESTIMATES, predict
+
+log = logging.getLogger(__name__)
+
+#: Seconds between progress lines in the log.
+LOG_EVERY_S = 30.0
+
+
+def complete_windows(blank: np.ndarray, window_px: int) -> np.ndarray:
+    """(h, w) bool: the window centred on the pixel lies inside ``blank`` and has no blank pixel.
+
+    blank: (h, w) bool, True where a pixel has no data (mask bit 1, or NaN in a band).
+    Uses the background cutouts' :func:`~starclusters.backgrounds.cutouts.valid_centres`
+    (one block over the whole array, no masked pixel allowed), so detection windows and
+    training backgrounds follow one convention. Such windows are the only ones the network
+    saw in training.
+    """
+    blank = np.asarray(blank, dtype=bool)
+    one_block = np.zeros((1, 1), np.int8)
+    return valid_centres(blank, one_block, max(blank.shape), window_px, 0.0) == 0
+
+
+def exact_tile_maps(
+    images: np.ndarray,
+    usable: np.ndarray,
+    origin: tuple[int, int],
+    tile: Tile,
+    model,
+    grids,
+    *,
+    window_px: int,
+    step_px: int = 1,
+    batch_size: int = 256,
+    device=None,
+) -> dict[str, np.ndarray]:
+    """Exact-mode maps of one tile's core: {estimate: (ny, nx) float32}, keys of ESTIMATES.
+
+    images: (B, h, w) float32 counts/s, the region read for the tile (core plus halo, see
+    :meth:`Tile.region`), bands in the model's order, no NaN where ``usable``; usable: (h, w)
+    bool, the pixels of the region that may have values — unmasked, and their window
+    complete (:func:`complete_windows`); origin: (row, column) of the region's first pixel on
+    the mosaic; tile: the core on the mosaic; model, grids: from
+    :func:`starclusters.model.train.load_model`; window_px: the model's S; step_px: evaluate
+    every step-th row and column; batch_size: windows per forward pass; device: torch device
+    (default the model's).
+
+    Returns p_cluster (probability that a cluster is centred on the pixel), visibility,
+    log_age_yr [log10 yr], av_mag [mag], log_mass_msun [log10 M☉], log_rh_arcsec
+    [log10 arcsec]; NaN where the pixel or its nearest centre is not ``usable``: the maps
+    at step s > 1 are the step-1 maps sampled at the nearest centres. This is the exact
+    mode's per-tile function in :data:`starclusters.detect.stage.MODES`.
+    """
+    ry0, rx0 = origin
+    height, width = usable.shape
+    oy, ox = tile.y0 - ry0, tile.x0 - rx0
+    wanted = usable[oy : oy + tile.ny, ox : ox + tile.nx]
+    cy = nearest_centre(np.arange(tile.y0, tile.y0 + tile.ny), step_px)
+    cx = nearest_centre(np.arange(tile.x0, tile.x0 + tile.nx), step_px)
+    rows, row_of = np.unique(cy, return_inverse=True)
+    cols, col_of = np.unique(cx, return_inverse=True)
+    # centres that at least one wanted pixel takes its values from (cy, cx are sorted)
+    first_r = np.flatnonzero(np.r_[True, np.diff(cy) != 0])
+    first_c = np.flatnonzero(np.r_[True, np.diff(cx) != 0])
+    need = np.logical_or.reduceat(wanted, first_r, axis=0)
+    need = np.logical_or.reduceat(need, first_c, axis=1)
+    local_r, local_c = rows - ry0, cols - rx0
+    need &= ((local_r >= 0) & (local_r < height))[:, None]
+    need &= ((local_c >= 0) & (local_c < width))[None, :]
+    ii, jj = np.nonzero(need)
+    keep = usable[local_r[ii], local_c[jj]]
+    ii, jj = ii[keep], jj[keep]
+    top = window_start(local_r[ii], window_px)
+    left = window_start(local_c[jj], window_px)
+
+    grid_maps = np.full((len(ESTIMATES), rows.size, cols.size), np.nan, np.float32)
+    n = ii.size
+    if n:
+        view = sliding_window_view(images, (window_px, window_px), axis=(1, 2))
+        start = last_log = time.perf_counter()
+        with tqdm(total=n, desc=f"tile {tile.t}", unit="window", disable=None) as bar:
+            for k in range(0, n, batch_size):
+                sel = slice(k, min(k + batch_size, n))
+                # (B, n, S, S) gathered from the view -> (n, B, S, S): one batch in memory
+                windows = np.ascontiguousarray(np.moveaxis(view[:, top[sel], left[sel]], 0, 1))
+                out = predict(model, windows, grids, batch_size=batch_size, device=device)
+                for m, key in enumerate(ESTIMATES):
+                    grid_maps[m, ii[sel], jj[sel]] = out[key]
+                bar.update(sel.stop - sel.start)
+                now = time.perf_counter()
+                if now - last_log >= LOG_EVERY_S:
+                    last_log = now
+                    log.info(
+                        "tile %d: %d / %d windows, %.0f windows/s",
+                        tile.t,
+                        sel.stop,
+                        n,
+                        sel.stop / (now - start),
+                    )
+        seconds = time.perf_counter() - start
+        log.info(
+            "tile %d: %d windows in %.1f s (%.0f windows/s, step %d px, batch %d)",
+            tile.t,
+            n,
+            seconds,
+            n / max(seconds, 1e-9),
+            step_px,
+            batch_size,
+        )
+    else:
+        log.info("tile %d: no complete unmasked window, all NaN", tile.t)
+    maps = {}
+    for m, key in enumerate(ESTIMATES):
+        full = grid_maps[m][row_of][:, col_of]
+        full[~wanted] = np.nan
+        maps[key] = full
+    return maps

@@ -1,0 +1,277 @@
+"""The window convention, the tile plan of a mosaic and the memory of one tile job.
+
+Window convention (the mock stamps' and background cutouts', see
+:mod:`starclusters.backgrounds.cutouts`): the window *centred* on pixel (y, x) of an
+S × S-pixel network covers rows y - S//2 … y - S//2 + S - 1 and the same columns, so
+the centre pixel is (S//2, S//2) of the window — for the even S of the thesis (64) the
+window is [y - S/2, y + S/2). A value map holds at (y, x) what the network says about
+the window centred there (thesis §4.2.2: "each pixel having an associated likelihood of
+there being a cluster centered on it").
+
+Tiles. The mosaic (H × W pixels) is cut into *cores* of ``tile_px`` × ``tile_px`` pixels,
+numbered t = 0 … T-1 row-major; the last row and column of cores are shorter when H or W
+is not a multiple of ``tile_px``, so every pixel lies in exactly one core. A tile job
+reads its core plus a *halo* of :func:`halo_px` pixels on every side (clipped to the
+mosaic): every window a core's pixel needs then lies inside what the job read, unless it
+leaves the mosaic (such windows are incomplete and their pixels NaN).
+
+Nothing here imports torch: the workflow reads this module while it parses the
+Snakefile, to size the tile jobs' memory (:func:`tile_memory_bytes`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from starclusters.errors import ConfigError
+
+#: Columns of the tile plan (``detect/tiles.parquet``): tile id, core origin and size, px.
+PLAN_COLUMNS = ("t", "y0", "x0", "ny", "nx")
+#: Resident memory of a tile job besides its data: Python with numpy, astropy, pandas, torch
+#: and Snakemake's script runner (measured: 812 MB max RSS after the imports, torch 2.14.1
+#: CPU wheel, Linux x86-64), plus torch's thread pools, oneDNN scratch and allocator slack
+#: (whole tile jobs of the tiny network peaked at 0.87–1.02 GB), rounded up.
+RUNTIME_BYTES = 1000 * 2**20
+#: Value maps a tile job holds (CLASS, VISIBILITY, LOG_AGE, LOG_MASS, AV, LOG_RH).
+N_MAPS = 6
+#: NetworkSpec's defaults (the thesis network), for a ``model`` config section that omits
+#: keys; tests/test_detect.py checks them against starclusters.model.network.NetworkSpec.
+NETWORK_DEFAULTS = {
+    "stage_blocks": (3, 4, 6, 3),
+    "stage_channels": (128, 256, 512, 1024),
+    "stage_widths": None,
+    "stem_channels": 64,
+    "fc_width": 1024,
+}
+#: Bins per grid of the thesis (starclusters.model.targets.DEFAULT_GRIDS), for a config
+#: that does not set ``model.grids``; checked against targets by tests/test_detect.py.
+DEFAULT_BINS = {
+    "log_age_yr": 20,
+    "av_mag": 10,
+    "log_mass_msun": 14,
+    "log_rh_arcsec": 14,
+    "visibility": 20,
+}
+
+
+def window_start(centre, window_px: int):
+    """First row (or column) of the window centred on ``centre`` (int or int array), px."""
+    return centre - window_px // 2
+
+
+def halo_px(window_px: int, step_px: int = 1) -> int:
+    """Halo read around a core on each side, px: ``window_px // 2 + step_px``.
+
+    A core pixel takes its values from the nearest evaluated centre (:func:`nearest_centre`),
+    at most ``step_px - 1`` pixels outside the core, and that centre's window reaches
+    S//2 pixels before and S - S//2 - 1 after it; S//2 + step_px covers both sides.
+    """
+    return window_px // 2 + step_px
+
+
+def nearest_centre(coords, step_px: int) -> np.ndarray:
+    """The evaluated window centre nearest each pixel coordinate (rows or columns), px.
+
+    With a step of ``step_px`` the network is evaluated at the pixels whose row and column
+    are multiples of ``step_px`` on the mosaic grid (0, step, 2·step, …); the pixel at
+    coordinate c takes the values of centre ``step · ⌊(c + ⌊step/2⌋) / step⌋``, the nearest
+    one (a tie, possible for an even step, goes to the larger coordinate). With step 1
+    every pixel is its own centre. The grid is global, so tiles agree at their borders.
+    """
+    coords = np.asarray(coords, dtype=np.int64)
+    return step_px * ((coords + step_px // 2) // step_px)
+
+
+@dataclass(frozen=True)
+class Tile:
+    """One tile: id ``t`` and its core, rows y0 … y0+ny-1 and columns x0 … x0+nx-1, px."""
+
+    t: int
+    y0: int
+    x0: int
+    ny: int
+    nx: int
+
+    @property
+    def core(self) -> tuple[slice, slice]:
+        """The core as (row, column) slices of the mosaic."""
+        return slice(self.y0, self.y0 + self.ny), slice(self.x0, self.x0 + self.nx)
+
+    def region(self, shape: Sequence[int], halo: int) -> tuple[int, int, int, int]:
+        """(ry0, ry1, rx0, rx1): the core grown by ``halo`` px, clipped to a mosaic of ``shape``."""
+        height, width = shape
+        return (
+            max(self.y0 - halo, 0),
+            min(self.y0 + self.ny + halo, height),
+            max(self.x0 - halo, 0),
+            min(self.x0 + self.nx + halo, width),
+        )
+
+
+def plan_tiles(shape: Sequence[int], tile_px: int) -> pd.DataFrame:
+    """The tile plan of a mosaic of ``shape`` (H, W) px: columns t, y0, x0, ny, nx (int64).
+
+    Cores of ``tile_px`` px, row-major, the last ones shorter; they cover every pixel once.
+    """
+    height, width = (int(v) for v in shape)
+    if height < 1 or width < 1:
+        raise ValueError(f"mosaic shape {tuple(shape)} has no pixels")
+    if not isinstance(tile_px, int | np.integer) or tile_px < 1:
+        raise ConfigError(f"detect.tile_px: must be a positive integer, got {tile_px!r}")
+    rows = []
+    for y0 in range(0, height, tile_px):
+        for x0 in range(0, width, tile_px):
+            ny, nx = min(tile_px, height - y0), min(tile_px, width - x0)
+            rows.append((len(rows), y0, x0, ny, nx))
+    return pd.DataFrame(rows, columns=list(PLAN_COLUMNS)).astype(np.int64)
+
+
+def tiles_of(plan: pd.DataFrame) -> list[Tile]:
+    """The plan's rows as :class:`Tile` objects, in tile order."""
+    return [Tile(*(int(row[c]) for c in PLAN_COLUMNS)) for _, row in plan.iterrows()]
+
+
+def check_plan(plan: pd.DataFrame, shape: Sequence[int], where: str = "tile plan") -> None:
+    """ValueError unless ``plan`` numbers its tiles 0 … T-1 and covers ``shape`` exactly once."""
+    if list(plan.columns[: len(PLAN_COLUMNS)]) != list(PLAN_COLUMNS):
+        raise ValueError(f"{where}: columns {list(plan.columns)}, expected {list(PLAN_COLUMNS)}")
+    if list(plan["t"]) != list(range(len(plan))):
+        raise ValueError(f"{where}: tiles are not numbered 0 … {len(plan) - 1} in order")
+    count = np.zeros(tuple(int(v) for v in shape), np.int32)
+    for tile in tiles_of(plan):
+        if tile.ny < 1 or tile.nx < 1 or tile.y0 < 0 or tile.x0 < 0:
+            raise ValueError(f"{where}: tile {tile.t} is empty or starts off the mosaic")
+        count[tile.core] += 1
+    if count.sum() != count.size or not (count == 1).all():
+        raise ValueError(f"{where}: the cores do not cover the {tuple(shape)} mosaic exactly once")
+
+
+# --------------------------------------------------------------------------- memory
+
+
+def network_weights(
+    n_bands: int,
+    n_outputs: int,
+    *,
+    stage_blocks: Sequence[int],
+    stage_channels: Sequence[int],
+    stage_widths: Sequence[int] | None,
+    stem_channels: int,
+    fc_width: int,
+) -> int:
+    """Floats in the softmax ClusterNetwork's weights and BatchNorm buffers.
+
+    The architecture of :mod:`starclusters.model.network` counted without torch: 7×7 conv1,
+    torchvision Bottlenecks (1×1, 3×3, 1×1, strided 1×1 shortcut where the shape changes),
+    fc, linear heads with ``n_outputs`` outputs in all. BatchNorm: 4 floats per channel.
+    """
+    widths = stage_widths or [c // 4 for c in stage_channels]
+    total = n_bands * stem_channels * 49 + 4 * stem_channels
+    inplanes = stem_channels
+    for i, (blocks, channels, width) in enumerate(
+        zip(stage_blocks, stage_channels, widths, strict=True)
+    ):
+        for b in range(blocks):
+            cin = inplanes if b == 0 else channels
+            total += cin * width + 9 * width * width + width * channels + 8 * width + 4 * channels
+            if b == 0 and (i > 0 or inplanes != channels):
+                total += cin * channels + 4 * channels
+        inplanes = channels
+    return total + inplanes * fc_width + fc_width + fc_width * n_outputs + n_outputs
+
+
+def tile_memory_bytes(
+    *,
+    n_bands: int,
+    window_px: int,
+    tile_px: int,
+    step_px: int,
+    batch_size: int,
+    n_outputs: int,
+    stage_blocks: Sequence[int],
+    stage_channels: Sequence[int],
+    stage_widths: Sequence[int] | None,
+    stem_channels: int,
+    fc_width: int,
+) -> dict[str, int]:
+    """Peak host memory of one exact-mode tile job, bytes, by term, with "total".
+
+    With R = tile_px + 2·halo (:func:`halo_px`), S = window_px, B = n_bands, N = batch_size,
+    K = n_outputs (all head outputs, A·E·M + R_h + 2 + V):
+
+    - runtime: :data:`RUNTIME_BYTES` (Python with numpy, astropy, pandas, torch);
+    - weights: 2 × 4 B × :func:`network_weights` (the state dict and the module);
+    - region: R² × (4·B + 12) B — the bands (float32), the mask, three boolean maps and
+      the int32 integral image that finds complete windows;
+    - maps: 6 maps × 4 B × (tile_px² + (tile_px/step + 2)²) — the core and the grid of
+      evaluated centres — plus 24 B per evaluated centre (its indices);
+    - batch: 4 copies × N·B·S² × 4 B (the gathered windows, the tensor, preprocessing);
+    - activations: 3 live tensors × N × 4 B × the largest layer output (conv1: stem·S²; a
+      stage: max(channels, width) · (S / 2^(i+1))²) — no autograd graph is kept;
+    - outputs: 4 copies × N·K × 4 B (logits, probabilities, decoding).
+
+    Runtime and weights do not grow with the tile; the rest grows with tile_px² and
+    batch_size. On a GPU the batch, activations and outputs live in GPU memory instead
+    (bf16 activations); the host then needs about the other terms plus one batch.
+    """
+    halo = halo_px(window_px, step_px)
+    region = (tile_px + 2 * halo) ** 2
+    centres = (math.ceil(tile_px / step_px) + 2) ** 2
+    widths = stage_widths or [c // 4 for c in stage_channels]
+    largest = stem_channels * window_px**2
+    for i, (channels, width) in enumerate(zip(stage_channels, widths, strict=True)):
+        side = math.ceil(window_px / 2 ** (i + 1))
+        largest = max(largest, max(channels, width) * side * side)
+    weights = network_weights(
+        n_bands,
+        n_outputs,
+        stage_blocks=stage_blocks,
+        stage_channels=stage_channels,
+        stage_widths=stage_widths,
+        stem_channels=stem_channels,
+        fc_width=fc_width,
+    )
+    terms = {
+        "runtime": RUNTIME_BYTES,
+        "weights": 2 * 4 * weights,
+        "region": region * (4 * n_bands + 12),
+        "maps": N_MAPS * 4 * (tile_px**2 + centres) + 24 * centres,
+        "batch": 4 * batch_size * n_bands * window_px**2 * 4,
+        "activations": 3 * batch_size * 4 * largest,
+        "outputs": 4 * batch_size * n_outputs * 4,
+    }
+    terms["total"] = sum(terms.values())
+    return terms
+
+
+def n_head_outputs(grids: Mapping | None = None) -> int:
+    """A·E·M + R + 2 + V: outputs of the softmax heads for a ``model.grids`` config section."""
+    bins = {**DEFAULT_BINS, **{k: v["bins"] for k, v in (grids or {}).items() if "bins" in v}}
+    grid_3d = bins["log_age_yr"] * bins["av_mag"] * bins["log_mass_msun"]
+    return grid_3d + bins["log_rh_arcsec"] + 2 + bins["visibility"]
+
+
+def tile_memory_mb(config: Mapping) -> int:
+    """Memory to request for a tile job of ``config`` (sections bands, window_px, model,
+    detect), MB: :func:`tile_memory_bytes` plus 25 % for allocator slack, rounded up."""
+    model = {**NETWORK_DEFAULTS, **config.get("model", {})}
+    detect = config["detect"]
+    terms = tile_memory_bytes(
+        n_bands=len(config["bands"]),
+        window_px=config["window_px"],
+        tile_px=detect["tile_px"],
+        step_px=detect["step_px"],
+        batch_size=detect["batch_size"],
+        n_outputs=n_head_outputs(model.get("grids")),
+        stage_blocks=model["stage_blocks"],
+        stage_channels=model["stage_channels"],
+        stage_widths=model["stage_widths"],
+        stem_channels=model["stem_channels"],
+        fc_width=model["fc_width"],
+    )
+    return math.ceil(1.25 * terms["total"] / 2**20)

@@ -1,0 +1,21 @@
+"""Rule find_peaks: unpack, call the library, write."""
+
+from starclusters.detect.candidates_stage import make_catalog, write_catalog
+from starclusters.logs import setup_logging
+
+setup_logging(snakemake.log[0])
+peaks, candidates, meta = make_catalog(
+    snakemake.input.maps,
+    snakemake.params.detect,
+    snakemake.params.geometry,
+    snakemake.params.distance_mpc,
+    arms_path=snakemake.input.get("arms"),
+)
+write_catalog(
+    peaks,
+    candidates,
+    meta,
+    snakemake.output.peaks,
+    snakemake.output.candidates,
+    snakemake.output.regions,
+)
