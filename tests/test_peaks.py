@@ -10,6 +10,7 @@ import pytest
 import scipy.ndimage as ndi
 
 from starclusters.detect.catalog import (
+    CATALOG_COLUMNS,
     DiskGeometry,
     build_catalog,
     geometry_from_config,
@@ -462,23 +463,7 @@ def test_stage_writes_catalog_gallery_and_truth_match(stage_files):
         tmp_path / "candidates.reg",
     )
     table = read_table(tmp_path / "candidates.parquet")
-    assert {
-        "peak_id",
-        "x",
-        "y",
-        "ra_deg",
-        "dec_deg",
-        "class",
-        "class_smoothed",
-        "visibility",
-        "log_age_yr",
-        "log_mass_msun",
-        "av_mag",
-        "log_rh_arcsec",
-        "rh_pc",
-        "log_density_msun_pc3",
-        "galactocentric_kpc",
-    } <= set(table.columns)
+    assert set(CATALOG_COLUMNS) <= set(table.columns)
     assert len(table) == 2 and list(table["x"]) == [40, 110]
     assert table.attrs["meta"]["settings"]["smooth_sigma_px"] == 3.0
     assert table.attrs["meta"]["geometry"]["position_angle_deg"] == 225.0

@@ -359,29 +359,14 @@ def test_run_makes_the_value_maps(built):
 def test_run_makes_the_candidate_catalog(built):
     from regions import Regions
 
+    from starclusters.detect.catalog import CATALOG_COLUMNS
     from starclusters.io import read_table
 
     workdir, _ = built
     out = workdir / "results" / "tiny" / "detect"
     peaks = read_table(out / "peaks.parquet")
     candidates = read_table(out / "candidates.parquet")
-    assert {
-        "peak_id",
-        "x",
-        "y",
-        "ra_deg",
-        "dec_deg",
-        "class",
-        "class_smoothed",
-        "visibility",
-        "log_age_yr",
-        "log_mass_msun",
-        "av_mag",
-        "log_rh_arcsec",
-        "rh_pc",
-        "log_density_msun_pc3",
-        "galactocentric_kpc",
-    } <= set(candidates.columns)
+    assert set(CATALOG_COLUMNS) <= set(candidates.columns)
     assert 0 < len(candidates) <= len(peaks)
     assert np.isfinite(candidates["galactocentric_kpc"]).all()
     assert candidates.attrs["meta"]["geometry"]["source"] == "synthetic"

@@ -36,6 +36,20 @@ CLASS_THRESHOLD = 0.95
 VISIBILITY_THRESHOLD = 2.5
 #: Smallest circle drawn in the region file, arcsec (unresolved candidates stay visible).
 MIN_REGION_RADIUS_ARCSEC = 0.1
+#: Derived values of a candidate (the weighted parameters and the physical quantities).
+DERIVED_COLUMNS = (
+    "class",
+    "visibility",
+    "log_age_yr",
+    "log_mass_msun",
+    "av_mag",
+    "log_rh_arcsec",
+    "rh_pc",
+    "log_density_msun_pc3",
+    "galactocentric_kpc",
+)
+#: Columns every peak and candidate table has (others may follow).
+CATALOG_COLUMNS = ("peak_id", "x", "y", "ra_deg", "dec_deg", "class_smoothed", *DERIVED_COLUMNS)
 #: Units of the catalog's columns whose names do not carry them (Parquet metadata).
 UNITS = {
     "peak_id": "row of detect/peaks.parquet",

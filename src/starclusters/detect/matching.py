@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
+from starclusters.detect.catalog import DERIVED_COLUMNS
+
 #: The thesis' matching radius, px (§4.2.3).
 MATCH_RADIUS_PX = 3.0
 #: Parameters compared between matched truth and derived values: truth column -> derived column.
@@ -124,17 +126,7 @@ def match_truth(
     out["candidate_distance_px"] = c_dist
     out["peak_id"] = _ids(peaks, p_index)
     out["peak_distance_px"] = p_dist
-    columns = [
-        "class",
-        "visibility",
-        "log_age_yr",
-        "log_mass_msun",
-        "av_mag",
-        "log_rh_arcsec",
-        "rh_pc",
-        "log_density_msun_pc3",
-        "galactocentric_kpc",
-    ]
+    columns = list(DERIVED_COLUMNS)
 
     def derived_table(found):
         table = found.reindex(columns=columns).astype(float)
