@@ -43,6 +43,7 @@ from starclusters.model.data import (
     MIN_CALIBRATION_FACTOR,
     TrainingData,
     _orient,
+    blob_training_data,
     load_training_data,
     orient_centred,
 )
@@ -54,37 +55,17 @@ EXPTIME_S = (1200.0, 1000.0, 1000.0)
 
 
 def synthetic_data(n_mocks: int, n_backgrounds: int, window: int, seed: int = 0) -> TrainingData:
-    """Blob clusters (N, 3, S, S) and flat noisy skies (M, 3, S, S), counts/s, all "train"."""
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:window, 0:window] - window // 2
-    sigma = rng.uniform(1.0, 4.0, n_mocks)
-    flux = 10 ** rng.uniform(0.0, 3.0, (n_mocks, 3))
-    mocks = np.empty((n_mocks, 3, window, window), np.float32)
-    for i in range(n_mocks):
-        profile = np.exp(-0.5 * (x**2 + y**2) / sigma[i] ** 2)
-        mocks[i] = flux[i, :, None, None] * (profile / profile.sum())[None]
-    sky = np.array(SKY_COUNTS_S)[None, :, None, None]
-    t = np.array(EXPTIME_S)[None, :, None, None]
-    backgrounds = (rng.poisson(sky * t, (n_backgrounds, 3, window, window)) / t).astype(np.float32)
-    params = pd.DataFrame(
-        {
-            "log_age_yr": rng.uniform(6.6, 10.1, n_mocks),
-            "log_mass_msun": rng.uniform(3.5, 5.5, n_mocks),
-            "av_mag": rng.uniform(0.0, 3.0, n_mocks),
-            "log_rh_arcsec": rng.uniform(-1.4, -0.4, n_mocks),
-            "seed": rng.integers(0, 2**63, n_mocks),
-        }
-    )
-    return TrainingData(
-        bands=BANDS,
-        pixel_scale_arcsec=0.04,
+    """Blob clusters and flat Poisson skies of the synthetic M83's medians, counts/s, all "train"."""
+    return blob_training_data(
+        n_mocks,
+        n_backgrounds,
+        window_px=window,
+        seed=seed,
+        sigma_px=(1.0, 4.0),
+        log_flux=(0.0, 3.0),
+        sky_counts_s=SKY_COUNTS_S,
         exptime_s=EXPTIME_S,
-        psf_rh_px=[1.0, 1.0, 1.3],
-        mocks=mocks,
-        mock_params=params,
-        mock_split=np.full(n_mocks, "train"),
-        backgrounds=backgrounds,
-        background_split=np.full(n_backgrounds, "train"),
+        split="train",
     )
 
 
