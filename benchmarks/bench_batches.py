@@ -90,7 +90,8 @@ def loop_draw(data: TrainingData, batch_size: int, rng, jitter_px: int, calibrat
     """The per-image reference: ``draw("train", ...)`` as one compose() call per window.
 
     Same random numbers in the same order as ``TrainingData.draw`` (so the same images);
-    returns (images (N, B, S, S) float32, table with is_cluster, parameters, visibility).
+    returns (images (N, B, S, S) float32, table with is_cluster, parameters, visibility
+    and visibility_<band>). tests/test_train.py checks ``draw`` against it bit for bit.
     """
     n_bg, n_cl, b = batch_size // 2, batch_size - batch_size // 2, len(data.bands)
     mock_pool = np.flatnonzero(data.mock_split == "train")
@@ -127,6 +128,8 @@ def loop_draw(data: TrainingData, batch_size: int, rng, jitter_px: int, calibrat
         values[n_bg:] = data.mock_params[col].to_numpy(float)[mock_idx]
         table[col] = values
     table["visibility"] = vis.max(axis=1)
+    for k, band in enumerate(data.bands):
+        table[f"visibility_{band}"] = vis[:, k]
     return images, table
 
 

@@ -387,46 +387,6 @@ def test_cli_options_pass_through_torchrun():
 # ------------------------------------------------------------ batch composition, vectorised
 
 
-def _per_image_draw(data, batch_size, rng, *, jitter_px, calibration_jitter):
-    """The per-image reference: ``draw("train", ...)`` as it was, one compose() per window.
-
-    Returns (images (N, B, S, S) float32, per-band visibility (N, B), 0 for backgrounds).
-    """
-    from starclusters.mocks.compose import compose
-    from starclusters.model.data import MIN_CALIBRATION_FACTOR, _orient
-
-    n_bg, n_cl, b = batch_size // 2, batch_size - batch_size // 2, len(data.bands)
-    mock_pool = np.flatnonzero(data.mock_split == "train")
-    bg_pool = np.flatnonzero(data.background_split == "train")
-    bg_idx = bg_pool[rng.integers(0, bg_pool.size, batch_size)]
-    mock_idx = mock_pool[rng.integers(0, mock_pool.size, n_cl)]
-    bg_rot = rng.integers(0, 4, batch_size)
-    bg_flip = rng.integers(0, 2, batch_size).astype(bool)
-    st_rot = rng.integers(0, 4, n_cl)
-    st_flip = rng.integers(0, 2, n_cl).astype(bool)
-    shift = rng.integers(-jitter_px, jitter_px + 1, (n_cl, 2))
-    scale = rng.normal(1.0, calibration_jitter, (batch_size, b))
-    scale = np.maximum(scale, MIN_CALIBRATION_FACTOR) if calibration_jitter > 0 else None
-    images = np.empty((batch_size, b, WINDOW, WINDOW), dtype=np.float32)
-    vis = np.zeros((batch_size, b))
-    for i in range(batch_size):
-        bg = _orient(data.backgrounds[bg_idx[i]], bg_rot[i], bg_flip[i])
-        if scale is not None:
-            bg = bg * scale[i][:, None, None]
-        if i < n_bg:
-            images[i] = bg
-            continue
-        j = i - n_bg
-        m = mock_idx[j]
-        stamp = orient_centred(data.mocks[m], st_rot[j], st_flip[j])
-        dy, dx = int(shift[j, 0]), int(shift[j, 1])
-        rolled = np.roll(bg, (-dy, -dx), axis=(-2, -1))
-        image, _, per_band = compose(stamp, rolled, data.exptime_s, rng, data.rh_obs_px[m])
-        images[i] = np.roll(image, (dy, dx), axis=(-2, -1))
-        vis[i] = per_band
-    return images, vis
-
-
 VIS_COLUMNS = [f"visibility_{b}" for b in BANDS]
 
 
@@ -434,8 +394,13 @@ VIS_COLUMNS = [f"visibility_{b}" for b in BANDS]
 def test_vectorised_draw_equals_the_per_image_loop(data, calibration_jitter):
     """numpy path: bit for bit the images and visibilities of one compose() per window."""
     kw = dict(jitter_px=3, calibration_jitter=calibration_jitter)
+    # the reference is the composition benchmark's per-image loop (draw as it was)
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from bench_batches import loop_draw
+
     images, table = data.draw("train", 24, np.random.default_rng(8), **kw)
-    reference, vis = _per_image_draw(data, 24, np.random.default_rng(8), **kw)
+    reference, ref_table = loop_draw(data, 24, np.random.default_rng(8), **kw)
+    vis = ref_table[VIS_COLUMNS].to_numpy()
     assert np.array_equal(images, reference)
     assert np.array_equal(table[VIS_COLUMNS].to_numpy(), vis)
     assert np.array_equal(table["visibility"].to_numpy(), vis.max(axis=1))
