@@ -28,24 +28,18 @@ import time
 import tracemalloc
 
 import numpy as np
-from astropy.wcs import WCS
 from scipy.special import erf
 
 from starclusters.mosaic.prepare import build_mask, common_grid, reproject_band
+from starclusters.mosaic.prepare import tan_wcs as prepare_tan_wcs
 
 CENTRE = (204.2538, -29.8658)
 M83_PX = 1e8  # pixels per band of an M83-sized mosaic (thesis: ~10^8 at 0.04″)
 
 
-def tan_wcs(n, scale_arcsec, rot_deg=0.0, shift_px=(0.0, 0.0)):
-    wcs = WCS(naxis=2)
-    wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
-    wcs.wcs.crval = CENTRE
-    wcs.wcs.crpix = [n / 2 + 0.5 + shift_px[0], n / 2 + 0.5 + shift_px[1]]
-    s, t = scale_arcsec / 3600, np.radians(rot_deg)
-    wcs.wcs.cd = [[-s * np.cos(t), s * np.sin(t)], [s * np.sin(t), s * np.cos(t)]]
-    wcs.wcs.radesys = "ICRS"
-    return wcs
+def tan_wcs(n, scale_arcsec, rot_deg=0.0, shift_px=(0.0, 0.0), centre=CENTRE):
+    """An n×n image's TAN WCS centred on ``centre`` (M83 by default)."""
+    return prepare_tan_wcs(n, scale_arcsec, centre, rot_deg, shift_px)
 
 
 def add_gaussians(image, xs, ys, fluxes, sigma_px):

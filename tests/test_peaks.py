@@ -34,17 +34,9 @@ PLANTED = [
 
 
 def wcs_for(shape=SHAPE, scale_arcsec=0.04, centre=(204.2538, -29.8658)):
-    from astropy.wcs import WCS
+    from starclusters.mosaic.prepare import tan_wcs
 
-    wcs = WCS(naxis=2)
-    wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
-    wcs.wcs.crval = list(centre)
-    wcs.wcs.crpix = [(shape[1] + 1) / 2, (shape[0] + 1) / 2]
-    wcs.wcs.cdelt = [-scale_arcsec / 3600, scale_arcsec / 3600]
-    wcs.wcs.cunit = ["deg", "deg"]
-    wcs.wcs.radesys = "ICRS"
-    wcs.wcs.set()
-    return wcs
+    return tan_wcs(shape, scale_arcsec, centre)
 
 
 def planted_maps(shape=SHAPE, sigma_px=2.0, amplitude=0.99):

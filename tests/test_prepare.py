@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 from astropy.io import fits
 from astropy.table import Table
-from astropy.wcs import WCS
 from scipy.special import erf
 
 from starclusters.errors import ConfigError, InputFileError
@@ -27,20 +26,14 @@ from starclusters.mosaic.prepare import (
     write_image,
     write_mask,
 )
+from starclusters.mosaic.prepare import tan_wcs as prepare_tan_wcs
 
 CENTRE = (204.2538, -29.8658)  # M83
 
 
 def tan_wcs(n, scale_arcsec, rot_deg=0.0, shift_px=(0.0, 0.0), centre=CENTRE):
-    """A TAN WCS for an n×n image, rotated by rot_deg, reference pixel shifted by shift_px."""
-    wcs = WCS(naxis=2)
-    wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
-    wcs.wcs.crval = centre
-    wcs.wcs.crpix = [n / 2 + 0.5 + shift_px[0], n / 2 + 0.5 + shift_px[1]]
-    s, t = scale_arcsec / 3600, np.radians(rot_deg)
-    wcs.wcs.cd = [[-s * np.cos(t), s * np.sin(t)], [s * np.sin(t), s * np.cos(t)]]
-    wcs.wcs.radesys = "ICRS"
-    return wcs
+    """An n×n image's TAN WCS centred on ``centre`` (M83 by default)."""
+    return prepare_tan_wcs(n, scale_arcsec, centre, rot_deg, shift_px)
 
 
 def gaussians(shape, xs, ys, fluxes, sigma_px):

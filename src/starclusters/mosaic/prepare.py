@@ -352,6 +352,28 @@ def _clip_polygon(subject: np.ndarray, clip: np.ndarray) -> np.ndarray:
     return np.array(out, dtype=float).T.reshape(2, -1)
 
 
+def tan_wcs(
+    shape_px: int | tuple[int, int],
+    pixel_scale_arcsec: float,
+    centre_deg: tuple[float, float],
+    rot_deg: float = 0.0,
+    shift_px: tuple[float, float] = (0.0, 0.0),
+) -> WCS:
+    """A TAN WCS for an image of ``shape_px`` (n, or (ny, nx)) whose middle is at
+    ``centre_deg`` (RA, Dec): east left, north up turned by ``rot_deg``, the reference pixel
+    moved by ``shift_px`` (x, y) — e.g. one visit's grid, or a test image."""
+    ny, nx = (shape_px, shape_px) if np.ndim(shape_px) == 0 else shape_px
+    wcs = WCS(naxis=2)
+    wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    wcs.wcs.crval = list(centre_deg)
+    wcs.wcs.crpix = [(nx + 1) / 2 + shift_px[0], (ny + 1) / 2 + shift_px[1]]
+    s, t = pixel_scale_arcsec / 3600, np.radians(rot_deg)
+    wcs.wcs.cd = [[-s * np.cos(t), s * np.sin(t)], [s * np.sin(t), s * np.cos(t)]]
+    wcs.wcs.radesys = "ICRS"
+    wcs.wcs.set()
+    return wcs
+
+
 def _tan_wcs(ra_deg: float, dec_deg: float, pixel_scale_arcsec: float) -> WCS:
     """A north-up (east left) TAN WCS at (ra, dec) with pixel 0-based (0, 0) on it."""
     wcs = WCS(naxis=2)
