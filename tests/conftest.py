@@ -64,6 +64,13 @@ def write_yaml(path: Path, data: dict) -> Path:
 #: Window (px) and bands of the tiny synthetic training data below.
 TINY_WINDOW_PX = 32
 TINY_BANDS = ("F336W", "F438W", "F814W")
+#: A ClusterNetwork size that runs in milliseconds: one bottleneck per stage (NetworkSpec keys).
+TINY_NETWORK = {
+    "stage_blocks": (1, 1, 1, 1),
+    "stage_channels": (16, 32, 64, 128),
+    "stem_channels": 16,
+    "fc_width": 64,
+}
 
 
 def tiny_training_data(seed: int = 5, n_mocks: int = 40, n_backgrounds: int = 40):

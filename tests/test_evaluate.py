@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import TINY_WINDOW_PX
+from conftest import TINY_NETWORK, TINY_WINDOW_PX
 
 from starclusters.errors import ConfigError
 from starclusters.model.evaluate import (
@@ -28,13 +28,7 @@ from starclusters.model.plots import (
 )
 from starclusters.model.targets import ParameterGrids, decode_outputs, preprocess
 
-SPEC = NetworkSpec(
-    stage_blocks=(1, 1, 1, 1),
-    stage_channels=(16, 32, 64, 128),
-    stem_channels=16,
-    fc_width=32,
-    window_px=TINY_WINDOW_PX,
-)
+SPEC = NetworkSpec(**{**TINY_NETWORK, "fc_width": 32}, window_px=TINY_WINDOW_PX)
 
 
 @pytest.fixture(scope="module")

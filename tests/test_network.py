@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from conftest import TINY_NETWORK
 
 from starclusters.errors import ConfigError
 from starclusters.model.network import (
@@ -14,13 +15,7 @@ from starclusters.model.network import (
 )
 
 #: A network that runs in milliseconds: one bottleneck per stage, 32 × 32 px windows.
-TINY = dict(
-    stage_blocks=(1, 1, 1, 1),
-    stage_channels=(16, 32, 64, 128),
-    stem_channels=16,
-    fc_width=64,
-    window_px=32,
-)
+TINY = {**TINY_NETWORK, "window_px": 32}
 
 
 @pytest.fixture

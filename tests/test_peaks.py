@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.ndimage as ndi
+from conftest import TINY_NETWORK
 
 from starclusters.detect.catalog import (
     CATALOG_COLUMNS,
@@ -379,13 +380,7 @@ def tiny_model_file(path, window_px=32):
     from starclusters.model.targets import ParameterGrids
     from starclusters.model.train import FORMAT_VERSION, MODEL_FORMAT
 
-    spec = NetworkSpec(
-        stage_blocks=(1, 1, 1, 1),
-        stage_channels=(16, 32, 64, 128),
-        stem_channels=16,
-        fc_width=64,
-        window_px=window_px,
-    )
+    spec = NetworkSpec(**TINY_NETWORK, window_px=window_px)
     torch.manual_seed(0)
     model = ClusterNetwork(spec)
     meta = {

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import TINY_BANDS, TINY_WINDOW_PX, tiny_training_data
+from conftest import TINY_BANDS, TINY_NETWORK, TINY_WINDOW_PX, tiny_training_data
 
 from starclusters.errors import ConfigError
 from starclusters.model.data import SPLITS, TrainingData, orient_centred, split_by_seed
@@ -31,13 +31,7 @@ from starclusters.model.train import (
 
 WINDOW = TINY_WINDOW_PX
 BANDS = TINY_BANDS
-SPEC = NetworkSpec(
-    stage_blocks=(1, 1, 1, 1),
-    stage_channels=(16, 32, 64, 128),
-    stem_channels=16,
-    fc_width=64,
-    window_px=WINDOW,
-)
+SPEC = NetworkSpec(**TINY_NETWORK, window_px=WINDOW)
 
 
 def make_data() -> TrainingData:
