@@ -1,5 +1,6 @@
-"""Detection, exact mode: tiles and halos, exactness against predict(), NaN policy, steps,
-merging, WCS, refusal of mismatched models, the command line and the memory estimate."""
+"""Detection: tiles and halos, exactness against predict(), NaN policy, steps, merging, WCS,
+the fast mode against the exact one, refusal of mismatched models, the command line and the
+memory estimate."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from starclusters.detect.settings import DetectSettings
 from starclusters.detect.stage import detect_images, detect_tile, merge_maps, write_plan
 from starclusters.detect.tiles import (
     DEFAULT_BINS,
+    FAST_ACTIVATION_BYTES,
     NETWORK_DEFAULTS,
     check_plan,
     halo_px,
@@ -58,7 +60,11 @@ def mosaic_wcs(shape=SHAPE) -> WCS:
     return wcs
 
 
-def save_model(path, seed=0, head="softmax", window=WINDOW, bands=BANDS):
+#: NetworkSpec keys of a dense-ready network (detect.mode fast)
+DENSE = {"padding": "valid", "input_norm": "fixed"}
+
+
+def save_model(path, seed=0, head="softmax", window=WINDOW, bands=BANDS, **spec_keys):
     """A randomly initialised tiny ClusterNetwork, saved as training exports it."""
     grids = ParameterGrids.from_config(GRIDS)
     age, av, mass = grids.shape_3d
@@ -72,9 +78,12 @@ def save_model(path, seed=0, head="softmax", window=WINDOW, bands=BANDS):
         n_visibility=4,
         head=head,
         **SPEC,
+        **spec_keys,
     )
     torch.manual_seed(seed)
     model = ClusterNetwork(spec)
+    if spec.input_norm == "fixed":
+        model.set_input_scale([0.1, 0.2, 0.15][: len(bands)])
     with torch.no_grad():  # non-trivial BatchNorm statistics
         for module in model.modules():
             if isinstance(module, torch.nn.BatchNorm2d):
@@ -318,7 +327,7 @@ def test_merge_refuses_missing_and_foreign_tiles(data, tmp_path):
         (lambda c: c.update(window_px=64), r"window_px"),
         (lambda c: c.update(pixel_scale_arcsec=0.05), r"pixel_scale_arcsec"),
         (lambda c: c["model"]["grids"]["av_mag"].update(bins=4), r"model\.grids\.av_mag"),
-        (lambda c: c["detect"].update(mode="fast"), r"detect\.mode: .*not built yet"),
+        (lambda c: c["detect"].update(mode="fast"), r"detect\.mode: fast needs a dense-ready"),
         (lambda c: c["detect"].update(step_px=0), r"detect\.step_px"),
     ],
 )
@@ -355,17 +364,63 @@ def test_regression_network_and_wrong_pixel_scale_are_refused(data, tmp_path):
     assert not (tmp_path / "maps.fits").exists()
 
 
-def test_fast_mode_is_not_built_yet(default_config):
+def test_fast_mode_refuses_a_network_that_is_not_dense_ready(data, default_config, tmp_path):
     import copy
 
     from starclusters.config import check_config
 
-    with pytest.raises(ConfigError, match="detect.mode: the fully convolutional fast mode is not"):
-        DetectSettings(mode="fast")
     changed = copy.deepcopy(default_config)
     changed["detect"]["mode"] = "fast"
-    with pytest.raises(ConfigError, match="not built yet"):
+    changed["model"].update(padding="same", input_norm="fixed")
+    with pytest.raises(ConfigError, match=r"detect\.mode: fast .*model\.padding: same"):
         check_config(changed)
+    changed["model"].update(padding="valid", input_norm="fixed")
+    check_config(changed)
+    fast = DetectSettings(mode="fast", tile_px=32)
+    with pytest.raises(ConfigError, match=r"detect\.mode: fast .*model\.input_norm: window"):
+        detect_images(data["model"], data["bands"], tmp_path / "m.fits", settings=fast)
+    assert not (tmp_path / "m.fits").exists()
+
+
+# ------------------------------------------------------------------------------ fast mode
+
+
+@pytest.fixture(scope="module")
+def dense(tmp_path_factory):
+    """A dense-ready model and its exact-mode maps at steps 1 and 3 (tiles of 32 px)."""
+    folder = tmp_path_factory.mktemp("dense")
+    bands, mask, _, _ = save_mosaic(folder)
+    model = save_model(folder / "dense.pt", seed=4, **DENSE)
+    maps = {}
+    for mode in ("exact", "fast"):
+        for step in (1, 3):
+            out = folder / f"{mode}_{step}.fits"
+            settings = DetectSettings(mode=mode, step_px=step, tile_px=32, batch_size=40)
+            detect_images(model, bands, out, mask_path=mask, settings=settings)
+            maps[mode, step] = read_maps(out)[0]
+    return {"model": model, "maps": maps}
+
+
+@pytest.mark.parametrize("step", [1, 3])
+def test_fast_mode_equals_exact_mode(dense, step):
+    exact, fast = dense["maps"]["exact", step], dense["maps"]["fast", step]
+    for name in MAPS:
+        assert (np.isfinite(exact[name]) == np.isfinite(fast[name])).all(), name
+        np.testing.assert_allclose(fast[name], exact[name], rtol=1e-4, atol=1e-5, err_msg=name)
+    assert np.isfinite(fast["CLASS"]).mean() > 0.25  # the complete windows: about 30 %
+    spread = np.nanstd(exact["CLASS"])
+    assert spread > 1e-3  # a random network whose maps vary: the comparison means something
+
+
+def test_fast_mode_on_the_command_line(dense, data, tmp_path):
+    out = tmp_path / "fast.fits"
+    argv = ["detect", "--model", str(dense["model"]), "--images", *map(str, data["bands"])]
+    argv += ["--mask", str(data["mask"]), "--output", str(out), "--mode", "fast"]
+    argv += ["--tile-px", "32", "--step-px", "3"]
+    assert main(argv) == 0
+    maps, _, header = read_maps(out)
+    assert header["DETMODE"] == "fast"
+    np.testing.assert_allclose(maps["CLASS"], dense["maps"]["exact", 3]["CLASS"], atol=1e-5)
 
 
 # ------------------------------------------------------------------------------------- CLI
@@ -410,11 +465,13 @@ def test_memory_estimate_counts_the_real_network():
 
 
 def test_memory_of_a_tile_job_from_config(default_config):
-    mb = tile_memory_mb(default_config)
+    exact_config = {**default_config, "detect": {**default_config["detect"], "mode": "exact"}}
+    mb = tile_memory_mb(exact_config)
     assert 800 < mb < 2000  # the tiny default network: mostly the Python + torch runtime
-    thesis = {
-        **default_config,
-        "model": {},
-        "detect": {**default_config["detect"], "batch_size": 256},
-    }
+    thesis = {**exact_config, "model": {}, "detect": {**exact_config["detect"], "batch_size": 256}}
     assert tile_memory_mb(thesis) > mb + 500  # the thesis network's activations
+    # fast mode: the dense activations of a strip, bounded by FAST_ACTIVATION_BYTES
+    fast = tile_memory_mb(
+        {**default_config, "detect": {**default_config["detect"], "mode": "fast"}}
+    )
+    assert mb + 500 < fast < mb + 1.25 * (FAST_ACTIVATION_BYTES + 400 * 2**20) / 2**20

@@ -341,7 +341,7 @@ def test_run_makes_the_value_maps(built):
     with fits.open(out / "detect" / "maps.fits") as hdul:
         names = [h.name for h in hdul[1:]]
         assert names == ["CLASS", "VISIBILITY", "LOG_AGE", "LOG_MASS", "AV", "LOG_RH"]
-        assert (hdul[0].header["DETMODE"], hdul[0].header["DETSTEP"]) == ("exact", 4)
+        assert (hdul[0].header["DETMODE"], hdul[0].header["DETSTEP"]) == ("fast", 4)
         assert hdul[0].header["NTILES"] == 4 and hdul[0].header["MODEL"] == "model.pt"
         for hdu in hdul[1:]:
             assert hdu.data.shape == (mask["NAXIS2"], mask["NAXIS1"]) and hdu.data.dtype.kind == "f"

@@ -183,7 +183,7 @@ def _detect(args: argparse.Namespace) -> int:
 
 
 def _add_detect(commands) -> None:
-    from starclusters.detect.settings import MODES, NOT_BUILT, DetectSettings
+    from starclusters.detect.settings import MODES, DetectSettings
 
     default = DetectSettings()
     detect = commands.add_parser(
@@ -206,7 +206,11 @@ def _add_detect(commands) -> None:
     )
     detect.add_argument("--output", required=True, help="maps FITS to write")
     detect.add_argument(
-        "--mode", choices=[*MODES, *NOT_BUILT], default=default.mode, help="detection mode"
+        "--mode",
+        choices=MODES,
+        default=default.mode,
+        help="detection mode: exact (per window) or fast (fully convolutional; needs a "
+        "network trained with model.padding valid and model.input_norm fixed)",
     )
     detect.add_argument(
         "--step-px", type=int, default=default.step_px, help="px between window centres"

@@ -152,7 +152,7 @@ def check_config(config: Mapping) -> None:
     # the maps' settings (mode, step, tile, batch, device); peak keys are checked where used
     from starclusters.detect.settings import DetectSettings
 
-    DetectSettings.from_config(config.get("detect"))
+    DetectSettings.from_config(config.get("detect")).check_model(config.get("model"))
     # the peak and catalog keys (odd weight window, a complete galaxy_geometry)
     from starclusters.detect.catalog import check_catalog_config
 

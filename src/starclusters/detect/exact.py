@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -50,6 +51,81 @@ def complete_windows(blank: np.ndarray, window_px: int) -> np.ndarray:
     blank = np.asarray(blank, dtype=bool)
     one_block = np.zeros((1, 1), np.int8)
     return valid_centres(blank, one_block, max(blank.shape), window_px, 0.0) == 0
+
+
+@dataclass(frozen=True)
+class Centres:
+    """The window centres one tile needs, and how its core pixels take their values.
+
+    rows, cols: (r,), (c,) mosaic row/column of every centre on the step grid near the core;
+    row_of, col_of: (ny,), (nx,) index into rows/cols of each core row/column's nearest
+    centre; wanted: (ny, nx) the core pixels that may have values; ii, jj: (n,) indices
+    (into rows, cols) of the centres to evaluate — needed by a wanted pixel and usable
+    themselves — in row-major order; top, left: (n,) their windows' first row and column
+    in the region read (local px).
+    """
+
+    rows: np.ndarray
+    cols: np.ndarray
+    row_of: np.ndarray
+    col_of: np.ndarray
+    wanted: np.ndarray
+    ii: np.ndarray
+    jj: np.ndarray
+    top: np.ndarray
+    left: np.ndarray
+
+    @classmethod
+    def of_tile(
+        cls, usable: np.ndarray, origin: tuple[int, int], tile: Tile, window_px: int, step_px: int
+    ) -> Centres:
+        """The centres of ``tile`` (arguments as :func:`exact_tile_maps`)."""
+        ry0, rx0 = origin
+        height, width = usable.shape
+        oy, ox = tile.y0 - ry0, tile.x0 - rx0
+        wanted = usable[oy : oy + tile.ny, ox : ox + tile.nx]
+        cy = nearest_centre(np.arange(tile.y0, tile.y0 + tile.ny), step_px)
+        cx = nearest_centre(np.arange(tile.x0, tile.x0 + tile.nx), step_px)
+        rows, row_of = np.unique(cy, return_inverse=True)
+        cols, col_of = np.unique(cx, return_inverse=True)
+        # centres that at least one wanted pixel takes its values from (cy, cx are sorted)
+        first_r = np.flatnonzero(np.r_[True, np.diff(cy) != 0])
+        first_c = np.flatnonzero(np.r_[True, np.diff(cx) != 0])
+        need = np.logical_or.reduceat(wanted, first_r, axis=0)
+        need = np.logical_or.reduceat(need, first_c, axis=1)
+        local_r, local_c = rows - ry0, cols - rx0
+        need &= ((local_r >= 0) & (local_r < height))[:, None]
+        need &= ((local_c >= 0) & (local_c < width))[None, :]
+        ii, jj = np.nonzero(need)
+        keep = usable[local_r[ii], local_c[jj]]
+        ii, jj = ii[keep], jj[keep]
+        top = window_start(local_r[ii], window_px)
+        left = window_start(local_c[jj], window_px)
+        return cls(rows, cols, row_of, col_of, wanted, ii, jj, top, left)
+
+    @property
+    def n(self) -> int:
+        """Number of centres to evaluate."""
+        return int(self.ii.size)
+
+    def empty_maps(self) -> np.ndarray:
+        """(len(ESTIMATES), r, c) float32 NaN: the values at the centres, to fill."""
+        return np.full((len(ESTIMATES), self.rows.size, self.cols.size), np.nan, np.float32)
+
+    def put(self, grid_maps: np.ndarray, sel, estimates: dict[str, np.ndarray]) -> None:
+        """Store the estimates of the centres ``sel`` (a slice or index of 0 … n-1)."""
+        for m, key in enumerate(ESTIMATES):
+            grid_maps[m, self.ii[sel], self.jj[sel]] = estimates[key]
+
+    def spread(self, grid_maps: np.ndarray) -> dict[str, np.ndarray]:
+        """{estimate: (ny, nx) float32}: every core pixel the value of its nearest centre,
+        NaN where the pixel is not wanted."""
+        maps = {}
+        for m, key in enumerate(ESTIMATES):
+            full = grid_maps[m][self.row_of][:, self.col_of]
+            full[~self.wanted] = np.nan
+            maps[key] = full
+        return maps
 
 
 def exact_tile_maps(
@@ -82,30 +158,9 @@ def exact_tile_maps(
     at step s > 1 are the step-1 maps sampled at the nearest centres. This is the exact
     mode's per-tile function in :data:`starclusters.detect.stage.MODES`.
     """
-    ry0, rx0 = origin
-    height, width = usable.shape
-    oy, ox = tile.y0 - ry0, tile.x0 - rx0
-    wanted = usable[oy : oy + tile.ny, ox : ox + tile.nx]
-    cy = nearest_centre(np.arange(tile.y0, tile.y0 + tile.ny), step_px)
-    cx = nearest_centre(np.arange(tile.x0, tile.x0 + tile.nx), step_px)
-    rows, row_of = np.unique(cy, return_inverse=True)
-    cols, col_of = np.unique(cx, return_inverse=True)
-    # centres that at least one wanted pixel takes its values from (cy, cx are sorted)
-    first_r = np.flatnonzero(np.r_[True, np.diff(cy) != 0])
-    first_c = np.flatnonzero(np.r_[True, np.diff(cx) != 0])
-    need = np.logical_or.reduceat(wanted, first_r, axis=0)
-    need = np.logical_or.reduceat(need, first_c, axis=1)
-    local_r, local_c = rows - ry0, cols - rx0
-    need &= ((local_r >= 0) & (local_r < height))[:, None]
-    need &= ((local_c >= 0) & (local_c < width))[None, :]
-    ii, jj = np.nonzero(need)
-    keep = usable[local_r[ii], local_c[jj]]
-    ii, jj = ii[keep], jj[keep]
-    top = window_start(local_r[ii], window_px)
-    left = window_start(local_c[jj], window_px)
-
-    grid_maps = np.full((len(ESTIMATES), rows.size, cols.size), np.nan, np.float32)
-    n = ii.size
+    centres = Centres.of_tile(usable, origin, tile, window_px, step_px)
+    top, left, n = centres.top, centres.left, centres.n
+    grid_maps = centres.empty_maps()
     if n:
         view = sliding_window_view(images, (window_px, window_px), axis=(1, 2))
         start = last_log = time.perf_counter()
@@ -115,8 +170,7 @@ def exact_tile_maps(
                 # (B, n, S, S) gathered from the view -> (n, B, S, S): one batch in memory
                 windows = np.ascontiguousarray(np.moveaxis(view[:, top[sel], left[sel]], 0, 1))
                 out = predict(model, windows, grids, batch_size=batch_size, device=device)
-                for m, key in enumerate(ESTIMATES):
-                    grid_maps[m, ii[sel], jj[sel]] = out[key]
+                centres.put(grid_maps, sel, out)
                 bar.update(sel.stop - sel.start)
                 now = time.perf_counter()
                 if now - last_log >= LOG_EVERY_S:
@@ -140,9 +194,4 @@ def exact_tile_maps(
         )
     else:
         log.info("tile %d: no complete unmasked window, all NaN", tile.t)
-    maps = {}
-    for m, key in enumerate(ESTIMATES):
-        full = grid_maps[m][row_of][:, col_of]
-        full[~wanted] = np.nan
-        maps[key] = full
-    return maps
+    return centres.spread(grid_maps)

@@ -51,7 +51,7 @@ def provenance_cards(
 ) -> dict[str, tuple]:
     """Primary-header cards (key -> value or (value, comment)): how the maps were made."""
     return {
-        "DETMODE": (mode, "detection mode (exact: one window per centre)"),
+        "DETMODE": (mode, "exact: per window; fast: dense"),
         "DETSTEP": (int(step_px), "px between evaluated window centres"),
         "WINDOW": (int(window_px), "px, side of the network's window"),
         "BANDS": (",".join(bands), "network input bands, in order"),

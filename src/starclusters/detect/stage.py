@@ -33,6 +33,7 @@ from astropy.wcs import WCS
 from astropy.wcs.utils import proj_plane_pixel_scales
 
 from starclusters.detect.exact import complete_windows, exact_tile_maps
+from starclusters.detect.fast import fast_tile_maps
 from starclusters.detect.maps import merge_tiles, provenance_cards, write_tile
 from starclusters.detect.settings import DetectSettings
 from starclusters.detect.tiles import (
@@ -54,7 +55,10 @@ from starclusters.mosaic.prepare import MASK_BLANK
 log = logging.getLogger(__name__)
 
 #: detect.mode -> the function that makes one tile's core maps (signature of exact_tile_maps).
-MODES: dict[str, Callable[..., dict[str, np.ndarray]]] = {"exact": exact_tile_maps}
+MODES: dict[str, Callable[..., dict[str, np.ndarray]]] = {
+    "exact": exact_tile_maps,
+    "fast": fast_tile_maps,
+}
 #: Relative difference of pixel scales taken as equal (WCS round-off), for user images.
 PIXEL_SCALE_RTOL = 1e-6
 
@@ -75,15 +79,17 @@ def load_detector(
     grids: ParameterGrids,
     pixel_scale_arcsec: float,
     device: str = "cpu",
+    mode: str = "exact",
 ):
-    """(model, grids, meta) of ``model_path``, refused unless it fits the data.
+    """(model, grids, meta) of ``model_path``, refused unless it fits the data and the mode.
 
     ConfigError naming the key if the model was trained on other bands, window, output
-    grids or pixel scale (:func:`starclusters.model.train.check_checkpoint`), or if it is
-    the regression network (thesis ch. 2), which has no class or visibility output.
+    grids or pixel scale (:func:`starclusters.model.train.check_checkpoint`), if it is
+    the regression network (thesis ch. 2), which has no class or visibility output, or if
+    ``mode`` is "fast" and the network is not dense-ready.
     """
     model, model_grids, meta = load_model(model_path, device)
-    check_detector(model, meta, bands, window_px, grids, pixel_scale_arcsec, model_path)
+    check_detector(model, meta, bands, window_px, grids, pixel_scale_arcsec, model_path, mode)
     return model, model_grids, meta
 
 
@@ -95,9 +101,11 @@ def check_detector(
     grids: ParameterGrids,
     pixel_scale_arcsec: float,
     model_path: str | os.PathLike = "the model",
+    mode: str = "exact",
 ) -> None:
     """The checks of :func:`load_detector` on a loaded model and its meta."""
     check_checkpoint(meta, bands, window_px, grids, pixel_scale_arcsec)
+    DetectSettings(mode=mode).check_model(meta["spec"], str(model_path))
     if model.spec.head != "softmax":
         raise ConfigError(
             f"model.head: {model_path} is the {model.spec.head} network, which has no class "
@@ -207,6 +215,7 @@ def memory_estimate(meta: Mapping, settings: DetectSettings) -> dict[str, int]:
         tile_px=settings.tile_px,
         step_px=settings.step_px,
         batch_size=settings.batch_size,
+        mode=settings.mode,
         n_outputs=n_head_outputs({k: {"bins": len(v)} for k, v in meta["grids"].items()}),
         stage_blocks=spec["stage_blocks"],
         stage_channels=spec["stage_channels"],
@@ -273,6 +282,7 @@ def detect_tile(
         grids,
         config["pixel_scale_arcsec"],
         settings.device,
+        settings.mode,
     )
     shape, wcs = mosaic_geometry(mask_path)
     plan = read_table(plan_path)
@@ -369,7 +379,7 @@ def detect_images(
             f"bands: {len(band_paths)} images given, the model takes {len(meta['bands'])} "
             f"({', '.join(meta['bands'])})"
         )
-    check_detector(model, meta, bands, meta["window_px"], grids, scale, model_path)
+    check_detector(model, meta, bands, meta["window_px"], grids, scale, model_path, settings.mode)
     cards = provenance_cards(
         mode=settings.mode,
         step_px=settings.step_px,

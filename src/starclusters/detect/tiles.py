@@ -37,6 +37,15 @@ PLAN_COLUMNS = ("t", "y0", "x0", "ny", "nx")
 #: CPU wheel, Linux x86-64), plus torch's thread pools, oneDNN scratch and allocator slack
 #: (whole tile jobs of the tiny network peaked at 0.87–1.02 GB), rounded up.
 RUNTIME_BYTES = 1000 * 2**20
+#: Fast mode: bound on the dense activations of one strip, bytes (fast_strip_rows).
+FAST_ACTIVATION_BYTES = 768 * 2**20
+#: Fast mode: float32 maps of the widest layer alive at once in a dense bottleneck (its
+#: input, three convolution outputs, the shortcut), for fast_strip_rows.
+FAST_LIVE_TENSORS = 5
+#: Fast mode: the fewest window rows per strip (the bound yields to it for huge networks).
+FAST_MIN_ROWS = 8
+#: Fast mode: centres per pass through fc and heads (starclusters.detect.fast.HEAD_BATCH).
+FAST_HEAD_BATCH = 4096
 #: Value maps a tile job holds (CLASS, VISIBILITY, LOG_AGE, LOG_MASS, AV, LOG_RH).
 N_MAPS = 6
 #: NetworkSpec's defaults (the thesis network), for a ``model`` config section that omits
@@ -198,8 +207,9 @@ def tile_memory_bytes(
     stage_widths: Sequence[int] | None,
     stem_channels: int,
     fc_width: int,
+    mode: str = "exact",
 ) -> dict[str, int]:
-    """Peak host memory of one exact-mode tile job, bytes, by term, with "total".
+    """Peak host memory of one tile job, bytes, by term, with "total".
 
     With R = tile_px + 2·halo (:func:`halo_px`), S = window_px, B = n_bands, N = batch_size,
     K = n_outputs (all head outputs, A·E·M + R_h + 2 + V):
@@ -214,6 +224,13 @@ def tile_memory_bytes(
     - activations: 3 live tensors × N × 4 B × the largest layer output (conv1: stem·S²; a
       stage: max(channels, width) · (S / 2^(i+1))²) — no autograd graph is kept;
     - outputs: 4 copies × N·K × 4 B (logits, probabilities, decoding).
+
+    mode "fast" (:mod:`starclusters.detect.fast`) replaces the last three: batch — the
+    region preprocessed (R² × B × 4 B, twice); activations — :data:`FAST_LIVE_TENSORS`
+    float32 maps of the widest layer over one strip (:func:`fast_strip_rows`: R columns,
+    rows + S − 1 rows; at most :data:`FAST_ACTIVATION_BYTES` unless the strip is at its
+    minimum), plus the strip's pooled features; outputs: as above with N =
+    :data:`FAST_HEAD_BATCH`.
 
     Runtime and weights do not grow with the tile; the rest grows with tile_px² and
     batch_size. On a GPU the batch, activations and outputs live in GPU memory instead
@@ -245,8 +262,28 @@ def tile_memory_bytes(
         "activations": 3 * batch_size * 4 * largest,
         "outputs": 4 * batch_size * n_outputs * 4,
     }
+    if mode == "fast":
+        side = tile_px + 2 * halo
+        channels = max(stem_channels, *stage_channels, *widths)
+        rows = fast_strip_rows(window_px, side, channels)
+        strip = FAST_LIVE_TENSORS * 4 * channels * side * (rows + window_px - 1)
+        pooled = 4 * stage_channels[-1] * side * rows
+        terms["batch"] = 2 * region * n_bands * 4
+        terms["activations"] = strip + pooled
+        terms["outputs"] = 4 * FAST_HEAD_BATCH * n_outputs * 4
     terms["total"] = sum(terms.values())
     return terms
+
+
+def fast_strip_rows(window_px: int, region_cols: int, largest_channels: int) -> int:
+    """Window rows per strip of the fast mode, so its activations fit FAST_ACTIVATION_BYTES.
+
+    A strip of r window rows reads r + S - 1 image rows of ``region_cols`` columns; the
+    dense pass holds about :data:`FAST_LIVE_TENSORS` float32 maps of the widest layer's
+    ``largest_channels`` at that size. At least :data:`FAST_MIN_ROWS` rows.
+    """
+    per_row = FAST_LIVE_TENSORS * 4 * largest_channels * region_cols
+    return max(FAST_MIN_ROWS, FAST_ACTIVATION_BYTES // per_row - (window_px - 1))
 
 
 def n_head_outputs(grids: Mapping | None = None) -> int:
@@ -267,6 +304,7 @@ def tile_memory_mb(config: Mapping) -> int:
         tile_px=detect["tile_px"],
         step_px=detect["step_px"],
         batch_size=detect["batch_size"],
+        mode=detect.get("mode", "exact"),
         n_outputs=n_head_outputs(model.get("grids")),
         stage_blocks=model["stage_blocks"],
         stage_channels=model["stage_channels"],

@@ -292,6 +292,21 @@ class TrainingData:
         """S, the side of the stamps and cutouts, px."""
         return int(self.mocks.shape[-1])
 
+    def band_scale(self) -> np.ndarray:
+        """(B,) float32 counts/s: the fixed input scales of a dense-ready network.
+
+        The median over the training backgrounds of each band's standard deviation within a
+        cutout: the typical number the thesis' per-window normalisation divides by, so that
+        arcsinh(pixel / scale) spans a similar range. ValueError without training backgrounds.
+        """
+        train = self.backgrounds[self.background_split == "train"]
+        if len(train) == 0:
+            raise ValueError("no training backgrounds to set the input scales from")
+        std = train.reshape(len(train), len(self.bands), -1).std(axis=2)
+        scale = np.median(std, axis=0).astype(np.float32)
+        # a band without any structure (constant backgrounds) still needs a finite scale
+        return np.where(scale > 0, scale, np.float32(1.0))
+
     def counts(self) -> dict[str, dict[str, int]]:
         """{"mocks": {split: n}, "backgrounds": {split: n}}."""
         return {
@@ -454,10 +469,12 @@ class TrainingData:
         calibration_jitter: float = 0.0,
         device=None,
         head: str = "softmax",
+        band_scale=None,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """One training batch: (x (N, B, S, S) float32 tensor, targets).
 
-        x is :func:`preprocess` of the images of :meth:`draw` (same arguments); the targets
+        x is :func:`preprocess` of the images of :meth:`draw` (same arguments; band_scale:
+        the network's fixed input scales, None for the thesis' per-window ones); the targets
         are on ``device`` (default CPU). On a CPU device (or None) the batch is composed in
         numpy and x is on the CPU; on another device (e.g. "cuda") it is composed there
         (:meth:`draw` with ``device``) and x is on that device.
@@ -479,7 +496,8 @@ class TrainingData:
             device=device if on_device else None,
             n_backgrounds=0 if head == "regression" else None,
         )
-        x = preprocess(images) if on_device else torch.from_numpy(preprocess(images))
+        x = preprocess(images, band_scale)
+        x = x if on_device else torch.from_numpy(x)
         is_cluster = table["is_cluster"].to_numpy()
         if head == "regression":
             return x, regression_targets(table, is_cluster, device=device)

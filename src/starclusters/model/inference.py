@@ -61,26 +61,39 @@ def predict(
     for start in range(0, n, batch_size):
         batch = images[start : start + batch_size]
         x = torch.as_tensor(np.asarray(batch) if not isinstance(batch, torch.Tensor) else batch)
-        x = preprocess(x.to(dev, dtype=torch.float32))
+        x = preprocess(x.to(dev, dtype=torch.float32), model.band_scale())
         if amp:
             x = x.contiguous(memory_format=torch.channels_last)
         ctx = torch.autocast("cuda", dtype=torch.bfloat16) if amp else nullcontext()
         with ctx:
             raw = rotation_average(model, x) if regression else model(x)
-        raw = {k: v.float().detach().cpu() for k, v in raw.items()}
-        if regression:
-            out = {k: np.full(len(x), np.nan) for k in ESTIMATES}
-            for key, name in REGRESSION_TARGETS.items():
-                out[name] = raw[key].numpy().astype(np.float64)
-            chunks.append(out)
-            continue
-        probs = probabilities(raw)
-        decoded = decode_outputs(probs, grids)
-        out = {k: decoded[k].numpy().astype(np.float64) for k in ESTIMATES}
-        if keep_grids:
-            for head, p in probs.items():
-                out[f"grid_{head}"] = p.numpy().astype(np.float32)
-        chunks.append(out)
+        chunks.append(estimates(raw, grids, keep_grids=keep_grids))
     if not chunks:
         raise ValueError("predict() got no windows")
     return {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
+
+
+def estimates(
+    raw: dict[str, torch.Tensor], grids: ParameterGrids, *, keep_grids: bool = False
+) -> dict[str, np.ndarray]:
+    """THE decoding of network outputs (the tail of :func:`predict`; also the fast detection).
+
+    raw: the network's outputs for n windows (``forward`` / ``head_outputs``; regression
+    outputs rotation-averaged); grids: the model's output grids. Returns numpy float64
+    arrays (n,) keyed by :data:`ESTIMATES` (NaN where the regression network has none) and,
+    with keep_grids (softmax network), the float32 probability grids "grid_<head>".
+    """
+    raw = {k: v.float().detach().cpu() for k, v in raw.items()}
+    if "age_av_mass" not in raw:  # the regression network (thesis ch. 2)
+        n = len(next(iter(raw.values())))
+        out = {k: np.full(n, np.nan) for k in ESTIMATES}
+        for key, name in REGRESSION_TARGETS.items():
+            out[name] = raw[key].numpy().astype(np.float64)
+        return out
+    probs = probabilities(raw)
+    decoded = decode_outputs(probs, grids)
+    out = {k: decoded[k].numpy().astype(np.float64) for k in ESTIMATES}
+    if keep_grids:
+        for head, p in probs.items():
+            out[f"grid_{head}"] = p.numpy().astype(np.float32)
+    return out

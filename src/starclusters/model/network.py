@@ -37,6 +37,17 @@ meant to be used with ``rotation_average`` (Dieleman et al. 2015).
 
 Any window size works (the pool before fc1024 is adaptive); ``window_px`` is checked against
 the input so that a model is not silently applied to cutouts of another size.
+
+Dense-ready variant (``padding="valid"``, ``input_norm="fixed"``; the fast detection mode).
+Every convolution and the max pool run without padding (a 3×3 conv shrinks its input by 2
+px, the 7×7 stem by 6; a bottleneck's shortcut takes the input pixels under the centres of
+its 3×3 conv), and the input is scaled per band by fixed numbers learnt from the training
+backgrounds instead of per window. The network's output for a window then depends on that
+window's pixels only, in the same way wherever the window lies, so a fully convolutional
+evaluation over a whole image (:mod:`starclusters.model.dense`) gives at every pixel exactly
+what the per-window network gives for the window there. The window must be large enough
+for the stages to leave at least 1 × 1 features (:func:`valid_feature_px`); e.g. 64 px
+with 4 stages of 1 block, or 3 stages of 2.
 """
 
 from __future__ import annotations
@@ -60,6 +71,13 @@ SOFTMAX_KEYS = ("age_av_mass", "rh", "class", "visibility")
 REGRESSION_KEYS = ("age", "mass", "rh")
 #: Bottleneck widths of conv2_x … conv5_x in the thesis tables (Figs. 2.4 and 3.6).
 THESIS_STAGE_WIDTHS = (64, 64, 128, 256)
+#: "same": zero padding, as the thesis (and torchvision); "valid": none (dense-ready).
+PADDINGS = ("same", "valid")
+#: "window": per-window, per-band standardisation (thesis §3.1.4); "fixed": fixed per-band
+#: scales from the training backgrounds (dense-ready; see ``preprocess``).
+INPUT_NORMS = ("window", "fixed")
+#: Kernel of the stem convolution, px.
+STEM_KERNEL_PX = 7
 
 
 def _positive_int(value) -> bool:
@@ -78,7 +96,9 @@ class NetworkSpec:
     layer before the heads; fc_dropout: dropout probability after it (thesis ch. 2 trained with
     0.5; ch. 3 does not mention dropout); n_age, n_av, n_mass: the 3-D softmax grid; n_rh,
     n_visibility: 1-D softmax bins; head: "softmax" (ch. 3) or "regression" (ch. 2: linear age,
-    mass and r_h outputs).
+    mass and r_h outputs); padding: "same" (thesis) or "valid" (no padding anywhere);
+    input_norm: "window" (thesis) or "fixed". padding "valid" with input_norm "fixed" makes
+    the network dense-ready (:attr:`dense_ready`, module docstring).
 
     Invalid values raise ConfigError naming ``model.<key>``.
     """
@@ -97,6 +117,8 @@ class NetworkSpec:
     n_rh: int = 14
     n_visibility: int = 20
     head: str = "softmax"
+    padding: str = "same"
+    input_norm: str = "window"
 
     def __post_init__(self):
         for key in ("stage_blocks", "stage_channels", "stage_widths"):
@@ -128,6 +150,10 @@ class NetworkSpec:
                 bad(key, "must be a positive integer")
         if self.head not in HEADS:
             bad("head", f"must be one of {', '.join(HEADS)}")
+        if self.padding not in PADDINGS:
+            bad("padding", f"must be one of {', '.join(PADDINGS)}")
+        if self.input_norm not in INPUT_NORMS:
+            bad("input_norm", f"must be one of {', '.join(INPUT_NORMS)}")
         if not isinstance(self.fc_dropout, int | float) or not 0 <= self.fc_dropout < 1:
             bad("fc_dropout", "must be a probability in [0, 1)")
         n = len(self.stage_blocks) if isinstance(self.stage_blocks, tuple) else 0
@@ -158,6 +184,21 @@ class NetworkSpec:
         smallest = 2**n
         if self.window_px < smallest:
             bad("window_px", f"must be at least {smallest} px for {n} stages (each halves it)")
+        if self.padding == "valid":
+            sizes = valid_feature_px(self.window_px, self.stage_blocks)
+            if min(sizes) < 1:
+                stage = next(i for i, s in enumerate(sizes) if s < 1)
+                where = "the stem" if stage == 0 else f"stage conv{stage + 1}_x"
+                bad(
+                    "window_px",
+                    f"with padding: valid a {self.window_px}-px window leaves no pixel after "
+                    f"{where} (sizes {list(sizes)}); use a larger window or fewer stages/blocks",
+                )
+
+    @property
+    def dense_ready(self) -> bool:
+        """True if a fully convolutional evaluation equals the per-window network exactly."""
+        return self.padding == "valid" and self.input_norm == "fixed"
 
     @property
     def widths(self) -> tuple[int, ...]:
@@ -172,17 +213,87 @@ class NetworkSpec:
         return (self.n_age, self.n_av, self.n_mass)
 
 
-def _make_stage(inplanes: int, channels: int, width: int, blocks: int, stride: int):
-    """``blocks`` Bottlenecks inplanes → channels, the first one strided (``_make_layer``)."""
+def valid_feature_px(window_px: int, stage_blocks) -> tuple[int, ...]:
+    """Feature-map side, px, of the padding="valid" network for an S-px window.
+
+    Returns (after the stem and max pool, after conv2_x, conv3_x, …): a 7×7 conv takes 6
+    px, the 3×3 / stride-2 max pool halves, each bottleneck's 3×3 conv takes 2 px (after
+    halving in the first block of every stage but the first). Values < 1: the window is
+    too small.
+    """
+    side = (window_px - (STEM_KERNEL_PX - 1) - 3) // 2 + 1
+    sizes = [side]
+    for i, blocks in enumerate(stage_blocks):
+        for b in range(blocks):
+            stride = 2 if (i > 0 and b == 0) else 1
+            side = (side - 3) // stride + 1 if side >= 3 else 0
+        sizes.append(side)
+    return tuple(sizes)
+
+
+class ValidBottleneck(nn.Module):
+    """torchvision's ``Bottleneck`` without padding (the dense-ready network).
+
+    Same layers and parameter names (conv1/bn1, conv2/bn2 carrying the stride, conv3/bn3,
+    downsample); the 3×3 conv is unpadded, so (N, C, H, W) → (N, C_out, (H − 3)//s + 1, …),
+    and the shortcut takes the input under the 3×3 conv's centres: x[..., 1::s, 1::s].
+    ``dilation`` > 1 is the fully convolutional form (:mod:`starclusters.model.dense`).
+    """
+
+    expansion = Bottleneck.expansion
+
+    def __init__(self, inplanes, planes, stride=1, downsample=None, base_width=64):
+        super().__init__()
+        width = int(planes * (base_width / 64.0))
+        self.conv1 = conv1x1(inplanes, width)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.conv2 = nn.Conv2d(width, width, 3, stride, padding=0, bias=False)
+        self.bn2 = nn.BatchNorm2d(width)
+        self.conv3 = conv1x1(width, planes * self.expansion)
+        self.bn3 = nn.BatchNorm2d(planes * self.expansion)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = downsample
+        self.stride = stride
+
+    def forward(self, x: torch.Tensor, dilation: int = 1) -> torch.Tensor:
+        """Per window (dilation 1), or dense with the 3×3 taps ``dilation`` px apart (stride 1)."""
+        out = self.relu(self.bn1(self.conv1(x)))
+        if dilation == 1:
+            out = self.conv2(out)
+            shortcut = x[..., 1:, 1:]
+        else:  # dense: every stride offset at once, the taps spread by the earlier strides
+            out = nn.functional.conv2d(out, self.conv2.weight, dilation=dilation)
+            shortcut = x[..., dilation:, dilation:]
+        out = self.bn3(self.conv3(self.relu(self.bn2(out))))
+        if self.downsample is not None:
+            if dilation == 1:
+                shortcut = self.downsample(shortcut)
+            else:
+                conv, norm = self.downsample
+                shortcut = norm(nn.functional.conv2d(shortcut, conv.weight))
+        elif dilation == 1 and self.stride != 1:
+            shortcut = shortcut[..., :: self.stride, :: self.stride]
+        h, w = out.shape[-2:]
+        return self.relu(out + shortcut[..., :h, :w])
+
+
+def _make_stage(
+    inplanes: int, channels: int, width: int, blocks: int, stride: int, padding: str = "same"
+):
+    """``blocks`` Bottlenecks inplanes → channels, the first one strided (``_make_layer``).
+
+    padding "valid": :class:`ValidBottleneck` instead of torchvision's.
+    """
     planes = channels // Bottleneck.expansion
     # torchvision: width = int(planes * base_width / 64) * groups; 64 × width / planes is an
     # integer (checked by NetworkSpec), so base_width / 64 is exact in binary and so is width.
     base_width = 64 * width // planes
+    block = ValidBottleneck if padding == "valid" else Bottleneck
     downsample = None
     if stride != 1 or inplanes != channels:
         downsample = nn.Sequential(conv1x1(inplanes, channels, stride), nn.BatchNorm2d(channels))
-    layers = [Bottleneck(inplanes, planes, stride, downsample, base_width=base_width)]
-    layers += [Bottleneck(channels, planes, base_width=base_width) for _ in range(1, blocks)]
+    layers = [block(inplanes, planes, stride, downsample, base_width=base_width)]
+    layers += [block(channels, planes, base_width=base_width) for _ in range(1, blocks)]
     return nn.Sequential(*layers)
 
 
@@ -198,18 +309,32 @@ class ClusterNetwork(nn.Module):
     def __init__(self, spec: NetworkSpec | None = None):
         super().__init__()
         self.spec = spec = spec if spec is not None else NetworkSpec()
+        same = spec.padding == "same"
         # conv1 without stride: clusters are only a few pixels across (thesis §2.3.1, Fig. 3.6)
-        self.conv1 = nn.Conv2d(spec.in_bands, spec.stem_channels, 7, 1, padding=3, bias=False)
+        self.conv1 = nn.Conv2d(
+            spec.in_bands,
+            spec.stem_channels,
+            STEM_KERNEL_PX,
+            1,
+            padding=STEM_KERNEL_PX // 2 if same else 0,
+            bias=False,
+        )
         self.bn1 = nn.BatchNorm2d(spec.stem_channels)
         self.relu = nn.ReLU(inplace=True)
-        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1 if same else 0)
+        if spec.input_norm == "fixed":
+            # (B,) counts/s per unit of the arcsinh's argument, set from the training
+            # backgrounds before training (set_input_scale) and saved with the weights
+            self.register_buffer("input_scale", torch.ones(spec.in_bands))
         stages = OrderedDict()
         inplanes = spec.stem_channels
         for i, (blocks, channels, width) in enumerate(
             zip(spec.stage_blocks, spec.stage_channels, spec.widths, strict=True)
         ):
             stride = 1 if i == 0 else 2
-            stages[f"conv{i + 2}_x"] = _make_stage(inplanes, channels, width, blocks, stride)
+            stages[f"conv{i + 2}_x"] = _make_stage(
+                inplanes, channels, width, blocks, stride, spec.padding
+            )
             inplanes = channels
         self.stages = nn.Sequential(stages)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
@@ -243,15 +368,37 @@ class ClusterNetwork(nn.Module):
                 "of model.window_px in the model's band order"
             )
 
+    def band_scale(self) -> torch.Tensor | None:
+        """(B,) fixed input scales, counts/s (input_norm "fixed"), or None (per window)."""
+        return self.input_scale if self.spec.input_norm == "fixed" else None
+
+    def set_input_scale(self, scale_counts_s) -> None:
+        """Set the (B,) fixed input scales, counts/s (input_norm "fixed" only; all > 0)."""
+        if self.spec.input_norm != "fixed":
+            raise ValueError("set_input_scale needs a network with input_norm 'fixed'")
+        scale = torch.as_tensor(scale_counts_s, dtype=torch.float32).reshape(-1)
+        if scale.shape != self.input_scale.shape or not bool(torch.all(scale > 0)):
+            raise ValueError(
+                f"input scale must be {tuple(self.input_scale.shape)} positive values, got "
+                f"{scale.tolist()}"
+            )
+        self.input_scale.copy_(scale)
+
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """(N, B, S, S) → (N, fc_width) activations of fc1024 after ReLU (and dropout)."""
         self._check_input(x)
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-        x = self.avgpool(self.stages(x)).flatten(1)
-        return self.dropout(self.relu(self.fc(x)))
+        return self.fc_features(self.avgpool(self.stages(x)).flatten(1))
+
+    def fc_features(self, pooled: torch.Tensor) -> torch.Tensor:
+        """(N, C) pooled last-stage features → (N, fc_width) fc activations (ReLU, dropout)."""
+        return self.dropout(self.relu(self.fc(pooled)))
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        h = self.features(x)
+        return self.head_outputs(self.features(x))
+
+    def head_outputs(self, h: torch.Tensor) -> dict[str, torch.Tensor]:
+        """(N, fc_width) fc activations → the dict of ``forward`` (one code for every mode)."""
         if self.spec.head == "regression":
             return {key: head(h)[:, 0] for key, head in self.heads.items()}
         out = {key: head(h) for key, head in self.heads.items()}

@@ -194,13 +194,17 @@ def _back(t: torch.Tensor, to_numpy: bool):
 # ------------------------------------------------------------------------------- preprocessing
 
 
-def preprocess(images):
+def preprocess(images, band_scale=None):
     """THE preprocessing of training and inference windows (thesis §3.1.4).
 
-    images: (..., B, S, S) counts/s, numpy array or torch tensor. Per window and per band
-    (over the last two axes) the pixels are normalised to mean 0 and standard deviation 1
-    (population std, ddof 0), then passed through arcsinh. Returns the same type and shape;
-    torch tensors keep device and dtype, numpy floats keep their dtype, integer input gives
+    images: (..., B, S, S) counts/s, numpy array or torch tensor. Without ``band_scale``
+    (the thesis; model.input_norm "window"): per window and per band (over the last two
+    axes) the pixels are normalised to mean 0 and standard deviation 1 (population std,
+    ddof 0), then passed through arcsinh. With ``band_scale`` (B,) counts/s (input_norm
+    "fixed", the dense-ready network): arcsinh(pixel / scale of its band) — the same for a
+    pixel whichever window holds it, so that windows can share their computation (any
+    image size works then, e.g. a whole tile). Returns the same type and shape; torch
+    tensors keep device and dtype, numpy floats keep their dtype, integer input gives
     float32. A band that is constant in a window (std 0, or std at the float rounding level
     of its mean) gives zeros, not NaN. NaN pixels propagate: mask before calling.
     """
@@ -209,6 +213,9 @@ def preprocess(images):
         raise ValueError(f"images must be (..., B, S, S), got shape {tuple(x.shape)}")
     if not torch.is_floating_point(x):
         x = x.to(torch.float32)
+    if band_scale is not None:
+        scale = torch.as_tensor(band_scale, dtype=x.dtype, device=x.device)
+        return _back(torch.asinh(x / scale.reshape(-1, 1, 1)), was_numpy)
     mean = x.mean(dim=(-2, -1), keepdim=True)
     std = x.std(dim=(-2, -1), keepdim=True, correction=0)
     # a constant window's std is its mean's rounding noise, not signal: call it flat

@@ -265,6 +265,12 @@ def _meta(spec, grids, data: TrainingData, settings, seed) -> dict:
     }
 
 
+def _cpu_scale(model: ClusterNetwork):
+    """The model's fixed input scales on the CPU (for batches composed there), or None."""
+    scale = model.band_scale()
+    return None if scale is None else scale.detach().cpu()
+
+
 def _asdict(obj) -> dict:
     return json.loads(json.dumps(dataclasses.asdict(obj)))
 
@@ -496,6 +502,8 @@ def train(
     with _fork_rng(dev):
         torch.manual_seed(_torch_seed(seed, _INIT_TAG))
         model = ClusterNetwork(spec)
+    if spec.input_norm == "fixed":
+        model.set_input_scale(data.band_scale())
     model.to(dev)
     if dev.type == "cuda":
         model.to(memory_format=torch.channels_last)
@@ -557,11 +565,13 @@ def train(
             jitter_px=settings.jitter_px,
             calibration_jitter=settings.calibration_jitter,
             head=spec.head,
+            band_scale=_cpu_scale(model),
         )
     end_epoch = settings.epochs
     if stop_after_epochs is not None:
         end_epoch = min(end_epoch, start_epoch + int(stop_after_epochs))
 
+    band_scale = model.band_scale()
     for epoch in range(start_epoch + 1, end_epoch + 1):
         t0 = time.perf_counter()
         rng = _rng(seed, _TRAIN_TAG, epoch, rank)
@@ -586,6 +596,7 @@ def train(
                     calibration_jitter=settings.calibration_jitter,
                     device=dev,
                     head=spec.head,
+                    band_scale=band_scale,
                 )
                 outputs = _forward(ddp, x, dev, amp, spec.head)
                 outputs = {k: v.float() for k, v in outputs.items()}
