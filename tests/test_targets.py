@@ -284,6 +284,27 @@ def test_decode_of_a_soft_target_returns_the_truth():
     np.testing.assert_allclose(decode(target, GRIDS.visibility, log_spacing=True), vis, rtol=1e-4)
 
 
+def test_decode_equals_the_weighted_mean_over_the_whole_grid_by_brute_force():
+    """The window gather (only bins near the peak are read) against the definition."""
+    rng = np.random.default_rng(2)
+    grid = rng.random((50, *GRIDS.shape_3d)) ** 8  # peaky, peaks anywhere incl. edges
+    grid[0] = 0.0
+    grid[0, 0, 0, 0] = 1.0  # a peak in a corner: most of the window outside the grid
+    idx = np.stack(np.meshgrid(*[np.arange(k) for k in GRIDS.shape_3d], indexing="ij"), -1)
+    expected = []
+    for g in grid:
+        peak = np.array(np.unravel_index(g.argmax(), g.shape))
+        w = np.where(((idx - peak) ** 2).sum(-1) <= 9, g, 0.0)
+        expected.append([(w * c).sum() / w.sum() for c in np.meshgrid(*AXES_3D, indexing="ij")])
+    np.testing.assert_allclose(decode(grid, AXES_3D), expected, rtol=1e-10)
+    one_d = rng.random((30, GRIDS.log_rh_arcsec.size)) ** 8
+    k = np.arange(GRIDS.log_rh_arcsec.size)
+    w = np.where(np.abs(k - one_d.argmax(1)[:, None]) <= 3, one_d, 0.0)
+    np.testing.assert_allclose(
+        decode(one_d, GRIDS.log_rh_arcsec), (w * GRIDS.log_rh_arcsec).sum(1) / w.sum(1)
+    )
+
+
 def test_decode_3d_uses_the_joint_peak_not_the_marginals():
     """Young + dusty vs old + clear (thesis §3.2.1): the estimate stays on one mode."""
     young_dusty = soft_target_3d([7.0], [2.5], [4.0], GRIDS)[0]

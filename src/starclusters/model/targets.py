@@ -19,6 +19,7 @@ float32 on GPUs); the functions that say so also take and return numpy arrays.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -412,6 +413,15 @@ def loss(outputs_logits: Mapping, targets: Mapping) -> tuple[torch.Tensor, dict[
 # ---------------------------------------------------------------------------------- decoding
 
 
+@functools.cache
+def _window_offsets(n_axes: int) -> np.ndarray:
+    """(W, n) int64: the integer offsets within Euclidean distance DECODE_RADIUS_BINS."""
+    r = DECODE_RADIUS_BINS
+    grid = np.stack(np.meshgrid(*[np.arange(-r, r + 1)] * n_axes, indexing="ij"), -1)
+    grid = grid.reshape(-1, n_axes)
+    return grid[(grid**2).sum(axis=1) <= r * r].astype(np.int64)
+
+
 def decode(probabilities, centres, log_spacing=False):
     """THE decoding of output grids into point estimates (thesis §3.2.2), numpy or torch, batched.
 
@@ -445,20 +455,24 @@ def decode(probabilities, centres, log_spacing=False):
         )
     batch = p.shape[: p.ndim - n]
     flat = p.reshape(-1, int(np.prod(grid_shape)))
-    peak = torch.unravel_index(flat.argmax(dim=1), grid_shape)  # n × (N,)
-    index = torch.meshgrid(*[torch.arange(k, device=p.device) for k in grid_shape], indexing="ij")
-    dist2 = sum(
-        (idx.reshape(1, -1) - pk[:, None]) ** 2 for idx, pk in zip(index, peak, strict=True)
-    )
-    w = torch.where(dist2 <= DECODE_RADIUS_BINS**2, flat, torch.zeros_like(flat))
+    peak = torch.stack(torch.unravel_index(flat.argmax(dim=1), grid_shape), dim=1)  # (N, n)
+    # only the bins of the window around each peak are read: (N, W) of them, W ≤ 123 in 3-D
+    offsets = torch.as_tensor(_window_offsets(n), device=p.device)  # (W, n)
+    at = peak[:, None, :] + offsets[None]  # (N, W, n) grid index of every window bin
+    shape = torch.as_tensor(grid_shape, device=p.device)
+    inside = ((at >= 0) & (at < shape)).all(dim=2)
+    at = torch.minimum(at.clamp(min=0), shape - 1)
+    linear = torch.zeros_like(at[..., 0])
+    for d in range(n):
+        linear = linear * grid_shape[d] + at[..., d]
+    w = torch.where(inside, flat.gather(1, linear), torch.zeros((), dtype=p.dtype, device=p.device))
     total = w.sum(dim=1)
     estimates = []
     for d, (c, is_log) in enumerate(zip(axes, logs, strict=True)):
         c = np.array(c, dtype=np.float64)
         c = torch.as_tensor(np.log10(c) if is_log else c, device=p.device, dtype=p.dtype)
-        at = c[index[d].reshape(-1)]  # the centre of axis d at every bin of the grid
-        mean = (w * at[None, :]).sum(dim=1) / torch.where(total > 0, total, 1.0)
-        mean = torch.where(total > 0, mean, c[peak[d]])
+        mean = (w * c[at[..., d]]).sum(dim=1) / torch.where(total > 0, total, 1.0)
+        mean = torch.where(total > 0, mean, c[peak[:, d]])
         estimates.append(10.0**mean if is_log else mean)
     out = torch.stack(estimates, dim=-1).reshape(*batch, n)
     out = out[..., 0] if single else out
