@@ -6,7 +6,11 @@ STAMP  := $(VENV)/.installed
 CONFIG ?= config/config.yaml
 CORES  ?= all
 
-.PHONY: run test lint dryrun clean
+# the galaxy name of CONFIG (results/<galaxy>/), read with the venv's PyYAML
+GALAXY  = $(shell $(BIN)/python -c "import yaml; print(yaml.safe_load(open('$(CONFIG)'))['galaxy'])")
+REPORT  = results/$(GALAXY)/report.zip
+
+.PHONY: run test lint dryrun clean report
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -16,6 +20,11 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG)
+	$(BIN)/snakemake --configfile $(CONFIG) --report $(REPORT)
+
+# every figure with its caption, browsable: unzip and open report/report.html
+report: $(STAMP)
+	$(BIN)/snakemake --configfile $(CONFIG) --report $(REPORT)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -12,6 +12,9 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 
 
@@ -25,6 +28,8 @@ rule all:
         model_outputs(),
         detect_outputs(),
         candidate_outputs(),
+        analysis_outputs(),
+        artificial_outputs(),
 
 
 include: "workflow/rules/photometry.smk"
@@ -33,3 +38,5 @@ include: "workflow/rules/mosaic.smk"
 include: "workflow/rules/backgrounds.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/detect.smk"
+include: "workflow/rules/artificial.smk"
+include: "workflow/rules/report.smk"

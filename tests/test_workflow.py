@@ -16,8 +16,24 @@ from conftest import REPO, write_yaml
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 MOCKS = {"mock_shard", "mock_figures", "train", "evaluate_model"}
+#: The population analysis (report.smk), downstream of the candidates.
+ANALYSIS = {
+    "population_figures",
+    "arm_profiles",
+    "spatial_maps",
+    "catalog_comparison",
+    "analysis_metrics",
+}
 #: The rules downstream of the value maps.
-CATALOG = {"find_peaks", "detection_gallery", "truth_match"}
+CATALOG = {"find_peaks", "detection_gallery", "truth_match"} | ANALYSIS
+#: The artificial-cluster test (artificial.smk): new mocks, injected, and their truth.
+INJECTION = {"artificial_shard", "artificial_inject", "artificial_truth"}
+#: ... then the search of the injected mosaic (its tiles are listed only when the detection's
+#: tile plan stays), its peaks, the matches, recall and Fig. 4.2, and the analysis rules
+#: that read the matches (report.smk: recovered mocks across the arms).
+SEARCH = {"artificial_maps", "artificial_peaks"}
+MATCHES = {"artificial_match", "artificial_recall", "artificial_class_visibility"}
+MATCHES |= {"arm_profiles", "analysis_metrics"}
 #: A change to the stars or PSFs also changes the synthetic galaxy and what is cut from it.
 GALAXY = {
     "synthetic_galaxy",
@@ -66,6 +82,8 @@ def tiny_config(default_config: dict) -> dict:
     config["detect"].update(tile_px=128, step_px=4, batch_size=64)
     # the tiny network's class stays far below 0.95: take every peak as a candidate
     config["detect"].update(class_threshold=0.0, visibility_threshold=0.0, gallery_size=4)
+    # mocks every 48 px: 25 sites on the 256² mosaic, those with complete windows kept
+    config["artificial"].update(spacing_px=48, spatial_bin_px=128)
     return config
 
 
@@ -113,13 +131,27 @@ def with_detection(rules: set[str]) -> set[str]:
     A new mosaic reruns the checkpoint detect_plan; a dry run cannot list the tile jobs of
     a plan that is not made yet, only the merge (Snakemake re-evaluates the DAG once the
     checkpoint has run). A new model on the same mosaic reruns every tile and the merge.
+    The artificial-cluster test follows: a new mosaic gives new sites and injected
+    mosaics, a new model or injected mosaic new tiles of the injected mosaic (except after
+    a new plan, as above), new value maps new matches and Fig. 4.2.
     """
     if "mosaic" in rules:
-        rules = rules | {"detect_plan", "merge_maps"}
+        rules = rules | {"detect_plan", "merge_maps", "artificial_grid", "artificial_search_mask"}
+        rules = rules | INJECTION
     elif "train" in rules:
         rules = rules | {"detect_tile", "merge_maps"}
+    if "detect_plan" not in rules and rules & {
+        "train",
+        "artificial_inject",
+        "artificial_search_mask",
+    }:
+        rules = rules | {"artificial_tile"}
+    if rules & {"detect_plan", "artificial_tile"}:
+        rules = rules | SEARCH
     if "merge_maps" in rules:  # new maps: new peaks, candidates, gallery, truth match
-        rules = rules | CATALOG
+        rules = rules | CATALOG | {"artificial_class_visibility"}
+    if rules & {"artificial_peaks", "artificial_truth"}:
+        rules = rules | MATCHES
     return rules
 
 
@@ -271,6 +303,7 @@ def test_download_rule_against_a_local_server(tmp_path, default_config):
             download={"F336W": {"url": url, "sha256": digest}},
         )
         config["galaxy_geometry"] = {"source": "none"}  # 'synthetic' needs the synthetic galaxy
+        config["analysis"]["comparison"] = {"source": "none"}  # 'truth' likewise
         config_path = write_yaml(tmp_path / "config.yaml", config)
         snakemake(tmp_path, config_path, "--cores", "1", "results/tiny/mosaic/raw/F336W.fits")
         assert fits.getdata(tmp_path / "results/tiny/mosaic/raw/F336W.fits").sum() == 64
@@ -377,6 +410,79 @@ def test_run_makes_the_candidate_catalog(built):
         assert (out / png).stat().st_size > 10_000
 
 
+def test_run_analyses_the_candidates(built):
+    """The population analysis runs on the tiny catalog and its figures go into the report."""
+    from starclusters.io import read_table
+
+    workdir, config_path = built
+    out = workdir / "results" / "tiny" / "analysis"
+    for png in ("parameters", "histograms", "radial", "arm_distance", "maps", "comparison"):
+        assert (out / f"{png}.png").stat().st_size > 10_000
+    metrics = read_table(out / "metrics.parquet").set_index(["quantity", "sample"])
+    n = len(read_table(workdir / "results" / "tiny" / "detect" / "candidates.parquet"))
+    assert metrics.loc[("n_candidates", "all"), "measured"] == n
+    assert metrics.loc[("mass_function_slope", "log t < 8.5"), "injected"] == -2.0
+    assert {"measured", "error", "truth_sample", "injected"} <= set(metrics.columns)
+    report = workdir / "report.zip"
+    snakemake(workdir, config_path, "--report", str(report))
+    assert report.stat().st_size > 100_000
+
+
+def test_run_makes_the_artificial_cluster_test(built):
+    """Fresh mocks on a grid, injected, searched for with the same detection, matched, counted."""
+    from astropy.io import fits
+    from astropy.wcs import WCS
+
+    from starclusters.io import read_table
+
+    workdir, _ = built
+    out = workdir / "results" / "tiny"
+    art = out / "artificial"
+    truth = read_table(art / "truth.parquet")
+    assert len(truth) > 0 and {"x_px", "y_px", "ra_deg", "dec_deg", "log_age_yr"} <= set(truth)
+    assert {"log_mass_msun", "av_mag", "rh_arcsec", "visibility", "on_arm"} <= set(truth)
+    assert ((truth["x_px"] - 24) % 48 == 0).all() and ((truth["y_px"] - 24) % 48 == 0).all()
+    # never a mock of the bank
+    bank = set(read_table(out / "mocks" / "shard_0.parquet")["seed"])
+    bank |= set(read_table(out / "mocks" / "shard_1.parquet")["seed"])
+    assert not bank & set(truth["seed"])
+    for band in ("F336W", "F438W", "F814W"):
+        header = fits.getheader(out / "mosaic" / f"{band}.fits")
+        injected = fits.getheader(art / f"{band}.fits")
+        assert WCS(injected).to_header_string() == WCS(header).to_header_string()
+        assert injected["EXPTIME"] == header["EXPTIME"]
+        assert injected["ARTNMOCK"] == len(truth)
+        original = fits.getdata(out / "mosaic" / f"{band}.fits")
+        brighter = fits.getdata(art / f"{band}.fits") - original
+        # light added in the mocks' windows only
+        windows = np.zeros(original.shape, bool)
+        for x, y in zip(truth["x_px"].astype(int), truth["y_px"].astype(int), strict=True):
+            windows[y - 32 : y + 32, x - 32 : x + 32] = True
+        assert (np.nan_to_num(brighter[~windows]) == 0).all()
+        assert np.nansum(brighter[windows]) > 0
+    matches = read_table(art / "matches.parquet")
+    assert len(matches) == len(truth)
+    assert {"recovered_3px", "recovered_6px", "peak_class", "peak_visibility"} <= set(matches)
+    assert (matches["recovered_6px"] >= matches["recovered_3px"]).all()
+    recall = read_table(art / "recall.parquet")
+    assert {"total", "age_mass", "age_av", "mass_av", "spatial"} == set(recall["kind"])
+    total = recall[(recall["kind"] == "total") & (recall["region"] == "all")]
+    assert list(total["n_injected"]) == [len(truth)] * 2
+    metrics = read_table(art / "metrics.parquet")
+    assert {"recall", "reference_recall", "bias_log_age_yr"} <= set(metrics["metric"])
+    for png in ("recall_map.png", "recall_parameters.png", "class_visibility.png"):
+        assert (art / png).stat().st_size > 10_000
+    # the detection's own maps of the injected mosaic, made only near the mocks
+    made = fits.getheader(out / "detect" / "maps.fits")
+    with fits.open(art / "maps.fits") as hdul:
+        for key in ("DETMODE", "DETSTEP", "MODELSHA"):
+            assert hdul[0].header[key] == made[key]
+        assert hdul["CLASS"].data.shape == original.shape
+        searched = np.isfinite(hdul["CLASS"].data)
+    whole = np.isfinite(fits.getdata(out / "detect" / "maps.fits", extname="CLASS"))
+    assert 0 < searched.sum() < whole.sum()
+
+
 def test_nothing_to_do_after_a_run(built):
     assert planned_rules(*built) == set()
 
@@ -400,10 +506,10 @@ def test_nothing_to_do_after_a_run(built):
             lambda c: c["photometry"]["filter_curves"].update(F814W="HST_ACS_WFC_F814W"),
             {"isochrones", "extinction", "photometry_figures", "psf"} | MOCKS | GALAXY,
         ),
-        # the mocks' magnitude cuts do not touch the galaxy
+        # the mocks' magnitude cuts do not touch the galaxy (but the artificial mocks)
         (
             lambda c: c["photometry"]["magnitude_limits"].update(F814W=22.5),
-            {"photometry_figures"} | MOCKS,
+            {"photometry_figures"} | MOCKS | INJECTION,
         ),
         (lambda c: c["mocks"].update(truncation_arcsec=2.0), MOCKS | GALAXY),
         (lambda c: c["psf"].update(size_arcsec=3.2), {"psf"} | MOCKS | GALAXY),
@@ -423,14 +529,65 @@ def test_nothing_to_do_after_a_run(built):
         (lambda c: c["evaluate"].update(n_mocks=9), {"evaluate_model"}),
         # a value for a band that is not used changes nothing
         (lambda c: c["photometry"]["vega_zeropoint_mag"].update(F555W=25.8), set()),
-        (lambda c: c["detect"].update(step_px=3), {"detect_tile", "merge_maps"}),
+        # the step changes the tiles and the artificial test's search radius
+        (
+            lambda c: c["detect"].update(step_px=3),
+            {"detect_tile", "merge_maps", "artificial_search_mask"},
+        ),
         (lambda c: c["detect"].update(tile_px=64), {"detect_plan", "merge_maps"}),
         # the catalog's keys rerun the catalog rules only, each only those that use it
-        (lambda c: c["detect"].update(class_threshold=0.1), CATALOG),
-        (lambda c: c["detect"].update(smooth_sigma_px=2.0), CATALOG),
-        (lambda c: c["galaxy_geometry"].update(source="none"), CATALOG),
+        (
+            lambda c: c["detect"].update(class_threshold=0.1),
+            CATALOG | {"artificial_peaks", "artificial_class_visibility"},
+        ),
+        # the smoothing also sets the artificial test's search radius
+        (
+            lambda c: c["detect"].update(smooth_sigma_px=2.0),
+            CATALOG | {"artificial_peaks", "artificial_search_mask"},
+        ),
+        (
+            lambda c: c["galaxy_geometry"].update(source="none"),
+            CATALOG | {"artificial_peaks", "artificial_truth"},
+        ),
         (lambda c: c["detect"].update(gallery_size=3), {"detection_gallery"}),
         (lambda c: c["detect"].update(match_radius_px=6.0), {"detection_gallery", "truth_match"}),
+        # each analysis key reruns the analysis rules that use it
+        # (the metrics read the mass-function table that population_figures rewrites)
+        (
+            lambda c: c["analysis"]["radial"].update(window_kpc=0.8),
+            {"population_figures", "analysis_metrics"},
+        ),
+        (
+            lambda c: c["analysis"]["arm_distance"].update(window_kpc=0.2),
+            {"arm_profiles", "analysis_metrics"},
+        ),
+        (
+            lambda c: c["analysis"]["comparison"].update(match_radius_arcsec=0.2),
+            {"catalog_comparison", "analysis_metrics"},
+        ),
+        (
+            lambda c: c["analysis"]["mass_function"].update(completeness_log_mass_msun=3.8),
+            {"population_figures", "analysis_metrics"},
+        ),
+        (lambda c: c["analysis"].update(map_max_px=128), {"spatial_maps"}),
+        # the artificial-cluster test's keys rerun what they shape
+        (
+            lambda c: c["artificial"].update(spacing_px=40),
+            {"artificial_grid", "artificial_search_mask"} | INJECTION,
+        ),
+        (lambda c: c["artificial"].update(seed_offset=1), INJECTION),
+        (lambda c: c["artificial"].update(search="whole_mosaic"), {"artificial_search_mask"}),
+        # the same largest radius: the same search
+        (lambda c: c["artificial"].update(match_radii_px=[2.0, 6.0]), MATCHES),
+        (lambda c: c["artificial"].update(spatial_bin_px=64), {"artificial_recall"}),
+        (
+            lambda c: c["artificial"]["reference"].update(log_mass_msun=4.2),
+            {"artificial_recall"},
+        ),
+        (
+            lambda c: c.update(arms={"source": "none"}),
+            {"artificial_truth", "arm_profiles", "spatial_maps", "analysis_metrics"},
+        ),
     ],
 )
 def test_config_change_reruns_exactly_the_affected_stages(built, change, expected):
@@ -456,6 +613,9 @@ def test_a_new_shard_runs_alone(built):
         "find_peaks": 1,
         "detection_gallery": 1,
         "truth_match": 1,
+        **dict.fromkeys(ANALYSIS, 1),
+        "artificial_tile": 4,
+        **dict.fromkeys(SEARCH | MATCHES - ANALYSIS, 1),
     }
 
 

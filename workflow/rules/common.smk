@@ -248,3 +248,171 @@ def candidate_outputs():
     if MOSAIC["source"] == "synthetic":
         names += ["truth_match.parquet", "truth_match.png"]
     return expand("results/{galaxy}/detect/{name}", galaxy=GALAXY, name=names)
+
+
+# --- population analysis and report (report.smk)
+
+from starclusters.analysis.comparison import check_comparison_config  # noqa: E402
+
+check_comparison_config(config)
+ANALYSIS = config["analysis"]
+
+
+def analysis_settings(*keys):
+    """The named keys of the config's `analysis` section (each analysis rule gets only its own)."""
+    return {key: ANALYSIS[key] for key in keys}
+
+
+def arms_config():
+    """The `arms` section (dust lanes for distances across the arms); without one, the
+    synthetic galaxy's own lanes, or none."""
+    default = {"source": "synthetic" if MOSAIC["source"] == "synthetic" else "none"}
+    return config.get("arms") or default
+
+
+def arm_inputs(wildcards):
+    """Files the arm geometry is read from: the synthetic galaxy's lanes, or the user's."""
+    section = arms_config()
+    if section.get("source") == "synthetic":
+        return {"arms": f"results/{wildcards.galaxy}/mosaic/arms.parquet"}
+    return {
+        key: section[key]
+        for key in ("lanes_file", "regions_file")
+        if section.get("source") == "files" and section.get(key)
+    }
+
+
+def analysis_artificial_inputs():
+    """The recovered artificial clusters, when the workflow has the artificial-cluster stage."""
+    outputs = globals().get("artificial_outputs")
+    path = f"results/{GALAXY}/artificial/matches.parquet"
+    return {"artificial": path} if outputs is not None and path in outputs() else {}
+
+
+def arm_profile_inputs(wildcards):
+    """arm_profiles' inputs: candidates, arms, and the truth and artificial clusters if any."""
+    inputs = {"candidates": f"results/{wildcards.galaxy}/detect/candidates.parquet"}
+    inputs |= arm_inputs(wildcards) | analysis_artificial_inputs()
+    if MOSAIC["source"] == "synthetic":
+        inputs["truth"] = f"results/{wildcards.galaxy}/mosaic/truth.parquet"
+    return inputs
+
+
+def comparison_inputs(wildcards):
+    """catalog_comparison's inputs: the candidates and the catalog (or the synthetic truth)."""
+    inputs = {"candidates": f"results/{wildcards.galaxy}/detect/candidates.parquet"}
+    if ANALYSIS["comparison"]["source"] == "truth":
+        inputs["truth"] = f"results/{wildcards.galaxy}/mosaic/truth.parquet"
+    else:
+        inputs["catalog"] = ANALYSIS["comparison"]["path"]
+    return inputs
+
+
+def metrics_inputs(wildcards):
+    """analysis_metrics' inputs: the fits, the arm peaks, the comparison, the truth."""
+    out = f"results/{wildcards.galaxy}/analysis"
+    inputs = {
+        "mass_function": f"{out}/mass_function.parquet",
+        "arm_peaks": f"{out}/arm_peaks.parquet",
+        "candidates": f"results/{wildcards.galaxy}/detect/candidates.parquet",
+    }
+    if ANALYSIS["comparison"]["source"] != "none":
+        inputs["comparison"] = f"{out}/comparison_summary.parquet"
+    if MOSAIC["source"] == "synthetic":
+        inputs["truth"] = f"results/{wildcards.galaxy}/mosaic/truth.parquet"
+        inputs["arms"] = f"results/{wildcards.galaxy}/mosaic/arms.parquet"
+    return inputs
+
+
+def analysis_outputs():
+    """Figures and tables of the population analysis. None without candidates (the
+    regression network makes no value maps)."""
+    if not candidate_outputs():
+        return []
+    names = ["parameters.png", "histograms.png", "radial.png", "arm_distance.png"]
+    names += ["maps.png", "mass_function.parquet", "arm_profiles.parquet"]
+    names += ["arm_peaks.parquet", "metrics.parquet"]
+    if ANALYSIS["comparison"]["source"] != "none":
+        names += ["comparison.parquet", "comparison_summary.parquet", "comparison.png"]
+    return expand("results/{galaxy}/analysis/{name}", galaxy=GALAXY, name=names)
+
+
+# --- artificial-cluster tests (artificial.smk)
+
+from starclusters.analysis.arms import check_arms_config  # noqa: E402
+
+check_arms_config(arms_config(), config)
+ARTIFICIAL = config["artificial"]
+
+
+def artificial_mock_config():
+    """Every config value that shapes an artificial mock shard: the bank's, less its size."""
+    bank = mock_config()
+    return bank | {
+        "mocks": {k: v for k, v in bank["mocks"].items() if k != "per_shard"}
+    }
+
+
+def artificial_search_radius():
+    """Radius around each artificial mock within which the injected mosaic is searched, px
+    (starclusters.artificial.grid.search_radius_px); None: the whole mosaic."""
+    from starclusters.artificial.grid import search_radius_px
+
+    if ARTIFICIAL["search"] == "whole_mosaic":
+        return None
+    return search_radius_px(
+        ARTIFICIAL["match_radii_px"],
+        config["detect"]["smooth_sigma_px"],
+        DETECT.step_px,
+    )
+
+
+def artificial_truth_inputs(wildcards):
+    """artificial_truth's inputs: the injected mocks, the arms' files, the synthetic geometry."""
+    inputs = {"injected": f"results/{wildcards.galaxy}/artificial/injected.parquet"}
+    inputs |= arm_inputs(wildcards)
+    if config["galaxy_geometry"].get("source") == "synthetic":
+        inputs["arms"] = f"results/{wildcards.galaxy}/mosaic/arms.parquet"
+    return inputs
+
+
+def artificial_catalog_inputs(wildcards):
+    """artificial_peaks' inputs: find_peaks' with the injected mosaic's value maps."""
+    return catalog_inputs(wildcards) | {
+        "maps": f"results/{wildcards.galaxy}/artificial/maps.fits"
+    }
+
+
+def artificial_tile_files(wildcards):
+    """One maps file per tile of the detection's plan (known once detect_plan has run)."""
+    from starclusters.io import read_table
+
+    plan = checkpoints.detect_plan.get(galaxy=wildcards.galaxy).output.plan
+    return expand(
+        "results/{galaxy}/artificial/tiles/{t}.fits",
+        galaxy=wildcards.galaxy,
+        t=read_table(plan)["t"],
+    )
+
+
+def artificial_recall_settings():
+    """The `artificial` keys that shape the recall tables and figures."""
+    keys = (
+        "match_radii_px",
+        "recall_bins",
+        "spatial_bin_px",
+        "spatial_max_log_mass_msun",
+    )
+    return {key: ARTIFICIAL[key] for key in keys + ("reference",)}
+
+
+def artificial_outputs():
+    """The artificial-cluster test's products. None without value maps (the regression
+    network has no detection to test)."""
+    if not detect_outputs():
+        return []
+    names = [f"{band}.fits" for band in BANDS] + ["truth.parquet", "maps.fits"]
+    names += ["peaks.parquet", "candidates.parquet", "matches.parquet"]
+    names += ["recall.parquet", "metrics.parquet"]
+    names += ["recall_map.png", "recall_parameters.png", "class_visibility.png"]
+    return expand("results/{galaxy}/artificial/{name}", galaxy=GALAXY, name=names)

@@ -1,4 +1,4 @@
-"""Rule detect_tile: unpack, call the library, write."""
+"""Rules detect_tile and artificial_tile: unpack, call the library, write."""
 
 import torch
 

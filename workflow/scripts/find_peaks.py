@@ -1,4 +1,4 @@
-"""Rule find_peaks: unpack, call the library, write."""
+"""Rules find_peaks and artificial_peaks: unpack, call the library, write."""
 
 from starclusters.detect.candidates_stage import make_catalog, write_catalog
 from starclusters.logs import setup_logging

@@ -1,0 +1,563 @@
+"""Stage functions of the analysis rules (workflow/rules/report.smk): read, call the
+library, write. The workflow scripts only unpack ``snakemake`` into them.
+
+``settings`` is the config's ``analysis`` section (keys and defaults in
+:data:`ANALYSIS_DEFAULTS`, documented in config/schema/config.schema.yaml).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from starclusters.analysis import plots
+from starclusters.analysis.mass_function import (
+    THESIS_SLOPE,
+    fit_power_law,
+    fit_schechter,
+    fit_schechter_mstar,
+)
+from starclusters.analysis.population import (
+    ARM_AGE_EDGES_LOG_YR,
+    OLD_MIN_LOG_AGE_YR,
+    YOUNG_MAX_LOG_AGE_YR,
+    AgeGroup,
+    age_groups,
+    count_peak_with_error,
+    group_count_profiles,
+    window_centres,
+)
+from starclusters.io import read_table, write_table
+
+log = logging.getLogger(__name__)
+
+#: The ``analysis`` config keys and their defaults (thesis §4.3).
+ANALYSIS_DEFAULTS = {
+    "age_groups_log_yr": list(ARM_AGE_EDGES_LOG_YR),
+    "young_max_log_age_yr": YOUNG_MAX_LOG_AGE_YR,
+    "old_min_log_age_yr": OLD_MIN_LOG_AGE_YR,
+    "mass_function": {
+        "completeness_log_mass_msun": 3.5,
+        "max_log_age_yr": 8.5,
+        "slope": THESIS_SLOPE,
+    },
+    "arm_distance": {"min_kpc": -1.0, "max_kpc": 1.5, "step_kpc": 0.01, "window_kpc": 0.1},
+    "radial": {"step_kpc": 0.1, "window_kpc": 0.5},
+    "map_max_px": 1024,
+    "map_min_log_mass_msun": 4.0,
+    "bootstrap": 200,
+    "comparison": {"source": "none"},
+}
+
+
+def analysis_settings(section: Mapping | None) -> dict:
+    """The ``analysis`` section with defaults filled in (one level of nesting merged)."""
+    section = dict(section or {})
+    out = {}
+    for key, default in ANALYSIS_DEFAULTS.items():
+        value = section.get(key, default)
+        out[key] = {**default, **value} if isinstance(default, dict) else value
+    return out
+
+
+def _groups(settings: Mapping) -> tuple[list[AgeGroup], AgeGroup, AgeGroup]:
+    """(arm groups, young, old) of the settings."""
+    young = AgeGroup(-math.inf, float(settings["young_max_log_age_yr"]))
+    old = AgeGroup(float(settings["old_min_log_age_yr"]), math.inf)
+    return age_groups(settings["age_groups_log_yr"]), young, old
+
+
+def mass_function_fits(
+    log_mass_msun, log_age_yr, settings: Mapping, log_mass_hi_msun: float
+) -> dict[str, object]:
+    """The three mass-function fits (label -> MassFunctionFit) of the clusters younger than
+    mass_function.max_log_age_yr, from the completeness limit to ``log_mass_hi_msun``."""
+    mf = settings["mass_function"]
+    young = np.asarray(log_age_yr, float) < float(mf["max_log_age_yr"])
+    mass = np.asarray(log_mass_msun, float)[young]
+    lo, hi = float(mf["completeness_log_mass_msun"]), float(log_mass_hi_msun)
+    return {
+        f"Schechter, slope {mf['slope']:g}": fit_schechter_mstar(mass, lo, hi, mf["slope"]),
+        "Schechter, slope free": fit_schechter(mass, lo, hi),
+        "power law": fit_power_law(mass, lo, hi),
+    }
+
+
+def make_population_figures(
+    candidates_path: str | os.PathLike,
+    settings: Mapping,
+    log_mass_hi_msun: float,
+    pairs_path: str | os.PathLike,
+    histograms_path: str | os.PathLike,
+    radial_path: str | os.PathLike,
+    table_path: str | os.PathLike,
+) -> pd.DataFrame:
+    """Figs. 4.5, 4.6 and 4.8 of the candidates, and the mass-function fits as a table
+    (one row per fit; :meth:`MassFunctionFit.to_dict` columns plus ``label``)."""
+    settings = analysis_settings(settings)
+    candidates = read_table(candidates_path)
+    groups, young, old = _groups(settings)
+    fits = mass_function_fits(
+        candidates["log_mass_msun"], candidates["log_age_yr"], settings, log_mass_hi_msun
+    )
+    for label, fit in fits.items():
+        log.info(
+            "%s: n %d, slope %.2f (%.2f–%.2f), log M* %.2f (%.2f–%.2f)",
+            label,
+            fit.n,
+            fit.slope,
+            fit.slope_lo,
+            fit.slope_hi,
+            fit.log_mstar_msun,
+            fit.log_mstar_lo_msun,
+            fit.log_mstar_hi_msun,
+        )
+    plots.plot_parameter_pairs(candidates, pairs_path)
+    plots.plot_histograms(
+        candidates,
+        fits,
+        float(settings["mass_function"]["max_log_age_yr"]),
+        groups[0],
+        groups[-1],
+        histograms_path,
+    )
+    radial = settings["radial"]
+    radius = candidates["galactocentric_kpc"].to_numpy(float)
+    top = float(np.nanmax(radius)) if np.isfinite(radius).any() else 1.0
+    centres = window_centres(0.0, top + radial["step_kpc"], radial["step_kpc"])
+    plots.plot_radial(candidates, young, old, centres, radial["window_kpc"], radial_path)
+    table = pd.DataFrame([{"label": label, **fit.to_dict()} for label, fit in fits.items()])
+    write_table(
+        table_path,
+        table,
+        {
+            "what": "maximum-likelihood fits of dN/dM ∝ M^slope exp(-M/M*) to the candidates "
+            "younger than mass_function.max_log_age_yr above the completeness limit",
+            "units": {
+                "slope*": "dN/dM exponent",
+                "log_mstar*": "log10(M*/Msun); inf: no cutoff",
+                "*_lo, *_hi": "68 % profile-likelihood bounds",
+            },
+            "settings": settings["mass_function"],
+            "n_candidates": len(candidates),
+        },
+    )
+    return table
+
+
+def lane_points(
+    arms_section: Mapping | None, arms_path: str | os.PathLike | None
+) -> pd.DataFrame | None:
+    """The dust lanes' points (arm, ra_deg, dec_deg, in order) for drawing: the synthetic
+    galaxy's arms table or the user's lanes_file; None without arms."""
+    from starclusters.analysis.arms import read_points_table
+
+    section = dict(arms_section or {})
+    source = section.get("source", "none")
+    if source == "synthetic" and arms_path is not None:
+        return read_table(arms_path)
+    if source == "files" and section.get("lanes_file"):
+        return read_points_table(section["lanes_file"], "arm")
+    return None
+
+
+def _arm_geometry(arms_section, geometry, distance_mpc, arms_path):
+    from starclusters.analysis.arms import arms_from_files
+
+    return arms_from_files(arms_section, geometry, distance_mpc, arms_path)
+
+
+def make_arm_profiles(
+    candidates_path: str | os.PathLike,
+    settings: Mapping,
+    arms_section: Mapping,
+    geometry: Mapping,
+    distance_mpc: float,
+    seed: int,
+    figure_path: str | os.PathLike,
+    profiles_path: str | os.PathLike,
+    peaks_path: str | os.PathLike,
+    arms_path: str | os.PathLike | None = None,
+    truth_path: str | os.PathLike | None = None,
+    artificial_path: str | os.PathLike | None = None,
+) -> pd.DataFrame:
+    """Thesis Fig. 4.7a: counts against signed distance from the lanes per age group, for
+    the candidates, the synthetic truth (when given) and the recovered artificial clusters
+    (when given: rows of ``artificial/matches.parquet`` with recovered_3px, grouped by their
+    derived ages where present, else their true ages). Writes the profiles, the peaks
+    (sample, group, n, peak_kpc, peak_err_kpc: bootstrap) and the figure; returns the peaks.
+    """
+    settings = analysis_settings(settings)
+    groups, _, _ = _groups(settings)
+    ad = settings["arm_distance"]
+    centres = window_centres(ad["min_kpc"], ad["max_kpc"], ad["step_kpc"])
+    arms = _arm_geometry(arms_section, geometry, distance_mpc, arms_path)
+    samples = {"candidates": (read_table(candidates_path), "log_age_yr")}
+    titles = {"candidates": "a) candidates"}
+    if truth_path is not None:
+        samples["truth"] = (read_table(truth_path), "log_age_yr")
+        titles["truth"] = "synthetic truth (all injected clusters)"
+    if artificial_path is not None:
+        art = read_table(artificial_path)
+        if "recovered_3px" in art.columns:
+            art = art[art["recovered_3px"].to_numpy(bool)]
+        age = next((c for c in ("derived_log_age_yr", "log_age_yr") if c in art.columns), None)
+        samples["artificial"] = (art, age)
+        titles["artificial"] = "recovered artificial clusters (selection)"
+    rng = np.random.default_rng(seed)
+    profiles, peaks = [], []
+    for sample, (table, age_column) in samples.items():
+        if arms is None or len(table) == 0 or age_column is None:
+            distance = np.full(len(table), np.nan)
+        else:
+            distance = arms.signed_distance_kpc(table["ra_deg"], table["dec_deg"])
+        ages = table[age_column].to_numpy(float) if age_column else np.full(len(table), np.nan)
+        rows = group_count_profiles(distance, ages, groups, centres, ad["window_kpc"])
+        profiles.append(rows.assign(sample=sample))
+        for group in groups:
+            inside = group.mask(ages) & (distance >= centres[0]) & (distance <= centres[-1])
+            peak, err = count_peak_with_error(
+                distance[inside], centres, ad["window_kpc"], rng, int(settings["bootstrap"])
+            )
+            peaks.append(
+                {
+                    "sample": sample,
+                    "group": group.label,
+                    "n": int(inside.sum()),
+                    "peak_kpc": peak,
+                    "peak_err_kpc": err,
+                }
+            )
+    profiles = pd.concat(profiles, ignore_index=True)
+    peaks = pd.DataFrame(peaks)
+    for row in peaks.itertuples():
+        log.info("%s %s: n %d, peak %+.3f ± %.3f kpc", *row[1:])
+    if arms is None:
+        titles = {k: f"{v} — no arms (arms.source: none)" for k, v in titles.items()}
+    plots.plot_arm_profiles(profiles, peaks, ad["window_kpc"], figure_path, titles)
+    meta = {
+        "settings": ad,
+        "arms": arms.to_dict() if arms is not None else None,
+        "units": {"centre_kpc": "signed distance from the nearest lane, + leading"},
+    }
+    write_table(profiles_path, profiles, {**meta, "what": "sliding-window counts per group"})
+    write_table(peaks_path, peaks, {**meta, "what": "count peak per sample and group"})
+    return peaks
+
+
+def _downsampled_band(band_path: str | os.PathLike, max_px: int):
+    """(image, factor, wcs): the band block-averaged so that its long side ≤ max_px."""
+    from astropy.io import fits
+    from astropy.nddata import block_reduce
+    from astropy.wcs import WCS
+
+    with fits.open(band_path, memmap=True) as hdul:
+        data = np.asarray(hdul[0].data, np.float32)
+        wcs = WCS(hdul[0].header).celestial
+    factor = max(1, math.ceil(max(data.shape) / max_px))
+    ny, nx = (s // factor * factor for s in data.shape)
+    image = block_reduce(np.nan_to_num(data[:ny, :nx]), factor, func=np.mean)
+    return image, factor, wcs
+
+
+def make_spatial_maps(
+    candidates_path: str | os.PathLike,
+    band_path: str | os.PathLike,
+    band: str,
+    settings: Mapping,
+    arms_section: Mapping,
+    geometry: Mapping,
+    distance_mpc: float,
+    figure_path: str | os.PathLike,
+    arms_path: str | os.PathLike | None = None,
+) -> None:
+    """Thesis Fig. 4.9: the candidates over the downsampled mosaic band, coloured by
+    distance from the lanes, age, A_V and density, with the lanes and galactocentric rings."""
+    from starclusters.detect.candidates_stage import synthetic_geometry_meta
+    from starclusters.detect.catalog import geometry_from_config
+
+    settings = analysis_settings(settings)
+    candidates = read_table(candidates_path)
+    image, factor, wcs = _downsampled_band(band_path, int(settings["map_max_px"]))
+    arms = _arm_geometry(arms_section, geometry, distance_mpc, arms_path)
+    distance = None
+    if arms is not None:
+        distance = arms.signed_distance_kpc(candidates["ra_deg"], candidates["dec_deg"])
+    lanes = []
+    points = lane_points(arms_section, arms_path)
+    if points is not None and len(points):
+        for _, rows in points.groupby("arm", sort=True):
+            x, y = wcs.world_to_pixel_values(rows["ra_deg"], rows["dec_deg"])
+            lanes.append((np.asarray(x), np.asarray(y)))
+    source = (geometry or {}).get("source", "none")
+    meta = synthetic_geometry_meta(arms_path) if source == "synthetic" and arms_path else None
+    disk = geometry_from_config(geometry, distance_mpc, meta)
+    radius = None
+    if disk is not None:
+        # the centre of each block, in full-resolution pixels
+        yy, xx = np.mgrid[0 : image.shape[0], 0 : image.shape[1]] * factor + (factor - 1) / 2
+        ra, dec = wcs.pixel_to_world_values(xx, yy)
+        radius = disk.galactocentric_kpc(ra, dec)
+    plots.plot_spatial_maps(
+        candidates,
+        image,
+        factor,
+        figure_path,
+        arm_distance_kpc=distance,
+        lanes_px=lanes,
+        radius_map_kpc=radius,
+        min_log_mass_msun=float(settings["map_min_log_mass_msun"]),
+        band=band,
+    )
+
+
+#: Column map of the synthetic truth when it plays the published catalog.
+TRUTH_COLUMNS = {
+    "ra_deg": "ra_deg",
+    "dec_deg": "dec_deg",
+    "log_age_yr": "log_age_yr",
+    "log_mass_msun": "log_mass_msun",
+    "av_mag": "av_mag",
+    "rh_arcsec": "rh_arcsec",
+}
+
+
+def read_comparison_catalog(comparison: Mapping, truth_path=None, catalog_path=None):
+    """(catalog with our column names, label) for comparison.source truth or file."""
+    from starclusters.analysis.comparison import read_catalog
+
+    if comparison["source"] == "truth":
+        truth = read_table(truth_path)
+        return truth[list(TRUTH_COLUMNS.values())].rename(
+            columns={v: k for k, v in TRUTH_COLUMNS.items()}
+        ), comparison.get("label") or "synthetic truth"
+    path = catalog_path or comparison["path"]
+    catalog = read_catalog(path, comparison.get("format", "csv"), comparison["columns"])
+    return catalog, comparison.get("label") or os.path.basename(path)
+
+
+def make_comparison(
+    candidates_path: str | os.PathLike,
+    comparison: Mapping,
+    distance_mpc: float,
+    table_path: str | os.PathLike,
+    summary_path: str | os.PathLike,
+    figure_path: str | os.PathLike,
+    truth_path: str | os.PathLike | None = None,
+    catalog_path: str | os.PathLike | None = None,
+) -> pd.DataFrame:
+    """Match the candidates to the comparison catalog (thesis Figs. 3.15, 3.17); write the
+    matched table, the summary per quantity and the figure; return the summary."""
+    from starclusters.analysis.comparison import (
+        candidate_quantities,
+        comparison_summary,
+        cross_match,
+        with_log_rh_pc,
+    )
+
+    comparison = dict(comparison)
+    catalog, label = read_comparison_catalog(comparison, truth_path, catalog_path)
+    catalog = with_log_rh_pc(catalog, distance_mpc)
+    candidates = candidate_quantities(read_table(candidates_path))
+    radius = float(comparison.get("match_radius_arcsec", 0.12))
+    matched = cross_match(candidates, catalog, radius)
+    summary = comparison_summary(matched)
+    n_hit = int((matched["candidate_row"] >= 0).sum())
+    log.info("%d of %d %s objects matched within %g arcsec", n_hit, len(catalog), label, radius)
+    meta = {
+        "catalog": label,
+        "match_radius_arcsec": radius,
+        "n_catalog": len(catalog),
+        "n_candidates": len(candidates),
+        "n_matched": n_hit,
+    }
+    write_table(table_path, matched, {**meta, "what": "catalog objects with their candidate"})
+    write_table(summary_path, summary, {**meta, "what": "derived minus catalog values"})
+    plots.plot_comparison(matched, summary, label, figure_path)
+    return summary
+
+
+def make_metrics(
+    mass_function_path: str | os.PathLike,
+    arm_peaks_path: str | os.PathLike,
+    candidates_path: str | os.PathLike,
+    settings: Mapping,
+    log_mass_hi_msun: float,
+    log_age_grid_yr: Mapping,
+    seed: int,
+    metrics_path: str | os.PathLike,
+    truth_path: str | os.PathLike | None = None,
+    arms_path: str | os.PathLike | None = None,
+    comparison_path: str | os.PathLike | None = None,
+) -> pd.DataFrame:
+    """The analysis' numbers in one table: quantity, sample, measured, error (1σ), unit,
+    and for the synthetic galaxy the same measured on its truth (truth_sample) and the
+    value it injected (injected). log_age_grid_yr: the isochrone grid {min, max, step}
+    (the generator's ages lie on it)."""
+    from starclusters.analysis.injected import (
+        injected_arm_peaks,
+        injected_mass_function,
+        spec_from_arms_meta,
+    )
+
+    settings = analysis_settings(settings)
+    groups, _, _ = _groups(settings)
+    fits = read_table(mass_function_path).set_index("model")
+    peaks = read_table(arm_peaks_path)
+    candidates = read_table(candidates_path)
+    rows = [{"quantity": "n_candidates", "measured": len(candidates), "unit": "count"}]
+    truth_fits = {}
+    if truth_path is not None:
+        truth = read_table(truth_path)
+        truth_fits = {
+            fit.model: fit
+            for fit in mass_function_fits(
+                truth["log_mass_msun"], truth["log_age_yr"], settings, log_mass_hi_msun
+            ).values()
+        }
+    injected_mf, injected_arms = {}, None
+    if arms_path is not None and truth_path is not None:
+        spec, distance_mpc = spec_from_arms_meta(read_table(arms_path).attrs["meta"])
+        mf = settings["mass_function"]
+        injected_mf = injected_mass_function(
+            spec, float(mf["completeness_log_mass_msun"]), log_mass_hi_msun
+        )
+        ad = settings["arm_distance"]
+        grid = log_age_grid_yr
+        injected_arms = injected_arm_peaks(
+            spec,
+            distance_mpc,
+            groups,
+            window_centres(grid["min"], grid["max"], grid["step"]),
+            window_centres(ad["min_kpc"], ad["max_kpc"], ad["step_kpc"]),
+            ad["window_kpc"],
+            np.random.default_rng(seed),
+        ).set_index("group")
+    wanted = [
+        ("schechter", "slope", "slope_err", "mass_function_slope", "slope"),
+        (
+            "schechter",
+            "log_mstar_msun",
+            "log_mstar_err",
+            "mass_function_log_mstar_msun",
+            "log_mstar_msun",
+        ),
+        (
+            "schechter_fixed_slope",
+            "log_mstar_msun",
+            "log_mstar_err",
+            "schechter_log_mstar_msun_fixed_slope",
+            "log_mstar_msun",
+        ),
+        ("power_law", "slope", "slope_err", "power_law_slope", "power_law_slope"),
+    ]
+    for model, value, error, quantity, injected_key in wanted:
+        fit = fits.loc[model] if model in fits.index else None
+        truth_fit = truth_fits.get(model)
+        rows.append(
+            {
+                "quantity": quantity,
+                "sample": f"log t < {settings['mass_function']['max_log_age_yr']:g}",
+                "n": int(fit["n"]) if fit is not None else 0,
+                "measured": float(fit[value]) if fit is not None else math.nan,
+                "error": float(fit[error]) if fit is not None else math.nan,
+                "truth_sample": getattr(truth_fit, value, math.nan),
+                "truth_sample_error": getattr(truth_fit, error, math.nan),
+                "injected": injected_mf.get(injected_key, math.nan),
+                "unit": "dN/dM exponent" if value == "slope" else "dex",
+            }
+        )
+    for group in groups:
+
+        def pick(sample, group=group):
+            hit = peaks[(peaks["sample"] == sample) & (peaks["group"] == group.label)]
+            return hit.iloc[0] if len(hit) else None
+
+        ours, truth_peak = pick("candidates"), pick("truth")
+        inj = injected_arms.loc[group.label] if injected_arms is not None else None
+        rows.append(
+            {
+                "quantity": "arm_offset_peak_kpc",
+                "sample": group.label,
+                "n": int(ours["n"]) if ours is not None else 0,
+                "measured": float(ours["peak_kpc"]) if ours is not None else math.nan,
+                "error": float(ours["peak_err_kpc"]) if ours is not None else math.nan,
+                "truth_sample": float(truth_peak["peak_kpc"])
+                if truth_peak is not None
+                else math.nan,
+                "truth_sample_error": float(truth_peak["peak_err_kpc"])
+                if truth_peak is not None
+                else math.nan,
+                # a group mostly spread evenly over the disk has no injected offset
+                "injected": float(inj["injected_peak_kpc"])
+                if inj is not None and inj["born_on_lane_fraction"] >= 0.5
+                else math.nan,
+                "unit": "kpc",
+            }
+        )
+    if comparison_path is not None:
+        summary = read_table(comparison_path)
+        for row in summary.itertuples():
+            rows.append(
+                {
+                    "quantity": f"comparison_{row.quantity}",
+                    "sample": summary.attrs["meta"].get("catalog", "catalog"),
+                    "n": int(row.n),
+                    "measured": row.median_difference,
+                    "error": row.robust_scatter,
+                    "unit": row.unit,
+                }
+            )
+    table = pd.DataFrame(rows)
+    for column in ("sample", "n", "measured", "error", "truth_sample", "truth_sample_error"):
+        if column not in table.columns:
+            table[column] = math.nan
+    if "injected" not in table.columns:
+        table["injected"] = math.nan
+    table = table[
+        [
+            "quantity",
+            "sample",
+            "n",
+            "measured",
+            "error",
+            "truth_sample",
+            "truth_sample_error",
+            "injected",
+            "unit",
+        ]
+    ]
+    table["sample"] = table["sample"].fillna("all").astype(str)
+    table["n"] = table["n"].fillna(len(candidates)).astype(int)
+    for row in table.itertuples():
+        log.info(
+            "%s [%s]: measured %.3f ± %.3f, truth sample %.3f, injected %.3f %s",
+            row.quantity,
+            row.sample,
+            row.measured,
+            row.error,
+            row.truth_sample,
+            row.injected,
+            row.unit,
+        )
+    write_table(
+        metrics_path,
+        table,
+        {
+            "what": "population analysis: measured on the candidates; for the synthetic "
+            "galaxy also measured on its truth catalog (truth_sample) and injected",
+            "columns": {
+                "measured, error": "on the candidates; error 1σ (mass function: profile "
+                "likelihood; arm offsets: bootstrap); comparison_*: median difference "
+                "derived - catalog and its robust scatter",
+                "truth_sample": "the same measurement on mosaic/truth.parquet",
+                "injected": "the synthetic galaxy's spec (analysis.injected)",
+            },
+        },
+    )
+    return table

@@ -1,0 +1,417 @@
+"""The artificial-cluster stage's products from files (the workflow's entry points).
+
+grid (:func:`make_grid`) -> mock shards (:func:`build_artificial_shard`, the bank's renderer)
+-> injected mosaics (:func:`inject_artificial`) -> truth with arms and galactocentric
+distances (:func:`make_truth`); the search mask (:func:`write_search_mask`); after the
+detection stage's own tile, merge and catalog functions have run on the injected mosaics:
+matches (:func:`make_matches`), recall tables and figures (:func:`make_recall`) and the
+class–visibility figure (:func:`make_class_visibility`).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from astropy.io import fits
+from astropy.wcs import WCS
+
+from starclusters.artificial.grid import MASK_NO_SEARCH, grid_table, search_mask
+from starclusters.artificial.inject import artificial_seed, compose_rng, inject_mocks
+from starclusters.artificial.matching import match_artificial
+from starclusters.artificial.recall import metrics_table, recall_table
+from starclusters.config import grid as config_grid
+from starclusters.errors import InputFileError
+from starclusters.io import atomic_path, read_cube, read_table, write_table
+
+log = logging.getLogger(__name__)
+
+#: Parameters with recall bins (``artificial.recall_bins``).
+BINNED = ("log_age_yr", "log_mass_msun", "av_mag")
+
+
+def _read_mask(mask_path: str | os.PathLike) -> tuple[np.ndarray, fits.Header]:
+    path = Path(mask_path)
+    if not path.exists():
+        raise InputFileError(f"{path}: no such file; run the mosaic stage first")
+    with fits.open(path, memmap=False) as hdul:
+        return np.asarray(hdul[0].data, np.uint8), hdul[0].header.copy()
+
+
+def make_grid(
+    mask_path: str | os.PathLike, window_px: int, spacing_px: int, n_shards: int
+) -> tuple[pd.DataFrame, dict]:
+    """(sites, meta): the injection sites of the mosaic of ``mask_path`` with RA/Dec.
+
+    Columns mock_id, x_px, y_px (0-based mosaic pixels), shard (contiguous blocks of
+    mock_id, so that the injection goes shard after shard in mock_id order), ra_deg,
+    dec_deg (the mask's WCS). See :mod:`starclusters.artificial.grid`.
+    """
+    mask, header = _read_mask(mask_path)
+    table = grid_table(mask, window_px, spacing_px, n_shards)
+    wcs = WCS(header).celestial
+    if len(table):
+        ra, dec = wcs.pixel_to_world_values(
+            table["x_px"].to_numpy(float), table["y_px"].to_numpy(float)
+        )
+    else:
+        ra = dec = np.zeros(0)
+    table["ra_deg"], table["dec_deg"] = np.asarray(ra, float), np.asarray(dec, float)
+    n_sites = len(range(spacing_px // 2, mask.shape[0], spacing_px)) * len(
+        range(spacing_px // 2, mask.shape[1], spacing_px)
+    )
+    log.info(
+        "%d × %d mosaic: %d of %d grid sites (every %d px) usable, %d shard(s)",
+        *mask.shape,
+        len(table),
+        n_sites,
+        spacing_px,
+        n_shards,
+    )
+    meta = {
+        "what": "injection sites of the artificial-cluster test (thesis §4.2.3): a regular "
+        "grid, kept where the window is complete and the centre unmasked",
+        "spacing_px": int(spacing_px),
+        "window_px": int(window_px),
+        "n_shards": int(n_shards),
+        "n_sites": int(n_sites),
+        "mosaic_shape": [int(v) for v in mask.shape],
+        "pixels": "0-based pixel centres of the mosaic grid",
+    }
+    return table, meta
+
+
+def build_artificial_shard(
+    shard: int,
+    grid_path: str | os.PathLike,
+    config_seed: int,
+    seed_offset: int,
+    isochrones_path: str,
+    extinction_path: str,
+    psf_paths: Sequence[str],
+    config: Mapping,
+) -> tuple[np.ndarray, pd.DataFrame, dict]:
+    """Noise-free stamps (N, B, S, S) counts/s, their parameters and FITS cards for one shard.
+
+    The bank's :func:`starclusters.mocks.stage.build_mock_shard` with the seed of
+    :func:`~starclusters.artificial.inject.artificial_seed` and as many mocks as the
+    shard has sites; the table gets the sites' mock_id first. config: as for the bank
+    (bands, pixel_scale_arcsec, window_px, photometry, psf, mocks).
+    """
+    from starclusters.mocks.stage import build_mock_shard
+
+    sites = read_table(grid_path)
+    sites = sites[sites["shard"] == shard].reset_index(drop=True)
+    seed = artificial_seed(config_seed, seed_offset)
+    bands, size = list(config["bands"]), int(config["window_px"])
+    if len(sites) == 0:
+        log.info("shard %d: no sites, an empty shard", shard)
+        stamps = np.zeros((0, len(bands), size, size), np.float32)
+        table = pd.DataFrame({"mock_id": np.zeros(0, np.int64)})
+        header = {"BUNIT": ("counts/s", "noise-free cluster light per native pixel")}
+    else:
+        config = copy.deepcopy(dict(config))
+        config["mocks"] = {**config["mocks"], "per_shard": len(sites)}
+        stamps, table, header = build_mock_shard(
+            shard, seed, isochrones_path, extinction_path, list(psf_paths), config, progress=False
+        )
+        table.insert(0, "mock_id", sites["mock_id"].to_numpy(np.int64))
+    header = {
+        **header,
+        "ARTSEED": (seed % 2**31, "low bits of the artificial mocks' seed"),
+        "COMMENT": "Artificial-cluster mocks (never in the bank); axes (mock, band, y, x).",
+    }
+    return stamps, table, header
+
+
+def _band_images(band_paths: Sequence[str | os.PathLike], bands: Sequence[str]):
+    """(images (B, H, W) float32 counts/s, headers, exptime_s (B,)) of the mosaic bands."""
+    images, headers, exptime = [], [], []
+    for band, path in zip(bands, band_paths, strict=True):
+        with fits.open(path, memmap=False) as hdul:
+            header = hdul[0].header.copy()
+            images.append(np.asarray(hdul[0].data, np.float32))
+        if "EXPTIME" not in header:
+            raise InputFileError(
+                f"{path}: no EXPTIME in the header; compose() needs it for the photon noise "
+                f"of {band}; rerun the mosaic stage"
+            )
+        headers.append(header)
+        exptime.append(float(header["EXPTIME"]))
+    shapes = {image.shape for image in images}
+    if len(shapes) != 1:
+        raise InputFileError(f"the mosaic bands differ in shape {shapes}; rerun the mosaic stage")
+    return np.stack(images), headers, np.array(exptime)
+
+
+def inject_artificial(
+    band_paths: Sequence[str | os.PathLike],
+    bands: Sequence[str],
+    grid_path: str | os.PathLike,
+    shard_paths: Sequence[str | os.PathLike],
+    psf_paths: Sequence[str | os.PathLike],
+    pixel_scale_arcsec: float,
+    psf_oversampling: int,
+    config_seed: int,
+    seed_offset: int,
+    out_band_paths: Sequence[str | os.PathLike],
+) -> tuple[pd.DataFrame, dict]:
+    """Inject every shard's mocks into the mosaic and write the injected bands.
+
+    band_paths / out_band_paths: the mosaic's bands and where the injected ones go (same
+    header, WCS and cards, plus ARTNMOCK and ARTSPACE); shard_paths: the shards' stamp
+    cubes in shard order (each one's table is the .parquet beside it); psf_paths: the
+    bands' ePSFs (their half-light radii widen r_h into r_h,obs for the visibility).
+    Returns (injected mocks, meta): the sites with their parameters, visibility and
+    visibility_<band> (thesis eq. 3.2 as compose() measures it).
+    """
+    from starclusters.mocks.compose import observed_rh_px
+    from starclusters.mocks.psf import half_light_radius_px, read_psfs
+
+    bands = list(bands)
+    sites = read_table(grid_path)
+    images, headers, exptime_s = _band_images(band_paths, bands)
+    epsfs, _ = read_psfs(psf_paths, bands, pixel_scale_arcsec, psf_oversampling)
+    psf_rh_px = np.array([half_light_radius_px(e, psf_oversampling) for e in epsfs])
+    rng = compose_rng(config_seed, seed_offset)
+    parts = []
+    for shard, path in enumerate(shard_paths):
+        stamps, _ = read_cube(path)
+        table = read_table(Path(path).with_suffix(".parquet"))
+        expected = sites.loc[sites["shard"] == shard, "mock_id"].to_numpy(np.int64)
+        if len(stamps) != len(table) or not np.array_equal(
+            table["mock_id"].to_numpy(np.int64), expected
+        ):
+            raise InputFileError(
+                f"{path}: holds mocks {list(table['mock_id'][:5])}… but the grid gives shard "
+                f"{shard} the sites {list(expected[:5])}…; delete the artificial shards and rerun"
+            )
+        if len(table) == 0:
+            continue
+        at = sites.set_index("mock_id").loc[expected]
+        rh_px = 10.0 ** table["log_rh_arcsec"].to_numpy(float) / pixel_scale_arcsec
+        rh_obs = np.stack([observed_rh_px(r, psf_rh_px) for r in rh_px])
+        visibility, per_band = inject_mocks(
+            images, stamps, at["y_px"], at["x_px"], exptime_s, rh_obs, rng
+        )
+        table = table.drop(columns=["shard"], errors="ignore")
+        table["visibility"] = visibility
+        for b, band in enumerate(bands):
+            table[f"visibility_{band}"] = per_band[:, b]
+        parts.append(table)
+        log.info("shard %d: %d mocks injected", shard, len(table))
+    injected = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame({"mock_id": []})
+    injected = sites.merge(injected, on="mock_id", how="left", validate="one_to_one")
+    injected["rh_arcsec"] = 10.0 ** injected["log_rh_arcsec"].astype(float)
+    grid_meta = sites.attrs.get("meta", {})
+    spacing = grid_meta.get("spacing_px")
+    for b, (header, path) in enumerate(zip(headers, out_band_paths, strict=True)):
+        header["ARTNMOCK"] = (len(injected), "artificial clusters injected (artificial/truth)")
+        if spacing is not None:
+            header["ARTSPACE"] = (int(spacing), "[px] grid spacing of the artificial clusters")
+        with atomic_path(path) as tmp:
+            fits.PrimaryHDU(images[b], header).writeto(tmp, overwrite=True)
+    meta = {
+        **grid_meta,
+        "what": "the artificial clusters injected into the mosaic with compose() (thesis §3.1.3)",
+        "seed_offset": int(seed_offset),
+        "exptime_s": dict(zip(bands, exptime_s.tolist(), strict=True)),
+        "psf_rh_px": dict(zip(bands, psf_rh_px.tolist(), strict=True)),
+        "order": "composed in mock_id order; a window overlapping an earlier one sees that mock",
+    }
+    return injected, meta
+
+
+def make_truth(
+    injected_path: str | os.PathLike,
+    arms_section: Mapping | None,
+    geometry_section: Mapping | None,
+    distance_mpc: float,
+    arms_path: str | os.PathLike | None = None,
+) -> tuple[pd.DataFrame, dict]:
+    """(truth, meta): the injected mocks with galactocentric_kpc (deprojected, NaN without a
+    disk geometry), on_arm and arm_distance_kpc (:mod:`starclusters.analysis.arms`; False and
+    NaN without arms). arms_path: the synthetic galaxy's ``mosaic/arms.parquet``."""
+    from starclusters.analysis.arms import arm_columns, arms_from_files
+    from starclusters.detect.candidates_stage import synthetic_geometry_meta
+    from starclusters.detect.catalog import geometry_from_config
+
+    injected = read_table(injected_path)
+    geometry_section = dict(geometry_section or {})
+    synthetic = None
+    if geometry_section.get("source") == "synthetic" and arms_path is not None:
+        synthetic = synthetic_geometry_meta(arms_path)
+    disk = geometry_from_config(geometry_section, distance_mpc, synthetic)
+    arms = arms_from_files(arms_section, geometry_section, distance_mpc, arms_path)
+    truth = injected.copy()
+    ra, dec = truth["ra_deg"].to_numpy(float), truth["dec_deg"].to_numpy(float)
+    truth["galactocentric_kpc"] = (
+        disk.galactocentric_kpc(ra, dec) if disk is not None else np.full(len(truth), np.nan)
+    )
+    for name, values in arm_columns(arms, ra, dec).items():
+        truth[name] = values
+    meta = {
+        **injected.attrs.get("meta", {}),
+        "what": "the artificial clusters injected into the mosaic, with their true parameters",
+        "arms": arms.to_dict() if arms is not None else None,
+        "geometry": disk.to_dict() if disk is not None else None,
+        "units": {
+            "x_px, y_px": "0-based pixel centres of the mosaic grid",
+            "visibility": "thesis eq. 3.2 as compose() measures it; max over bands",
+            "galactocentric_kpc": "deprojected; kpc of the model galaxy for synthetic geometry",
+            "arm_distance_kpc": "from the nearest dust lane, positive on the leading side",
+        },
+    }
+    if arms is not None:
+        log.info("%d of %d mocks on the arms", int(truth["on_arm"].sum()), len(truth))
+    return truth, meta
+
+
+def write_search_mask(
+    mask_path: str | os.PathLike,
+    grid_path: str | os.PathLike,
+    radius_px: int | None,
+    out_path: str | os.PathLike,
+) -> None:
+    """Write the mask the artificial detection runs with (:func:`~starclusters.artificial.grid.search_mask`)."""
+    mask, header = _read_mask(mask_path)
+    sites = read_table(grid_path)
+    out = search_mask(mask, sites["y_px"].to_numpy(), sites["x_px"].to_numpy(), radius_px)
+    bit = MASK_NO_SEARCH.bit_length() - 1
+    header[f"MASKB{bit}"] = (MASK_NO_SEARCH, "NOSEARCH: beyond the artificial test's search")
+    header["SEARCHR"] = (
+        -1 if radius_px is None else int(radius_px),
+        "[px] search radius around each mock (-1: all)",
+    )
+    searched = float(np.mean((out & MASK_NO_SEARCH) == 0))
+    log.info("search radius %s px: %.1f %% of the mosaic searched", radius_px, 100 * searched)
+    with atomic_path(out_path) as tmp:
+        fits.PrimaryHDU(out, header).writeto(tmp, overwrite=True)
+
+
+def make_matches(
+    truth_path: str | os.PathLike,
+    candidates_path: str | os.PathLike,
+    peaks_path: str | os.PathLike,
+    radii_px: Sequence[float],
+) -> tuple[pd.DataFrame, dict]:
+    """(matches, meta): :func:`~starclusters.artificial.matching.match_artificial` of the files."""
+    truth = read_table(truth_path)
+    matches = match_artificial(truth, read_table(candidates_path), read_table(peaks_path), radii_px)
+    for radius in radii_px:
+        label = f"recovered_{float(radius):g}px"
+        log.info(
+            "%d of %d mocks recovered within %g px", int(matches[label].sum()), len(matches), radius
+        )
+    meta = {
+        **truth.attrs.get("meta", {}),
+        "what": "every injected mock with its matches among the candidates and peaks of "
+        "the injected mosaic (one-to-one, nearest first)",
+        "radii_px": [float(r) for r in radii_px],
+        "derived": "derived_<column>: the candidate matched at the primary radius, else at the "
+        "next radius (derived_radius_px)",
+    }
+    return matches, meta
+
+
+def recall_bins(section: Mapping) -> dict[str, np.ndarray]:
+    """Bin edges per parameter from ``artificial.recall_bins`` (``{min, max, step}`` each)."""
+    return {
+        name: config_grid(section["recall_bins"][name], f"artificial.recall_bins.{name}")
+        for name in BINNED
+    }
+
+
+def spatial_edges(shape: Sequence[int], bin_px: int) -> tuple[np.ndarray, np.ndarray]:
+    """(x edges, y edges) px of square bins of ``bin_px`` over a mosaic of ``shape`` (H, W)."""
+    height, width = (int(v) for v in shape)
+    xs = np.unique(np.r_[np.arange(0, width, bin_px), width]).astype(float)
+    ys = np.unique(np.r_[np.arange(0, height, bin_px), height]).astype(float)
+    return xs, ys
+
+
+def make_recall(
+    matches_path: str | os.PathLike,
+    section: Mapping,
+    recall_path: str | os.PathLike,
+    metrics_path: str | os.PathLike,
+    map_path: str | os.PathLike,
+    parameters_path: str | os.PathLike,
+) -> pd.DataFrame:
+    """Write the recall table, the metrics table and Figs. 4.3a and 4.3b–g; returns the metrics.
+
+    section: the ``artificial`` config section (match_radii_px, recall_bins, spatial_bin_px,
+    spatial_max_log_mass_msun, reference).
+    """
+    from starclusters.artificial.plots import plot_recall_map, plot_recall_parameters
+
+    matches = read_table(matches_path)
+    meta = matches.attrs.get("meta", {})
+    shape = meta.get("mosaic_shape")
+    if shape is None:
+        raise InputFileError(f"{matches_path}: no mosaic_shape in its metadata; rerun the stage")
+    radii = [float(r) for r in section["match_radii_px"]]
+    edges = spatial_edges(shape, int(section["spatial_bin_px"]))
+    max_mass = float(section["spatial_max_log_mass_msun"])
+    recall = recall_table(matches, recall_bins(section), radii, edges, max_mass)
+    metrics = metrics_table(matches, section["reference"], radii)
+    for row in metrics.itertuples(index=False):
+        if row.metric in ("recall", "reference_recall") and row.region == "all":
+            log.info(
+                "%s (%s, ≤ %g px): %.3f ± %.3f of %d",
+                row.metric,
+                row.region,
+                row.radius_px,
+                row.value,
+                row.uncertainty,
+                row.n,
+            )
+    common = {
+        "radii_px": radii,
+        "regions": "all; on_arm and off_arm when the galaxy has arms",
+        "n_mocks": len(matches),
+    }
+    write_table(
+        recall_path,
+        recall,
+        {
+            **common,
+            "what": "recall (recovered / injected) per bin, thesis Fig. 4.3",
+            "bins": "[lo, hi), the last bin closed; spatial: mosaic px, mocks of log M < "
+            f"{max_mass:g}",
+            "uncertainty": "recall_err: binomial sigma; recall_lo/hi: Wilson interval at ±1 sigma",
+        },
+    )
+    write_table(
+        metrics_path,
+        metrics,
+        {
+            **common,
+            "what": "recall overall and at the reference node, parameter errors of recovered mocks",
+            "reference": dict(section["reference"]),
+            "scatter": "1.4826 x median absolute deviation of (derived - true)",
+        },
+    )
+    plot_recall_map(recall, matches, shape, radii[0], max_mass, map_path)
+    plot_recall_parameters(recall, radii[0], parameters_path)
+    return metrics
+
+
+def make_class_visibility(
+    matches_path: str | os.PathLike,
+    peaks_path: str | os.PathLike,
+    thresholds: tuple[float, float],
+    radii_px: Sequence[float],
+    figure_path: str | os.PathLike,
+) -> None:
+    """Write Fig. 4.2: the recovered mocks' peaks among all peaks of the original mosaic."""
+    from starclusters.artificial.plots import plot_class_visibility
+
+    plot_class_visibility(
+        read_table(matches_path), read_table(peaks_path), thresholds, radii_px, figure_path
+    )

@@ -1,0 +1,279 @@
+"""Artificial-cluster tests (thesis §4.2.3, Figs. 4.1–4.3): fresh mocks on a regular grid,
+injected with compose(), found by the same detection and peaks, matched back, recall."""
+
+
+rule artificial_grid:
+    """The injection sites: one every artificial.spacing_px px where the window is usable."""
+    input:
+        mask="results/{galaxy}/mosaic/mask.fits",
+    output:
+        grid="results/{galaxy}/artificial/grid.parquet",
+    log:
+        "results/{galaxy}/logs/artificial_grid.log",
+    benchmark:
+        "results/{galaxy}/benchmarks/artificial_grid.tsv"
+    conda:
+        "../../envs/science.yaml"
+    params:
+        window_px=config["window_px"],
+        spacing_px=ARTIFICIAL["spacing_px"],
+        n_shards=ARTIFICIAL["n_shards"],
+    script:
+        "../scripts/artificial_grid.py"
+
+
+rule artificial_shard:
+    """Noise-free artificial mocks for one shard of the sites, rendered by the bank's code
+    from a seed stream the bank never uses (thesis §4.2.3)."""
+    input:
+        grid="results/{galaxy}/artificial/grid.parquet",
+        isochrones="results/{galaxy}/photometry/isochrones.parquet",
+        extinction="results/{galaxy}/photometry/extinction.parquet",
+        psfs=expand("results/{{galaxy}}/psf/{band}.fits", band=BANDS),
+    output:
+        stamps="results/{galaxy}/artificial/mock_shard_{shard}.fits",
+        params="results/{galaxy}/artificial/mock_shard_{shard}.parquet",
+    log:
+        "results/{galaxy}/logs/artificial_shard_{shard}.log",
+    benchmark:
+        "results/{galaxy}/benchmarks/artificial_shard_{shard}.tsv"
+    wildcard_constraints:
+        shard=r"\d+",
+    conda:
+        "../../envs/science.yaml"
+    params:
+        config=artificial_mock_config(),
+        seed=config["seed"],
+        seed_offset=ARTIFICIAL["seed_offset"],
+    script:
+        "../scripts/artificial_shard.py"
+
+
+rule artificial_inject:
+    """The mosaic with every artificial mock added by compose() (thesis Fig. 4.1), per band
+    with the mosaic's header and WCS, and the injected mocks' table."""
+    input:
+        bands=expand("results/{{galaxy}}/mosaic/{band}.fits", band=BANDS),
+        grid="results/{galaxy}/artificial/grid.parquet",
+        shards=expand(
+            "results/{{galaxy}}/artificial/mock_shard_{shard}.fits",
+            shard=range(ARTIFICIAL["n_shards"]),
+        ),
+        tables=expand(
+            "results/{{galaxy}}/artificial/mock_shard_{shard}.parquet",
+            shard=range(ARTIFICIAL["n_shards"]),
+        ),
+        psfs=expand("results/{{galaxy}}/psf/{band}.fits", band=BANDS),
+    output:
+        bands=expand("results/{{galaxy}}/artificial/{band}.fits", band=BANDS),
+        injected="results/{galaxy}/artificial/injected.parquet",
+    log:
+        "results/{galaxy}/logs/artificial_inject.log",
+    benchmark:
+        "results/{galaxy}/benchmarks/artificial_inject.tsv"
+    conda:
+        "../../envs/science.yaml"
+    params:
+        bands=BANDS,
+        pixel_scale_arcsec=config["pixel_scale_arcsec"],
+        psf_oversampling=PSF["oversampling"],
+        seed=config["seed"],
+        seed_offset=ARTIFICIAL["seed_offset"],
+    script:
+        "../scripts/artificial_inject.py"
+
+
+rule artificial_truth:
+    """The injected mocks with galactocentric distance, arm distance and arm membership."""
+    input:
+        unpack(artificial_truth_inputs),
+    output:
+        truth="results/{galaxy}/artificial/truth.parquet",
+    log:
+        "results/{galaxy}/logs/artificial_truth.log",
+    benchmark:
+        "results/{galaxy}/benchmarks/artificial_truth.tsv"
+    conda:
+        "../../envs/science.yaml"
+    params:
+        arms=arms_config(),
+        geometry=config["galaxy_geometry"],
+        distance_mpc=PHOT["distance_mpc"],
+    script:
+        "../scripts/artificial_truth.py"
+
+
+rule artificial_search_mask:
+    """The mask the artificial detection runs with: beyond the search radius around every
+    mock nothing is evaluated (the maps within it are those of a whole-mosaic search).
+    """
+    input:
+        mask="results/{galaxy}/mosaic/mask.fits",
+        grid="results/{galaxy}/artificial/grid.parquet",
+    output:
+        mask="results/{galaxy}/artificial/search_mask.fits",
+    log:
+        "results/{galaxy}/logs/artificial_search_mask.log",
+    benchmark:
+        "results/{galaxy}/benchmarks/artificial_search_mask.tsv"
+    conda:
+        "../../envs/science.yaml"
+    params:
+        radius_px=artificial_search_radius(),
+    script:
+        "../scripts/artificial_search_mask.py"
+
+
+rule artificial_tile:
+    """Value maps of one tile of the injected mosaic: the detection stage's own tile function
+    with the detect settings (whatever detect.mode says) and the tile plan of the mosaic.
+    """
+    input:
+        bands=expand("results/{{galaxy}}/artificial/{band}.fits", band=BANDS),
+        mask="results/{galaxy}/artificial/search_mask.fits",
+        model="results/{galaxy}/model/model.pt",
+        plan="results/{galaxy}/detect/tiles.parquet",
+    output:
+        tile="results/{galaxy}/artificial/tiles/{t}.fits",
+    log:
+        "results/{galaxy}/logs/artificial_tile_{t}.log",
+    benchmark:
+        "results/{galaxy}/benchmarks/artificial_tile_{t}.tsv"
+    wildcard_constraints:
+        t=r"\d+",
+    conda:
+        "../../envs/torch.yaml"
+    # as detect_tile: one thread per job, tiles side by side (docs/detection.md)
+    threads: 1
+    resources:
+        mem_mb=tile_memory_mb(config),
+        gpu=1 if DETECT.device == "cuda" else 0,
+    params:
+        config=detect_tile_config(),
+    script:
+        "../scripts/detect_tile.py"
+
+
+rule artificial_maps:
+    """The injected mosaic's value maps as one file with the mosaic's WCS."""
+    input:
+        tiles=artificial_tile_files,
+        plan="results/{galaxy}/detect/tiles.parquet",
+        mask="results/{galaxy}/artificial/search_mask.fits",
+    output:
+        maps="results/{galaxy}/artificial/maps.fits",
+    log:
+        "results/{galaxy}/logs/artificial_maps.log",
+    benchmark:
+        "results/{galaxy}/benchmarks/artificial_maps.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    params:
+        tile_px=DETECT.tile_px,
+    script:
+        "../scripts/artificial_maps.py"
+
+
+rule artificial_peaks:
+    """Peaks and candidates of the injected mosaic, with the detection's thresholds."""
+    input:
+        unpack(artificial_catalog_inputs),
+    output:
+        peaks="results/{galaxy}/artificial/peaks.parquet",
+        candidates="results/{galaxy}/artificial/candidates.parquet",
+        regions="results/{galaxy}/artificial/candidates.reg",
+    log:
+        "results/{galaxy}/logs/artificial_peaks.log",
+    benchmark:
+        "results/{galaxy}/benchmarks/artificial_peaks.tsv"
+    conda:
+        "../../envs/science.yaml"
+    params:
+        detect=catalog_settings(
+            "smooth_sigma_px",
+            "weight_window_px",
+            "weight_sigma_px",
+            "class_threshold",
+            "visibility_threshold",
+        ),
+        geometry=config["galaxy_geometry"],
+        distance_mpc=PHOT["distance_mpc"],
+    script:
+        "../scripts/find_peaks.py"
+
+
+rule artificial_match:
+    """Every injected mock against the candidates within each match radius (thesis: 3 and
+    6 px, one to one) and against all peaks (the nearest one's class and visibility)."""
+    input:
+        truth="results/{galaxy}/artificial/truth.parquet",
+        candidates="results/{galaxy}/artificial/candidates.parquet",
+        peaks="results/{galaxy}/artificial/peaks.parquet",
+    output:
+        matches="results/{galaxy}/artificial/matches.parquet",
+    log:
+        "results/{galaxy}/logs/artificial_match.log",
+    benchmark:
+        "results/{galaxy}/benchmarks/artificial_match.tsv"
+    conda:
+        "../../envs/science.yaml"
+    params:
+        radii_px=ARTIFICIAL["match_radii_px"],
+    script:
+        "../scripts/artificial_match.py"
+
+
+rule artificial_recall:
+    """Recall in space and against age, mass and A_V, on and off the arms (thesis Fig. 4.3),
+    at the reference node, and the parameter errors of recovered mocks."""
+    input:
+        matches="results/{galaxy}/artificial/matches.parquet",
+    output:
+        recall="results/{galaxy}/artificial/recall.parquet",
+        metrics="results/{galaxy}/artificial/metrics.parquet",
+        recall_map=report(
+            "results/{galaxy}/artificial/recall_map.png",
+            caption="../report/artificial_recall_map.rst",
+            category="Artificial clusters",
+        ),
+        recall_parameters=report(
+            "results/{galaxy}/artificial/recall_parameters.png",
+            caption="../report/artificial_recall_parameters.rst",
+            category="Artificial clusters",
+        ),
+    log:
+        "results/{galaxy}/logs/artificial_recall.log",
+    benchmark:
+        "results/{galaxy}/benchmarks/artificial_recall.tsv"
+    conda:
+        "../../envs/science.yaml"
+    params:
+        artificial=artificial_recall_settings(),
+    script:
+        "../scripts/artificial_recall.py"
+
+
+rule artificial_class_visibility:
+    """Class against visibility of the recovered mocks' peaks among all peaks of the original
+    mosaic, with the thresholds (thesis Fig. 4.2)."""
+    input:
+        matches="results/{galaxy}/artificial/matches.parquet",
+        peaks="results/{galaxy}/detect/peaks.parquet",
+    output:
+        report(
+            "results/{galaxy}/artificial/class_visibility.png",
+            caption="../report/artificial_class_visibility.rst",
+            category="Artificial clusters",
+        ),
+    log:
+        "results/{galaxy}/logs/artificial_class_visibility.log",
+    benchmark:
+        "results/{galaxy}/benchmarks/artificial_class_visibility.tsv"
+    conda:
+        "../../envs/science.yaml"
+    params:
+        class_threshold=config["detect"]["class_threshold"],
+        visibility_threshold=config["detect"]["visibility_threshold"],
+        radii_px=ARTIFICIAL["match_radii_px"],
+    script:
+        "../scripts/artificial_class_visibility.py"

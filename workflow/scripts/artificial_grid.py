@@ -1,0 +1,14 @@
+"""Rule artificial_grid: unpack, call the library, write."""
+
+from starclusters.artificial.stage import make_grid
+from starclusters.io import write_table
+from starclusters.logs import setup_logging
+
+setup_logging(snakemake.log[0])
+sites, meta = make_grid(
+    snakemake.input.mask,
+    snakemake.params.window_px,
+    snakemake.params.spacing_px,
+    snakemake.params.n_shards,
+)
+write_table(snakemake.output.grid, sites, meta)
