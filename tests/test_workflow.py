@@ -78,6 +78,10 @@ def tiny_config(default_config: dict) -> dict:
         mock_split_fractions={"train": 0.568, "val": 0.05, "test": 0.382},
     )
     config["evaluate"].update(n_mocks=8, n_backgrounds=6, batch_size=8)
+    # the smallest dense-ready network (the default's 1 M parameters would only slow CI)
+    config["model"].update(
+        stage_blocks=[1, 1, 1, 1], stage_channels=[16, 32, 64, 128], stem_channels=16, fc_width=64
+    )
     # 4 tiles of 128 px; every 4th pixel: ~2,400 windows of the tiny network
     config["detect"].update(tile_px=128, step_px=4, batch_size=64)
     # the tiny network's class stays far below 0.95: take every peak as a candidate
@@ -524,7 +528,7 @@ def test_nothing_to_do_after_a_run(built):
             lambda c: c["backgrounds"].update(block_px=80),
             {"background_shard", "mock_figures", "train", "evaluate_model"},
         ),
-        (lambda c: c["train"].update(lr_start=0.002), {"train", "evaluate_model"}),
+        (lambda c: c["train"].update(lr_start=0.0025), {"train", "evaluate_model"}),
         (lambda c: c["model"].update(fc_width=32), {"train", "evaluate_model"}),
         (lambda c: c["evaluate"].update(n_mocks=9), {"evaluate_model"}),
         # a value for a band that is not used changes nothing
@@ -692,7 +696,7 @@ def test_training_reruns_after_a_config_change(built, tmp_path):
     copy = tmp_path / "copy"
     shutil.copytree(workdir, copy)
     config = yaml.safe_load(config_path.read_text())
-    config["train"]["lr_start"] = 0.002
+    config["train"]["lr_start"] = 0.0025
     changed = write_yaml(copy / "changed.yaml", config)
     snakemake(copy, changed, "--cores", "2")
     log = (copy / "results" / "tiny" / "logs" / "train.log").read_text()
