@@ -27,21 +27,12 @@ import torch
 from tqdm import tqdm
 
 from starclusters.detect.exact import Centres
-from starclusters.detect.tiles import FAST_HEAD_BATCH, Tile, fast_strip_rows
+from starclusters.detect.tiles import FAST_HEAD_BATCH, Tile, fast_strip_rows, widest_channels
 from starclusters.model.dense import check_dense_ready, dense_pooled
 from starclusters.model.inference import estimates
 from starclusters.model.targets import preprocess
 
 log = logging.getLogger(__name__)
-
-#: Centres per pass through fc, heads and decoding (the probability grids of 4,096 centres
-#: take 4 × 4,096 × 2,836 × 4 B ≈ 190 MB at the thesis' grid sizes).
-HEAD_BATCH = FAST_HEAD_BATCH
-
-
-def _largest_channels(model) -> int:
-    spec = model.spec
-    return max(spec.stem_channels, *spec.stage_channels, *spec.widths)
 
 
 @torch.no_grad()
@@ -76,7 +67,9 @@ def fast_tile_maps(
         return centres.spread(grid_maps)
     top, left = centres.top, centres.left
     c0, c1 = int(left.min()), int(left.max()) + window_px  # the columns any window needs
-    rows = fast_strip_rows(window_px, c1 - c0, _largest_channels(model))
+    spec = model.spec
+    channels = widest_channels(spec.stem_channels, spec.stage_channels, spec.widths)
+    rows = fast_strip_rows(window_px, c1 - c0, channels)
     x_all = torch.from_numpy(np.ascontiguousarray(images[:, :, c0:c1]))
     scale = model.band_scale()
     strips = np.unique(top // rows)
@@ -95,8 +88,8 @@ def fast_tile_maps(
             ty = torch.as_tensor(top[sel] - r0, device=pooled.device)
             tx = torch.as_tensor(left[sel] - c0, device=pooled.device)
             features = pooled[:, ty, tx].T  # (n_strip, C)
-            for k in range(0, sel.size, HEAD_BATCH):
-                part = slice(k, k + HEAD_BATCH)
+            for k in range(0, sel.size, FAST_HEAD_BATCH):
+                part = slice(k, k + FAST_HEAD_BATCH)
                 with ctx:
                     raw = model.head_outputs(model.fc_features(features[part]))
                 centres.put(grid_maps, sel[part], estimates(raw, grids))

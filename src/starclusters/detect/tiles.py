@@ -44,7 +44,8 @@ FAST_ACTIVATION_BYTES = 768 * 2**20
 FAST_LIVE_TENSORS = 5
 #: Fast mode: the fewest window rows per strip (the bound yields to it for huge networks).
 FAST_MIN_ROWS = 8
-#: Fast mode: centres per pass through fc and heads (starclusters.detect.fast.HEAD_BATCH).
+#: Fast mode: centres per pass through fc, heads and decoding (the probability grids of
+#: 4,096 centres take 4 × 4,096 × 2,836 × 4 B ≈ 190 MB at the thesis' grid sizes).
 FAST_HEAD_BATCH = 4096
 #: Value maps a tile job holds (CLASS, VISIBILITY, LOG_AGE, LOG_MASS, AV, LOG_RH).
 N_MAPS = 6
@@ -264,7 +265,7 @@ def tile_memory_bytes(
     }
     if mode == "fast":
         side = tile_px + 2 * halo
-        channels = max(stem_channels, *stage_channels, *widths)
+        channels = widest_channels(stem_channels, stage_channels, widths)
         rows = fast_strip_rows(window_px, side, channels)
         strip = FAST_LIVE_TENSORS * 4 * channels * side * (rows + window_px - 1)
         pooled = 4 * stage_channels[-1] * side * rows
@@ -273,6 +274,13 @@ def tile_memory_bytes(
         terms["outputs"] = 4 * FAST_HEAD_BATCH * n_outputs * 4
     terms["total"] = sum(terms.values())
     return terms
+
+
+def widest_channels(
+    stem_channels: int, stage_channels: Sequence[int], stage_widths: Sequence[int]
+) -> int:
+    """Channels of the network's widest feature map (stem, bottleneck widths, stage outputs)."""
+    return max(stem_channels, *stage_channels, *stage_widths)
 
 
 def fast_strip_rows(window_px: int, region_cols: int, largest_channels: int) -> int:
