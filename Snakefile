@@ -18,6 +18,13 @@ report: "workflow/report/workflow.rst"
 include: "workflow/rules/common.smk"
 
 
+# One galaxy per run; its name never spans folders, so that results/{galaxy}/... rules
+# never match the validation galaxies' results/{galaxy}/validation/{name}/... files.
+wildcard_constraints:
+    galaxy="[^/]+",
+    name="[^/]+",
+
+
 # The first rule is the default target.
 rule all:
     """Every product of the pipeline for the configured galaxy."""
@@ -30,6 +37,8 @@ rule all:
         candidate_outputs(),
         analysis_outputs(),
         artificial_outputs(),
+        validation_outputs(),
+        scorecard_outputs(),
 
 
 include: "workflow/rules/photometry.smk"
@@ -40,3 +49,6 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/detect.smk"
 include: "workflow/rules/artificial.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/validation.smk"
+include: "workflow/rules/baseline.smk"
+include: "workflow/rules/scorecard.smk"

@@ -34,6 +34,14 @@ INJECTION = {"artificial_shard", "artificial_inject", "artificial_truth"}
 SEARCH = {"artificial_maps", "artificial_peaks"}
 MATCHES = {"artificial_match", "artificial_recall", "artificial_class_visibility"}
 MATCHES |= {"arm_profiles", "analysis_metrics"}
+#: The validation galaxies (validation.smk): built by the training galaxy's generator ...
+VALIDATION_GALAXY = {"validation_galaxy", "validation_mosaic", "validation_truth"}
+#: ... searched by the network, and by the classical peer (baseline.smk) like the training galaxy
+VALIDATION_CNN = {"validation_maps", "validation_peaks"}
+VALIDATION_BASELINE = {"validation_baseline_photometry", "validation_baseline_catalog"}
+BASELINE = {"baseline_photometry", "baseline_catalog"}
+#: Every catalog scored against its truth, and the scorecard of them all (scorecard.smk).
+SCORE = {"score_catalog", "scorecard"}
 #: A change to the stars or PSFs also changes the synthetic galaxy and what is cut from it.
 GALAXY = {
     "synthetic_galaxy",
@@ -88,6 +96,21 @@ def tiny_config(default_config: dict) -> dict:
     config["detect"].update(class_threshold=0.0, visibility_threshold=0.0, gallery_size=4)
     # mocks every 48 px: 25 sites on the 256² mosaic, those with complete windows kept
     config["artificial"].update(spacing_px=48, spatial_bin_px=128)
+    # one small validation galaxy of the same generator (its own seed and part of the disk)
+    config["validation"] = {
+        "galaxies": {
+            "other": {
+                "seed": 7,
+                "synthetic": {
+                    "shape_px": [192, 192],
+                    "n_clusters": 4,
+                    "field_offset_arcsec": [1.0, -1.0],
+                },
+            }
+        }
+    }
+    # the classical peer's CI calibration on fewer stars and mocks
+    config["baseline"] = {"calibration_n": 100}
     return config
 
 
@@ -156,6 +179,32 @@ def with_detection(rules: set[str]) -> set[str]:
         rules = rules | CATALOG | {"artificial_class_visibility"}
     if rules & {"artificial_peaks", "artificial_truth"}:
         rules = rules | MATCHES
+    return with_scorecard(rules)
+
+
+def with_scorecard(rules: set[str]) -> set[str]:
+    """``rules`` plus the validation galaxies, classical peer and scores that rerun after them.
+
+    The validation galaxies share the training galaxy's generator inputs (stars, PSFs, mask
+    settings); the network's search of them follows a new galaxy or model; the peer follows
+    a new mosaic, PSF or mock bank (its CI calibration and SED library), its fits also the
+    isochrones; a new catalog, truth or benchmarked job is scored again.
+    """
+    if "synthetic_galaxy" in rules:
+        rules = rules | VALIDATION_GALAXY
+    if "mosaic" in rules:
+        rules = rules | {"validation_mosaic", "validation_truth"}
+    if rules & VALIDATION_GALAXY or "train" in rules:
+        rules = rules | VALIDATION_CNN
+    if rules & VALIDATION_GALAXY or rules & {"mock_shard", "psf"}:
+        rules = rules | VALIDATION_BASELINE
+    if rules & {"mosaic", "mock_shard", "psf"}:
+        rules = rules | BASELINE
+    if rules & {"isochrones", "extinction"}:
+        rules = rules | {"baseline_catalog", "validation_baseline_catalog"}
+    scored = {"truth", "find_peaks"} | VALIDATION_GALAXY | VALIDATION_CNN
+    if rules & (scored | VALIDATION_BASELINE | BASELINE):
+        rules = rules | SCORE
     return rules
 
 
@@ -487,6 +536,42 @@ def test_run_makes_the_artificial_cluster_test(built):
     assert 0 < searched.sum() < whole.sum()
 
 
+def test_run_makes_the_scorecard(built):
+    """The validation galaxy is built and searched, the classical peer runs on both galaxies,
+    and every catalog is scored against its truth, side by side."""
+    from starclusters.detect.catalog import CATALOG_COLUMNS
+    from starclusters.io import read_table
+
+    workdir, _ = built
+    out = workdir / "results" / "tiny"
+    other = out / "validation" / "other"
+    truth = read_table(other / "mosaic" / "truth.parquet")
+    assert len(truth) == 4 and np.isfinite(truth[["x_px", "y_px"]].to_numpy()).all()
+    training = read_table(out / "mosaic" / "truth.parquet")
+    assert not set(truth["seed"]) & set(training["seed"])  # clusters of its own
+    assert (other / "detect" / "candidates.parquet").exists()
+    for root in (out, other):
+        photometry = read_table(root / "baseline" / "photometry.parquet")
+        assert {"x", "y", "ci_mag", "mag_F336W", "mag_err_F814W", "is_cluster"} <= set(photometry)
+        assert photometry.attrs["meta"]["ci_cut"]["cut_mag"] > 0
+        for fit in ("grid", "library"):
+            catalog = read_table(root / "baseline" / f"catalog_{fit}.parquet")
+            assert list(catalog.columns[: len(CATALOG_COLUMNS)]) == list(CATALOG_COLUMNS)
+            assert len(catalog) == int(photometry["is_cluster"].sum())
+    table = read_table(out / "scorecard" / "scorecard.parquet")
+    assert set(table["galaxy"]) == {"tiny", "other"}
+    assert set(table["role"]) == {"training", "validation"}
+    assert set(table["method"]) == {"cnn", "classical_grid", "classical_library"}
+    recall = table[(table["table"] == "summary") & (table["metric"] == "recall")]
+    assert len(recall) == 6 and ((recall["value"] >= 0) & (recall["value"] <= 1)).all()
+    per_mpx = table[(table["table"] == "summary") & (table["metric"] == "wall_s_per_mpx")]
+    assert (per_mpx["value"] > 0).all()
+    summary = read_table(out / "scorecard" / "summary.parquet")
+    assert {"mean", "std", "n_galaxies"} <= set(summary.columns)
+    for png in ("recall_visibility", "parameters", "age_mass_recall", "summary"):
+        assert (out / "scorecard" / f"{png}.png").stat().st_size > 10_000
+
+
 def test_nothing_to_do_after_a_run(built):
     assert planned_rules(*built) == set()
 
@@ -542,16 +627,24 @@ def test_nothing_to_do_after_a_run(built):
         # the catalog's keys rerun the catalog rules only, each only those that use it
         (
             lambda c: c["detect"].update(class_threshold=0.1),
-            CATALOG | {"artificial_peaks", "artificial_class_visibility"},
+            CATALOG | {"artificial_peaks", "artificial_class_visibility", "validation_peaks"},
         ),
         # the smoothing also sets the artificial test's search radius
         (
             lambda c: c["detect"].update(smooth_sigma_px=2.0),
-            CATALOG | {"artificial_peaks", "artificial_search_mask"},
+            CATALOG | {"artificial_peaks", "artificial_search_mask", "validation_peaks"},
         ),
+        # the validation galaxies' catalogs keep their own synthetic geometry
         (
             lambda c: c["galaxy_geometry"].update(source="none"),
-            CATALOG | {"artificial_peaks", "artificial_truth"},
+            CATALOG | {"artificial_peaks", "artificial_truth", "baseline_catalog"},
+        ),
+        # the scorecard's and the peer's own keys
+        (lambda c: c["scorecard"].update(match_radius_px=2.0), SCORE),
+        (lambda c: c["baseline"].update(aperture_radius_px=3.5), BASELINE | VALIDATION_BASELINE),
+        (
+            lambda c: c["validation"]["galaxies"]["other"]["synthetic"].update(n_clusters=3),
+            VALIDATION_GALAXY,
         ),
         (lambda c: c["detect"].update(gallery_size=3), {"detection_gallery"}),
         (lambda c: c["detect"].update(match_radius_px=6.0), {"detection_gallery", "truth_match"}),
@@ -620,6 +713,12 @@ def test_a_new_shard_runs_alone(built):
         **dict.fromkeys(ANALYSIS, 1),
         "artificial_tile": 4,
         **dict.fromkeys(SEARCH | MATCHES - ANALYSIS, 1),
+        # the new bank: the peer's CI calibration and SED library; the new network
+        **dict.fromkeys(VALIDATION_CNN | {"baseline_photometry", "scorecard"}, 1),
+        "validation_baseline_photometry": 1,
+        "baseline_catalog": 2,
+        "validation_baseline_catalog": 2,
+        "score_catalog": 6,  # 2 galaxies x (network + 2 fits of the peer)
     }
 
 

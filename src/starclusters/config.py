@@ -157,3 +157,7 @@ def check_config(config: Mapping) -> None:
     from starclusters.detect.catalog import check_catalog_config
 
     check_catalog_config(config)
+    # validation galaxies: names, seeds and their synthetic keys
+    from starclusters.mosaic.validation import validation_galaxies
+
+    validation_galaxies(config)

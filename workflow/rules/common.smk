@@ -416,3 +416,149 @@ def artificial_outputs():
     names += ["recall.parquet", "metrics.parquet"]
     names += ["recall_map.png", "recall_parameters.png", "class_visibility.png"]
     return expand("results/{galaxy}/artificial/{name}", galaxy=GALAXY, name=names)
+
+
+# --- validation galaxies (validation.smk) and the scorecard (baseline.smk, scorecard.smk)
+
+from starclusters.mosaic.validation import validation_galaxies  # noqa: E402
+
+VALIDATION = validation_galaxies(config)
+
+
+def validation_synthetic_config(name):
+    """synthetic_config() for validation galaxy ``name``: its merged synthetic settings."""
+    return synthetic_config() | {
+        "galaxy": f"{GALAXY}/validation/{name}",
+        "mosaic": {"synthetic": VALIDATION[name]["synthetic"]},
+    }
+
+
+def validation_geometry():
+    """Galactocentric distances of a validation galaxy's catalogs: its own synthetic disk."""
+    return {"source": "synthetic"}
+
+
+def validation_outputs():
+    """Each validation galaxy's mosaic, truth and the network's candidates (none for the
+    regression network, which has no detection)."""
+    if not detect_outputs():
+        return []
+    names = [
+        "mosaic/truth.parquet",
+        "mosaic/synthetic.png",
+        "detect/candidates.parquet",
+    ]
+    return expand(
+        "results/{galaxy}/validation/{name}/{file}",
+        galaxy=GALAXY,
+        name=list(VALIDATION),
+        file=names,
+    )
+
+
+#: Methods the scorecard compares: the network's candidates and the classical peer's
+#: catalogs with its two SED fits (baseline.smk).
+BASELINE_FITS = ("grid", "library")
+SCORE_METHODS = ("cnn",) + tuple(f"classical_{fit}" for fit in BASELINE_FITS)
+
+
+def score_fields():
+    """The galaxies with a truth to score: the training galaxy (when synthetic) and each
+    validation galaxy."""
+    return (["training"] if MOSAIC["source"] == "synthetic" else []) + list(VALIDATION)
+
+
+def score_methods():
+    """The scored methods; the network's only when it detects (not the regression network)."""
+    return [m for m in SCORE_METHODS if m != "cnn" or detect_outputs()]
+
+
+def field_dir(galaxy, field):
+    """Where a scored galaxy's products live: the run's own, or a validation galaxy's."""
+    return (
+        f"results/{galaxy}"
+        if field == "training"
+        else f"results/{galaxy}/validation/{field}"
+    )
+
+
+def field_reference_band(field):
+    """The band of the truth's own grid (SyntheticGalaxySpec.reference_band) of a scored galaxy."""
+    from starclusters.mosaic.synthetic_spec import SyntheticGalaxySpec
+
+    section = (
+        MOSAIC["synthetic"] if field == "training" else VALIDATION[field]["synthetic"]
+    )
+    return SyntheticGalaxySpec.from_config(section).reference_band
+
+
+def method_benchmarks(wildcards):
+    """Benchmark files of the jobs that made a method's catalog from the mosaic."""
+    galaxy, field, method = wildcards.galaxy, wildcards.field, wildcards.method
+    bench = f"results/{galaxy}/benchmarks"
+    if method == "cnn" and field == "training":
+        tiles = [
+            p.replace("/detect/tiles/", "/benchmarks/detect_tile_").replace(
+                ".fits", ".tsv"
+            )
+            for p in detect_tile_files(wildcards)
+        ]
+        return tiles + [f"{bench}/merge_maps.tsv", f"{bench}/find_peaks.tsv"]
+    if method == "cnn":
+        return [
+            f"{bench}/validation_maps_{field}.tsv",
+            f"{bench}/validation_peaks_{field}.tsv",
+        ]
+    fit = method.removeprefix("classical_")
+    if field == "training":
+        return [
+            f"{bench}/baseline_photometry.tsv",
+            f"{bench}/baseline_catalog_{fit}.tsv",
+        ]
+    return [
+        f"{bench}/validation_baseline_photometry_{field}.tsv",
+        f"{bench}/validation_baseline_catalog_{field}_{fit}.tsv",
+    ]
+
+
+def score_inputs(wildcards):
+    """score_catalog's inputs: the galaxy's truth, reference band and mask, the method's
+    catalog and the benchmarks of the jobs that made it."""
+    root = field_dir(wildcards.galaxy, wildcards.field)
+    method = wildcards.method
+    catalog = (
+        f"{root}/detect/candidates.parquet"
+        if method == "cnn"
+        else f"{root}/baseline/catalog_{method.removeprefix('classical_')}.parquet"
+    )
+    return {
+        "truth": f"{root}/mosaic/truth.parquet",
+        "catalog": catalog,
+        "image": f"{root}/mosaic/{field_reference_band(wildcards.field)}.fits",
+        "mask": f"{root}/mosaic/mask.fits",
+        "benchmarks": method_benchmarks(wildcards),
+    }
+
+
+def scorecard_outputs():
+    """The scorecard's tables and figures (none without a galaxy that has a truth)."""
+    if not score_fields():
+        return []
+    names = ["scorecard.parquet", "summary.parquet", "recall_visibility.png"]
+    names += ["parameters.png", "age_mass_recall.png", "summary.png"]
+    return expand("results/{galaxy}/scorecard/{name}", galaxy=GALAXY, name=names)
+
+
+def catalog_inputs_arms(wildcards):
+    """The synthetic galaxy's arms table when the catalogs' geometry comes from it."""
+    if config["galaxy_geometry"].get("source") == "synthetic":
+        return f"results/{wildcards.galaxy}/mosaic/arms.parquet"
+    return []
+
+
+def baseline_photometry_config():
+    """The `photometry` keys the classical peer's SED fits use (the stellar population's)."""
+    return {key: PHOT[key] for key in ("distance_mpc", "imf", "extinction")} | {
+        "vega_zeropoint_mag": band_subset(PHOT["vega_zeropoint_mag"]),
+        "magnitude_limits": band_subset(PHOT["magnitude_limits"]),
+    }

@@ -1,0 +1,65 @@
+"""The scorecard (docs/scorecard.md): every method's catalog (the network's candidates, the
+classical peer's) against the truth of the training galaxy and of each validation galaxy,
+with the one scorer (starclusters.scorecard); side by side in tables and figures."""
+
+
+rule score_catalog:
+    """One method's catalog of one galaxy against its truth: the long table of metrics and
+    the matched truth."""
+    input:
+        unpack(score_inputs),
+    output:
+        scores="results/{galaxy}/scorecard/{field}/{method}.parquet",
+        matched="results/{galaxy}/scorecard/{field}/{method}_matched.parquet",
+    log:
+        "results/{galaxy}/logs/score_catalog_{field}_{method}.log",
+    wildcard_constraints:
+        field="|".join(["training", *VALIDATION]),
+        method="|".join(SCORE_METHODS),
+    conda:
+        "../../envs/science.yaml"
+    params:
+        scorecard=config["scorecard"],
+        role=lambda w: "training" if w.field == "training" else "validation",
+        galaxy=lambda w: w.galaxy if w.field == "training" else w.field,
+    script:
+        "../scripts/score_catalog.py"
+
+
+rule scorecard:
+    """All galaxies × methods in one table, the validation mean ± spread, and the figures."""
+    input:
+        expand(
+            "results/{{galaxy}}/scorecard/{field}/{method}.parquet",
+            field=score_fields(),
+            method=score_methods(),
+        ),
+    output:
+        table="results/{galaxy}/scorecard/scorecard.parquet",
+        summary="results/{galaxy}/scorecard/summary.parquet",
+        recall_visibility=report(
+            "results/{galaxy}/scorecard/recall_visibility.png",
+            caption="../report/scorecard_recall_visibility.rst",
+            category="Scorecard",
+        ),
+        parameters=report(
+            "results/{galaxy}/scorecard/parameters.png",
+            caption="../report/scorecard_parameters.rst",
+            category="Scorecard",
+        ),
+        age_mass=report(
+            "results/{galaxy}/scorecard/age_mass_recall.png",
+            caption="../report/scorecard_age_mass.rst",
+            category="Scorecard",
+        ),
+        summary_figure=report(
+            "results/{galaxy}/scorecard/summary.png",
+            caption="../report/scorecard_summary.rst",
+            category="Scorecard",
+        ),
+    log:
+        "results/{galaxy}/logs/scorecard.log",
+    conda:
+        "../../envs/science.yaml"
+    script:
+        "../scripts/scorecard.py"
