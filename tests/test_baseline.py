@@ -174,6 +174,69 @@ def test_ci_cut_separates_stars_from_mocks_and_is_reproducible(epsfs):
     assert median.cut_mag == pytest.approx(np.median(samples["star_ci"]))
 
 
+def test_calibration_windows_are_segmented_as_alone_and_unmatched_objects_dropped(epsfs):
+    """The calibration's one canvas gives each window the sources that the detection's
+    segment_sources finds on that window alone; an object with no source within
+    MATCH_RADIUS_PX of where it was put is not detected."""
+    from starclusters.baseline.aperture import concentration_index
+    from starclusters.baseline.classify import (
+        MATCH_RADIUS_PX,
+        calibration_stamp_px,
+        measure_stamps,
+        point_source_stamps,
+        window_sources,
+    )
+    from starclusters.baseline.detection import matched_filter_snr, segment_sources
+
+    s = settings()
+    side = calibration_stamp_px(s)
+    rng = np.random.default_rng(11)
+    n = 10
+    stars, offsets = point_source_stamps(
+        epsfs, np.ones(3), OVERSAMPLING, np.full((n, 3), 2.0), side, rng
+    )
+    # neighbours: a fainter one 5 px away (deblended from the star), a bright one in a corner
+    yy, xx = np.mgrid[:side, :side]
+    for k in range(n // 2):
+        for (dx, dy), f in (((5.0, 1.0), 1.5), ((-9.0, -10.0), 5.0)):
+            r2 = (xx - side // 2 - dx) ** 2 + (yy - side // 2 - dy) ** 2
+            stars[k] += f * np.exp(-0.5 * r2 / PSF_SIGMA_PX**2) / (2 * np.pi * PSF_SIGMA_PX**2)
+    stamps = 0.02 + stars + rng.normal(0.0, 0.01, stars.shape)
+    det = (stamps - 0.02).sum(axis=1) / (0.01 * np.sqrt(3))
+    window, found = window_sources(det, s)
+    alone = np.ones((side, side), bool)
+    for k in range(n):
+        own = segment_sources(matched_filter_snr(det[k], alone, s.smooth_fwhm_px), alone, s)
+        assert len(own) == (3 if k < n // 2 else 1)
+        mine = found[window == k]
+        assert len(mine) == len(own)
+        np.testing.assert_allclose(
+            mine[["x", "y"]].to_numpy(), own[["x", "y"]].to_numpy(), atol=1e-9
+        )
+        np.testing.assert_allclose(mine["detection_snr"], own["detection_snr"], rtol=1e-12)
+
+    exptime = dict.fromkeys(BANDS, 1000.0)
+    where = side // 2 + offsets
+    ci, kept = measure_stamps(stamps, BANDS, ZEROPOINTS, exptime, s, where)
+    assert kept.all()
+    at_truth = concentration_index(
+        stamps[:, 1].reshape(n * side, side),
+        where[:, 0],
+        where[:, 1] + side * np.arange(n),
+        s.ci_radii_px,
+        s.sky_annulus_px,
+    )
+    assert np.all(np.abs(ci - at_truth) < 0.03)  # centred on the star, not its neighbour
+    # put "elsewhere", farther than MATCH_RADIUS_PX from any source: not detected
+    ci_far, kept_far = measure_stamps(
+        stamps, BANDS, ZEROPOINTS, exptime, s, where + MATCH_RADIUS_PX + 0.6
+    )
+    assert not kept_far.any() and np.isnan(ci_far).all()
+    # pure noise: nothing detected
+    noise = 0.02 + rng.normal(0.0, 0.01, stamps.shape)
+    assert not measure_stamps(noise, BANDS, ZEROPOINTS, exptime, s)[1].any()
+
+
 # --------------------------------------------------------------------------- detection
 
 

@@ -183,17 +183,13 @@ def with_detection(rules: set[str]) -> set[str]:
 
 
 def with_scorecard(rules: set[str]) -> set[str]:
-    """``rules`` plus the validation galaxies, classical peer and scores that rerun after them.
-
-    The validation galaxies share the training galaxy's generator inputs (stars, PSFs, mask
-    settings); the network's search of them follows a new galaxy or model; the peer follows
-    a new mosaic, PSF or mock bank (its CI calibration and SED library), its fits also the
-    isochrones; a new catalog, truth or benchmarked job is scored again.
+    """``rules`` plus the validation galaxies' searches, the classical peer and the scores that
+    rerun after them. The validation galaxies themselves are in the expectations: they share
+    the training galaxy's stars, PSFs and mask settings, not its own synthetic keys. The
+    network's search of them follows a new galaxy or model; the peer follows a new mosaic,
+    PSF or mock bank (its CI calibration and SED library), its fits also the isochrones; a
+    new catalog, truth or benchmarked job is scored again.
     """
-    if "synthetic_galaxy" in rules:
-        rules = rules | VALIDATION_GALAXY
-    if "mosaic" in rules:
-        rules = rules | {"validation_mosaic", "validation_truth"}
     if rules & VALIDATION_GALAXY or "train" in rules:
         rules = rules | VALIDATION_CNN
     if rules & VALIDATION_GALAXY or rules & {"mock_shard", "psf"}:
@@ -581,33 +577,37 @@ def test_nothing_to_do_after_a_run(built):
     [
         (
             lambda c: c["photometry"]["extinction"].update(r_v=3.3),
-            {"extinction", "photometry_figures"} | MOCKS | GALAXY,
+            {"extinction", "photometry_figures"} | MOCKS | GALAXY | VALIDATION_GALAXY,
         ),
         (
             lambda c: c["photometry"]["isochrones"].update(metallicity_z=0.02),
-            {"isochrones", "photometry_figures"} | MOCKS | GALAXY,
+            {"isochrones", "photometry_figures"} | MOCKS | GALAXY | VALIDATION_GALAXY,
         ),
         (
             lambda c: c["photometry"].update(distance_mpc=5.0),
-            {"photometry_figures"} | MOCKS | GALAXY,
+            {"photometry_figures"} | MOCKS | GALAXY | VALIDATION_GALAXY,
         ),
         (
             lambda c: c["photometry"]["filter_curves"].update(F814W="HST_ACS_WFC_F814W"),
-            {"isochrones", "extinction", "photometry_figures", "psf"} | MOCKS | GALAXY,
+            {"isochrones", "extinction", "photometry_figures", "psf"}
+            | MOCKS
+            | GALAXY
+            | VALIDATION_GALAXY,
         ),
         # the mocks' magnitude cuts do not touch the galaxy (but the artificial mocks)
         (
             lambda c: c["photometry"]["magnitude_limits"].update(F814W=22.5),
             {"photometry_figures"} | MOCKS | INJECTION,
         ),
-        (lambda c: c["mocks"].update(truncation_arcsec=2.0), MOCKS | GALAXY),
-        (lambda c: c["psf"].update(size_arcsec=3.2), {"psf"} | MOCKS | GALAXY),
+        (lambda c: c["mocks"].update(truncation_arcsec=2.0), MOCKS | GALAXY | VALIDATION_GALAXY),
+        (lambda c: c["psf"].update(size_arcsec=3.2), {"psf"} | MOCKS | GALAXY | VALIDATION_GALAXY),
         # one more shard adds one job (and the figures, which read every shard)
         (lambda c: c["mocks"].update(n_shards=3), MOCKS),
         (lambda c: c["mosaic"]["synthetic"].update(n_clusters=5), GALAXY),
         (
             lambda c: c["mosaic"]["mask"].update(saturation_grow_arcsec=0.8),
-            {"mosaic", "truth", "background_shard", "mock_figures", "train", "evaluate_model"},
+            {"mosaic", "truth", "background_shard", "mock_figures", "train", "evaluate_model"}
+            | {"validation_mosaic", "validation_truth"},
         ),
         (
             lambda c: c["backgrounds"].update(block_px=80),
@@ -621,9 +621,12 @@ def test_nothing_to_do_after_a_run(built):
         # the step changes the tiles and the artificial test's search radius
         (
             lambda c: c["detect"].update(step_px=3),
-            {"detect_tile", "merge_maps", "artificial_search_mask"},
+            {"detect_tile", "merge_maps", "artificial_search_mask"} | VALIDATION_CNN,
         ),
-        (lambda c: c["detect"].update(tile_px=64), {"detect_plan", "merge_maps"}),
+        (
+            lambda c: c["detect"].update(tile_px=64),
+            {"detect_plan", "merge_maps"} | VALIDATION_CNN,
+        ),
         # the catalog's keys rerun the catalog rules only, each only those that use it
         (
             lambda c: c["detect"].update(class_threshold=0.1),

@@ -494,15 +494,13 @@ def field_reference_band(field):
 
 def method_benchmarks(wildcards):
     """Benchmark files of the jobs that made a method's catalog from the mosaic."""
+    from starclusters.io import read_table
+
     galaxy, field, method = wildcards.galaxy, wildcards.field, wildcards.method
     bench = f"results/{galaxy}/benchmarks"
     if method == "cnn" and field == "training":
-        tiles = [
-            p.replace("/detect/tiles/", "/benchmarks/detect_tile_").replace(
-                ".fits", ".tsv"
-            )
-            for p in detect_tile_files(wildcards)
-        ]
+        plan = checkpoints.detect_plan.get(galaxy=galaxy).output.plan
+        tiles = [f"{bench}/detect_tile_{t}.tsv" for t in read_table(plan)["t"]]
         return tiles + [f"{bench}/merge_maps.tsv", f"{bench}/find_peaks.tsv"]
     if method == "cnn":
         return [

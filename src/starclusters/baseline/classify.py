@@ -11,10 +11,14 @@ Two samples share one brightness distribution and one noise recipe:
 Each is put with the project's one :func:`~starclusters.mocks.compose.compose` (Poisson
 noise for the exposure time) on a window of the mosaic itself (random, wholly usable:
 the real sky, its noise and its crowding), then measured as the catalog's sources are: the
-detection's matched-filter image and windowed centroid (started at its highest pixel
-within 2 px of the centre), the annulus sky, CI in ``ci_band``, aperture photometry in
-every band. Only those that would enter the catalog as clusters but for the CI — peak
-S/N ≥ ``detection_sigma``, error ≤ ``max_mag_err`` in every band — are kept.
+window's detection image and matched filter, its own segmentation by the detection's one
+:func:`~starclusters.baseline.detection.segment_sources` (same ``detection_sigma``,
+``npixels`` and deblending; photutils' windowed centroids), the source nearest the
+injected position within MATCH_RADIUS_PX as the measured one, the annulus sky, CI in
+``ci_band``, aperture photometry in every band. Only those that would enter the catalog
+as clusters but for the CI are kept: detected (an object with no source within
+MATCH_RADIUS_PX counts as not detected and is dropped, like one below the S/N cut) and
+with error ≤ ``max_mag_err`` in every band.
 
 The cut c (a source is a cluster when CI > c) follows ``ci_cut_rule``:
 
@@ -31,20 +35,27 @@ Both cuts and their fractions go into the result, whatever the rule.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from starclusters.baseline.aperture import concentration_index, magnitudes, photometry
-from starclusters.baseline.detection import (
-    CENTROID_MAX_SHIFT_PX,
-    matched_filter_snr,
-    windowed_centroids,
-)
+from starclusters.baseline.detection import matched_filter_snr, segment_sources
 from starclusters.baseline.settings import BaselineSettings
 from starclusters.errors import InputFileError
 
-#: Half-size of the box (px) in which a calibration source's highest S pixel is sought.
-START_BOX_PX = 2
+if TYPE_CHECKING:
+    import pandas as pd
+
+#: Farthest (px) a calibration object's detected source may lie from where it was injected.
+MATCH_RADIUS_PX = 2.0
+#: Unusable pixels between the windows of the calibration's canvas (:func:`window_sources`):
+#: more than the matched filter's reach (4σ of its Gaussian, 3 px at FWHM 2 px), so that
+#: each window is smoothed and segmented as if alone, and than photutils' windowed-centroid
+#: and half-light apertures reach into a neighbour (chosen; measured on the synthetic M83's
+#: 400 + 400 calibration windows: the sources of windows segmented one by one to 1e-13 px
+#: at 8 px and more, to 3e-4 px at 3 px).
+CANVAS_GAP_PX = 16
 
 
 @dataclass(frozen=True)
@@ -135,9 +146,50 @@ def background_windows(
 
 def calibration_stamp_px(settings: BaselineSettings) -> int:
     """Side (px, odd) of the calibration stamps: the sky annulus plus a margin for the
-    start box and the centroid's largest shift, so no annulus reaches past a stamp."""
-    margin = START_BOX_PX + int(np.ceil(CENTROID_MAX_SHIFT_PX)) + 1
+    injected position's sub-pixel offset and MATCH_RADIUS_PX, so no annulus reaches past
+    a stamp."""
+    margin = int(np.ceil(MATCH_RADIUS_PX + 0.5)) + 1
     return 2 * (int(np.ceil(settings.sky_annulus_px[1])) + margin) + 1
+
+
+def window_sources(
+    det: np.ndarray, settings: BaselineSettings, gap_px: int = CANVAS_GAP_PX
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """Each window's own sources: ``det`` (N, S, S) the windows' unit-noise detection
+    images (unsmoothed), matched-filtered and segmented by :func:`segment_sources` as if
+    each were alone.
+
+    The windows are tiled on one canvas (about √N × √N of them), ``gap_px`` unusable
+    pixels apart, and the canvas is filtered and segmented once: a gap wider than the
+    matched filter's reach keeps each window's smoothing its own (zero beyond it, as for
+    a window alone), unusable pixels join no segment and weigh nothing in a centroid
+    (CANVAS_GAP_PX). One canvas instead of N calls: measured 2.2× faster (4.2 s against
+    9.1 s on one core for the synthetic M83's 400 stars and 400 mocks). Returns (window
+    (M,) int index, table (M rows) with :func:`segment_sources`' columns, x and y in
+    window px).
+    """
+    n, s, _ = det.shape
+    cols = int(np.ceil(np.sqrt(n)))
+    rows = int(np.ceil(n / cols))
+    pitch = s + gap_px
+    tiled = np.zeros((rows * pitch - gap_px, cols * pitch - gap_px))
+    good = np.zeros(tiled.shape, bool)
+    r, c = np.divmod(np.arange(n), cols)
+    y0, x0 = r * pitch, c * pitch
+    iy = y0[:, None, None] + np.arange(s)[None, :, None]
+    ix = x0[:, None, None] + np.arange(s)[None, None, :]
+    tiled[iy, ix] = det
+    good[iy, ix] = True
+    canvas = matched_filter_snr(tiled, good, settings.smooth_fwhm_px)
+    table = segment_sources(canvas, good, settings)
+    table.attrs.pop("counts", None)
+    x, y = table["x"].to_numpy(float), table["y"].to_numpy(float)
+    wr = np.floor(y / pitch).astype(int)
+    wc = np.floor(x / pitch).astype(int)
+    window = wr * cols + wc
+    table["x"] = x - wc * pitch
+    table["y"] = y - wr * pitch
+    return window, table
 
 
 def measure_stamps(
@@ -146,21 +198,29 @@ def measure_stamps(
     zeropoints_mag,
     exptime_s,
     settings: BaselineSettings,
+    positions: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Measure composed stamps (N, B, S, S) counts/s (S = :func:`calibration_stamp_px`) as
     the catalog measures sources: the detection image of each stamp (sky its median, noise
-    1.4826 × its MAD), the matched filter, the windowed centroid started at the highest
-    S pixel within START_BOX_PX of the centre, aperture photometry and CI.
+    1.4826 × its MAD), its matched filter and segmentation (:func:`window_sources`, the
+    detection's :func:`segment_sources`: deblended, windowed centroids), the source
+    nearest the injected position within MATCH_RADIUS_PX, aperture photometry and CI at
+    its centroid.
 
-    Returns (ci (N,) mag, kept (N,) bool): kept where that peak S/N ≥ detection_sigma,
-    every band's error ≤ max_mag_err and CI is finite. Vectorised: the stamps are stacked
-    into one (N·S, S) image, which no window or annulus crosses.
+    positions: (N, 2) injected (x, y) in stamp px (None: the stamp centres, S//2).
+    Returns (ci (N,) mag, kept (N,) bool): kept where a source was found within
+    MATCH_RADIUS_PX (an object with none counts as not detected: its CI is NaN), every
+    band's error ≤ max_mag_err and CI is finite. The photometry is vectorised: the stamps
+    are stacked into one (N·S, S) image, which no aperture or annulus crosses.
     """
     bands = list(bands)
     stamps = np.asarray(stamps, np.float64)
     n, _, s, _ = stamps.shape
     if n == 0:
         return np.zeros(0), np.zeros(0, bool)
+    if positions is None:
+        positions = np.full((n, 2), float(s // 2))
+    positions = np.asarray(positions, np.float64)
     use = [bands.index(b) for b in settings.detection_band_list(bands)]
     flat = stamps.reshape(n, stamps.shape[1], s * s)
     sky = np.median(flat, axis=2)
@@ -168,16 +228,21 @@ def measure_stamps(
     sigma = np.where(sigma > 0, sigma, np.inf)
     det = (((stamps - sky[..., None, None]) / sigma[..., None, None])[:, use]).sum(axis=1)
     det /= np.sqrt(len(use))
-    tall = det.reshape(n * s, s)
-    snr = matched_filter_snr(tall, np.ones_like(tall, bool), settings.smooth_fwhm_px)
-    centre = s // 2
-    lo, hi = centre - START_BOX_PX, centre + START_BOX_PX + 1
-    boxes = snr.reshape(n, s, s)[:, lo:hi, lo:hi].reshape(n, -1)
-    best = np.argmax(boxes, axis=1)
-    peak = boxes[np.arange(n), best]
-    by, bx = np.divmod(best, hi - lo)
-    x, y = windowed_centroids(snr, bx + lo, by + lo + s * np.arange(n), settings.centroid_sigma_px)
-    kept = peak >= settings.detection_sigma
+    window, sources = window_sources(det, settings)
+    distance = np.hypot(
+        sources["x"].to_numpy(float) - positions[window, 0],
+        sources["y"].to_numpy(float) - positions[window, 1],
+    )
+    near = np.flatnonzero(distance <= MATCH_RADIUS_PX)
+    near = near[np.lexsort((distance[near], window[near]))]  # by window, nearest first
+    first = near[np.unique(window[near], return_index=True)[1]]
+    detected = np.zeros(n, bool)
+    detected[window[first]] = True
+    x, y = positions[:, 0].copy(), positions[:, 1].copy()  # placeholders where undetected
+    x[window[first]] = sources["x"].to_numpy(float)[first]
+    y[window[first]] = sources["y"].to_numpy(float)[first]
+    y = y + s * np.arange(n)
+    kept = detected.copy()
     for b, band in enumerate(bands):
         flux, err = photometry(
             stamps[:, b].reshape(n * s, s),
@@ -197,6 +262,7 @@ def measure_stamps(
         settings.sky_annulus_px,
         clip_sigma=settings.sky_clip_sigma,
     )
+    ci = np.where(detected, ci, np.nan)
     return ci, kept & np.isfinite(ci)
 
 
@@ -290,14 +356,19 @@ def calibrate_ci_cut(
         [counts_per_second(star_mags[:, b], zeropoints_mag[band]) for b, band in enumerate(bands)],
         axis=1,
     )
-    stars, _ = point_source_stamps(epsfs, flux_fraction, oversampling, star_flux, stamp_px, rng)
+    stars, offsets = point_source_stamps(
+        epsfs, flux_fraction, oversampling, star_flux, stamp_px, rng
+    )
     exptime = np.array([float(exptime_s[b]) for b in bands])
     samples = {}
-    for name, clean in (("star_ci", stars), ("mock_ci", mocks)):
+    for name, clean, where in (
+        ("star_ci", stars, half + offsets),
+        ("mock_ci", mocks, np.full((len(mocks), 2), float(half))),
+    ):
         backgrounds = background_windows(images, good, stamp_px, len(clean), rng)
         noisy, _, _ = compose(clean, backgrounds, exptime, rng, 1.0)
         ci, kept = measure_stamps(
-            np.asarray(noisy, np.float64), bands, zeropoints_mag, exptime_s, settings
+            np.asarray(noisy, np.float64), bands, zeropoints_mag, exptime_s, settings, where
         )
         samples[name] = ci[kept]
     return choose_cut(samples["star_ci"], samples["mock_ci"], settings), samples

@@ -29,8 +29,9 @@ all but the first two by photutils (``photutils.segmentation``).
 Masked (mask ≠ 0, see :mod:`starclusters.mosaic.prepare`) and non-finite pixels are 0 in D,
 belong to no segment, and no source is kept whose centroid falls on one.
 
-:func:`windowed_centroids` (a hand-written XWIN with a fixed σ, started at given pixels) is
-not used by the detection: the CI calibration of :mod:`.classify` centres its stamps with it.
+Steps 4–6 are :func:`segment_sources`, which takes any S/N image: the detection runs it on
+the whole mosaic's, the CI calibration of :mod:`.classify` on its composed windows', so
+that calibration and catalog find, deblend and centre their sources alike.
 
 Pixel convention: 0-based (x, y) = (column, row) of the mosaic's array, pixel centres at
 integers, as astropy's ``pixel_to_world`` reads them.
@@ -51,10 +52,6 @@ log = logging.getLogger(__name__)
 
 #: Columns of :func:`detect_sources`' table.
 SOURCE_COLUMNS = ("segment_id", "x", "y", "detection_snr", "area_px")
-#: Iterations of the windowed centroid (chosen; SExtractor iterates until it moves < 2e-4 px).
-CENTROID_ITERATIONS = 6
-#: Farthest a windowed centroid may move from its start, px (a neighbour is not followed).
-CENTROID_MAX_SHIFT_PX = 1.5
 
 
 def usable_pixels(images: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
@@ -112,51 +109,6 @@ def smooth(image: np.ndarray, fwhm_px: float) -> np.ndarray:
     )
 
 
-def windowed_centroids(
-    image: np.ndarray,
-    x,
-    y,
-    sigma_px: float,
-    good: np.ndarray | None = None,
-    n_iter: int = CENTROID_ITERATIONS,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Windowed centroids (SExtractor XWIN_IMAGE) of the sources starting at (x, y) (N,) px.
-
-    Each iteration moves a position to Σ w I p / Σ w I over the pixels p within 4σ, with
-    w = exp(−|p − position|² / 2σ²) and I the image's positive part (unusable pixels
-    weigh 0). A position never moves more than CENTROID_MAX_SHIFT_PX from its start (a
-    brighter neighbour is not followed); with no positive light it stays put. Returns
-    (x, y) (N,) float64 px.
-    """
-    image = np.asarray(image, np.float64)
-    positive = np.clip(np.where(np.isfinite(image), image, 0.0), 0.0, None)
-    if good is not None:
-        positive = np.where(good, positive, 0.0)
-    x0, y0 = np.asarray(x, np.float64).copy(), np.asarray(y, np.float64).copy()
-    if x0.size == 0:
-        return x0, y0
-    half = int(math.ceil(4 * sigma_px))
-    dy, dx = np.mgrid[-half : half + 1, -half : half + 1]
-    dy, dx = dy.ravel(), dx.ravel()
-    h, w = image.shape
-    cx, cy = x0.copy(), y0.copy()
-    for _ in range(n_iter):
-        px = np.rint(cx)[:, None] + dx[None]
-        py = np.rint(cy)[:, None] + dy[None]
-        inside = (px >= 0) & (px < w) & (py >= 0) & (py < h)
-        values = positive[np.clip(py, 0, h - 1).astype(int), np.clip(px, 0, w - 1).astype(int)]
-        weight = np.exp(-0.5 * ((px - cx[:, None]) ** 2 + (py - cy[:, None]) ** 2) / sigma_px**2)
-        weight = np.where(inside, weight * values, 0.0)
-        total = weight.sum(axis=1)
-        ok = total > 0
-        nx = np.where(ok, (weight * px).sum(axis=1) / np.where(ok, total, 1.0), cx)
-        ny = np.where(ok, (weight * py).sum(axis=1) / np.where(ok, total, 1.0), cy)
-        shift = np.hypot(nx - x0, ny - y0)
-        scale = np.where(shift > CENTROID_MAX_SHIFT_PX, CENTROID_MAX_SHIFT_PX / shift, 1.0)
-        cx, cy = x0 + (nx - x0) * scale, y0 + (ny - y0) * scale
-    return cx, cy
-
-
 def matched_filter_snr(det: np.ndarray, good: np.ndarray, fwhm_px: float) -> np.ndarray:
     """S (H, W): the unit-noise detection image ``det`` smoothed by a unit-sum Gaussian of
     FWHM ``fwhm_px`` and divided by the smoothed white noise √Σk²; 0 on unusable pixels."""
@@ -180,22 +132,15 @@ def empty_sources() -> pd.DataFrame:
     )
 
 
-def detect_sources(
-    images: np.ndarray,
-    mask: np.ndarray | None,
-    settings: BaselineSettings,
-    bands=None,
-) -> pd.DataFrame:
-    """Sources of the mosaic ``images`` (B, H, W) float counts/s (module docstring).
+def segment_sources(snr: np.ndarray, good: np.ndarray, settings: BaselineSettings) -> pd.DataFrame:
+    """Sources of a matched-filter S/N image: steps 4–6 of the module docstring.
 
-    mask: (H, W) integer, non-zero = unusable (the mosaic stage's mask), or None; bands:
-    names of the B images, needed when ``settings.detection_bands`` picks some of them.
-    Returns one row per source in raster order of the peaks: segment_id (the thresholded
-    segment, before deblending, it lies in, from 1; deblended sources share it), x, y
-    (windowed centroid, 0-based px of the mosaic grid), detection_snr (S at the source's
-    highest pixel: the matched-filter S/N), area_px (pixels of its thresholded segment,
-    before deblending). Nothing usable or nothing above the threshold gives an empty table
-    with these columns.
+    snr: (H, W) S in its own noise units (:func:`matched_filter_snr`); good: (H, W) usable
+    pixels (the others belong to no segment, and no source is kept whose centroid falls on
+    one); settings: detection_sigma, npixels, deblend_nlevels, deblend_contrast. Returns
+    :func:`detect_sources`' table (0-based px of ``snr``), in raster order of the sources'
+    highest pixels; ``attrs["counts"]``: segments, deblended sources, and sources without a
+    windowed centroid (given the isophotal one).
     """
     import warnings
 
@@ -205,32 +150,17 @@ def detect_sources(
 
     from starclusters.detect.peaks import local_maxima
 
-    images = np.asarray(images, np.float64)
-    if images.ndim != 3:
-        raise ValueError(f"images must be (bands, H, W), got shape {images.shape}")
-    if mask is not None and np.shape(mask) != images.shape[1:]:
-        raise ValueError(f"mask has shape {np.shape(mask)}, the images {images.shape[1:]}")
-    if settings.detection_bands:
-        if bands is None:
-            raise ValueError("detect_sources() needs the band names to pick detection_bands")
-        names = list(bands)
-        use = [names.index(b) for b in settings.detection_band_list(names)]
-    else:
-        use = list(range(images.shape[0]))
-    good = usable_pixels(images, mask)
-    if good.sum() < max(settings.npixels, 16):
-        log.info("no usable pixels: no sources")
-        return empty_sources()
-    det, _, _ = detection_image(images[use], good, settings.background_box_px)
-    snr = matched_filter_snr(det, good, settings.smooth_fwhm_px)
+    snr = np.asarray(snr, np.float64)
+    good = np.asarray(good, bool)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NoDetectionsWarning)
         segments = threshold_segments(
             snr, settings.detection_sigma, settings.npixels, connectivity=8, mask=~good
         )
     if segments is None:
-        log.info("nothing above S/N %.3g: no sources", settings.detection_sigma)
-        return empty_sources()
+        table = empty_sources()
+        table.attrs["counts"] = {"segments": 0, "deblended": 0, "no_window": 0}
+        return table
     # Only a segment with two local maxima or more can split at any threshold: deblending
     # just those gives the same result, in about 2/3 of the time on a crowded mosaic.
     rows, cols = local_maxima(snr, valid=segments.data > 0)
@@ -278,20 +208,72 @@ def detect_sources(
     iy = np.clip(np.rint(np.where(finite, y, 0)).astype(int), 0, h - 1)
     usable = finite & good[iy, ix]
     order = np.lexsort((cols, rows))
-    table = pd.DataFrame(
-        {
-            "segment_id": parent,
-            "x": x,
-            "y": y,
-            "detection_snr": np.asarray(catalog.max_value, np.float64),
-            "area_px": area[parent].astype(np.int64),
-        }
-    ).iloc[order][usable[order]]
+    table = (
+        pd.DataFrame(
+            {
+                "segment_id": parent,
+                "x": x,
+                "y": y,
+                "detection_snr": np.asarray(catalog.max_value, np.float64),
+                "area_px": area[parent].astype(np.int64),
+            }
+        )
+        .iloc[order][usable[order]]
+        .reset_index(drop=True)
+    )
+    table.attrs["counts"] = {
+        "segments": int(segments.n_labels),
+        "deblended": int(deblended.n_labels),
+        "no_window": int(no_window.sum()),
+    }
+    return table
+
+
+def detect_sources(
+    images: np.ndarray,
+    mask: np.ndarray | None,
+    settings: BaselineSettings,
+    bands=None,
+) -> pd.DataFrame:
+    """Sources of the mosaic ``images`` (B, H, W) float counts/s (module docstring).
+
+    mask: (H, W) integer, non-zero = unusable (the mosaic stage's mask), or None; bands:
+    names of the B images, needed when ``settings.detection_bands`` picks some of them.
+    Returns one row per source in raster order of the peaks: segment_id (the thresholded
+    segment, before deblending, it lies in, from 1; deblended sources share it), x, y
+    (windowed centroid, 0-based px of the mosaic grid), detection_snr (S at the source's
+    highest pixel: the matched-filter S/N), area_px (pixels of its thresholded segment,
+    before deblending). Nothing usable or nothing above the threshold gives an empty table
+    with these columns. Steps 4–6 are :func:`segment_sources`.
+    """
+    images = np.asarray(images, np.float64)
+    if images.ndim != 3:
+        raise ValueError(f"images must be (bands, H, W), got shape {images.shape}")
+    if mask is not None and np.shape(mask) != images.shape[1:]:
+        raise ValueError(f"mask has shape {np.shape(mask)}, the images {images.shape[1:]}")
+    if settings.detection_bands:
+        if bands is None:
+            raise ValueError("detect_sources() needs the band names to pick detection_bands")
+        names = list(bands)
+        use = [names.index(b) for b in settings.detection_band_list(names)]
+    else:
+        use = list(range(images.shape[0]))
+    good = usable_pixels(images, mask)
+    if good.sum() < max(settings.npixels, 16):
+        log.info("no usable pixels: no sources")
+        return empty_sources()
+    det, _, _ = detection_image(images[use], good, settings.background_box_px)
+    snr = matched_filter_snr(det, good, settings.smooth_fwhm_px)
+    table = segment_sources(snr, good, settings)
+    counts = table.attrs.pop("counts")
+    if counts["segments"] == 0:
+        log.info("nothing above S/N %.3g: no sources", settings.detection_sigma)
+        return table
     log.info(
         "%d sources in %d segments (%d after deblending, %d without a windowed centroid)",
         len(table),
-        segments.n_labels,
-        deblended.n_labels,
-        int(no_window.sum()),
+        counts["segments"],
+        counts["deblended"],
+        counts["no_window"],
     )
-    return table.reset_index(drop=True)
+    return table

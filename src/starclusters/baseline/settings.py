@@ -53,11 +53,9 @@ class BaselineSettings:
       S against ~60 for a typical single-peak segment, so the lower one; measured there:
       6,741 sources at 0.005, 7,000 at 0.001, and 7,034 at 0 (every peak split));
       background_box_px: mesh of photutils Background2D, px (chosen 64 px = 2.6″, 7× the
-      sky annulus' radius, so that clusters do not pull the sky up); centroid_sigma_px: σ
-      of the windowed centroid that centres the CI calibration's stamps (:mod:`.classify`;
-      SExtractor's XWIN σ = d50 / 2.355 ≈ 1 px for ePSFs of r_h ≈ 1.1–1.3 px; the
-      detection's own windowed centroid, photutils', takes σ from each source's
-      half-light radius).
+      sky annulus' radius, so that clusters do not pull the sky up). The CI calibration
+      (:mod:`.classify`) segments its windows with the same detection_sigma, npixels and
+      deblending.
     Photometry (:mod:`.aperture`)
       aperture_radius_px: 4 (LEGUS); sky_annulus_px: (inner, outer) radii, px (LEGUS 7–8,
       here 7–9); ci_radii_px: (1, 3) (LEGUS); ci_band: band of the CI (LEGUS V; F438W is
@@ -94,7 +92,6 @@ class BaselineSettings:
     deblend_nlevels: int = 32
     deblend_contrast: float = 0.001
     background_box_px: int = 64
-    centroid_sigma_px: float = 1.0
     aperture_radius_px: float = 4.0
     sky_annulus_px: tuple[float, float] = (7.0, 9.0)
     ci_radii_px: tuple[float, float] = (1.0, 3.0)
@@ -126,7 +123,6 @@ class BaselineSettings:
         positive = (
             "detection_sigma",
             "smooth_fwhm_px",
-            "centroid_sigma_px",
             "aperture_radius_px",
             "sky_clip_sigma",
             "eff_truncation_arcsec",

@@ -200,17 +200,19 @@ def match_summary(matched: pd.DataFrame, n_candidates: int) -> dict:
         "precision": n_detected / n_candidates if n_candidates else float("nan"),
         "errors": {},
     }
+    from starclusters.scorecard.score import error_statistics
+
     for true_col, derived_col in COMPARED.items():
         if true_col not in matched:
             continue
         err = matched.loc[detected, f"derived_{derived_col}"].to_numpy(float) - matched.loc[
             detected, true_col
         ].to_numpy(float)
-        err = err[np.isfinite(err)]
+        stats = error_statistics(err)
         summary["errors"][true_col] = {
-            "n": int(err.size),
-            "median_bias": float(np.median(err)) if err.size else float("nan"),
-            "bound95_abs": float(np.percentile(np.abs(err), 95)) if err.size else float("nan"),
+            "n": stats["n"],
+            "median_bias": stats["median_bias"],
+            "bound95_abs": stats["bound95_abs"],
             "unit": ERROR_UNITS[true_col],
         }
     return summary

@@ -40,6 +40,7 @@ from starclusters.model.data import TrainingData
 from starclusters.model.inference import predict
 from starclusters.model.network import ClusterNetwork
 from starclusters.model.targets import ParameterGrids
+from starclusters.scorecard.score import error_statistics
 
 log = logging.getLogger(__name__)
 
@@ -263,15 +264,13 @@ def score_test_set(table: pd.DataFrame) -> pd.DataFrame:
     young = mocks["log_age_yr_true"].to_numpy(float) < YOUNG_LOG_AGE_YR
     for subset, part in (("all", mocks), ("log_age_lt_8", mocks[young])):
         for name, unit in PARAMETERS.items():
-            err = errors(part, name)
-            err = err[np.isfinite(err)]
-            add(name, subset, "n", err.size)
-            if err.size == 0:
+            stats = error_statistics(errors(part, name))
+            add(name, subset, "n", stats["n"])
+            if stats["n"] == 0:
                 continue
-            p16, p84 = np.percentile(err, [16, 84])
-            add(name, subset, "bound95_abs", np.percentile(np.abs(err), 95), unit)
-            add(name, subset, "median_bias", np.median(err), unit)
-            add(name, subset, "scatter_68", (p84 - p16) / 2, unit)
+            add(name, subset, "bound95_abs", stats["bound95_abs"], unit)
+            add(name, subset, "median_bias", stats["median_bias"], unit)
+            add(name, subset, "scatter_68", stats["scatter68"], unit)
     labels = table["is_cluster"].to_numpy(bool)
     p = table["p_cluster"].to_numpy(float)
     if np.isnan(p).all():  # the regression network has no class head

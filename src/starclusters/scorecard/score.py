@@ -396,21 +396,40 @@ def _errors(matched: pd.DataFrame, selected: np.ndarray, parameter: str) -> np.n
     return error[np.isfinite(error)]
 
 
+def error_statistics(error) -> dict:
+    """Median bias, 68 % half-width ((p84 − p16) / 2) and 95 % bound of |error| of the
+    finite values of ``error`` (derived − true, any unit), with their number n; NaN
+    statistics when there are none. The one definition of the project's parameter errors."""
+    error = np.asarray(error, float)
+    error = error[np.isfinite(error)]
+    if not error.size:
+        return {"n": 0, "median_bias": np.nan, "scatter68": np.nan, "bound95_abs": np.nan}
+    p16, p84 = np.percentile(error, [16.0, 84.0])
+    return {
+        "n": int(error.size),
+        "median_bias": float(np.median(error)),
+        "scatter68": float((p84 - p16) / 2.0),
+        "bound95_abs": float(np.percentile(np.abs(error), 95.0)),
+    }
+
+
 def _parameter_rows(matched: pd.DataFrame, selections: dict) -> pd.DataFrame:
     rows = []
     for selection, selected in selections.items():
         for parameter, unit in PARAMETERS.items():
-            error = _errors(matched, selected, parameter)
-            if error.size:
-                p16, p84 = np.percentile(error, [16.0, 84.0])
-                stats = (
-                    float(np.median(error)),
-                    float((p84 - p16) / 2.0),
-                    float(np.percentile(np.abs(error), 95.0)),
+            stats = error_statistics(_errors(matched, selected, parameter))
+            rows.append(
+                (
+                    parameter,
+                    selection,
+                    stats["n"],
+                    stats["median_bias"],
+                    stats["scatter68"],
+                    stats["bound95_abs"],
+                    unit,
+                    "",
                 )
-            else:
-                stats = (np.nan, np.nan, np.nan)
-            rows.append((parameter, selection, int(error.size), *stats, unit, ""))
+            )
     return pd.DataFrame(rows, columns=list(PARAMETER_COLUMNS))
 
 
