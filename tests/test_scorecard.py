@@ -363,3 +363,86 @@ def test_local_background_on_a_known_image():
         expected = np.median(ramp[(r >= 8) & (r < 16)])
         assert local_background(ramp, None, [x0], [y0])[0] == pytest.approx(expected)
     assert local_background(ramp, None, [0.0], [50.0])[0] > 5.0
+
+
+# --------------------------------------------------------------------------- stage (files)
+
+
+def write_field(tmp_path, name: str, truth: pd.DataFrame, catalog: pd.DataFrame):
+    """A galaxy's truth, catalog, reference band (flat 0.2 counts/s), mask and a benchmark."""
+    from astropy.io import fits
+
+    root = tmp_path / name
+    root.mkdir()
+    write_table(root / "truth.parquet", truth)
+    write_table(root / "catalog.parquet", catalog)
+    fits.writeto(root / "band.fits", np.full((400, 700), 0.2, np.float32))
+    fits.writeto(root / "mask.fits", np.zeros((400, 700), np.uint8))
+    (root / "bench.tsv").write_text("s\th:m:s\tmax_rss\n14.0\t0:00:14\t100\n")
+    return root
+
+
+SETTINGS = {"match_radius_px": 3.0, "min_visibility": 2.5, "background_annulus_px": [8.0, 16.0]}
+
+
+def test_stage_scores_files_and_gathers_galaxies(tmp_path):
+    from starclusters.scorecard.stage import make_score, make_scorecard, write_score
+
+    truth = make_truth()
+    paths = []
+    for name, role, rows in (("train", "training", range(8)), ("a", "validation", range(6))):
+        root = write_field(tmp_path, name, truth, found(truth, rows))
+        long, matched, meta = make_score(
+            root / "truth.parquet",
+            root / "catalog.parquet",
+            root / "band.fits",
+            root / "mask.fits",
+            [root / "bench.tsv", root / "bench.tsv"],
+            SETTINGS,
+            name,
+            "cnn",
+            role,
+        )
+        assert np.allclose(matched["background_counts_s"], 0.2)
+        paths.append(root / "scores.parquet")
+        write_score(long, matched, meta, paths[-1], root / "matched.parquet")
+    # a validation galaxy without clusters scores "no truth"
+    root = write_field(tmp_path, "empty", truth.iloc[:0], found(truth, range(2)))
+    long, matched, meta = make_score(
+        root / "truth.parquet", root / "catalog.parquet", root / "band.fits",
+        root / "mask.fits", [], SETTINGS, "empty", "cnn", "validation",
+    )  # fmt: skip
+    summary = long[long["table"] == "summary"].set_index("metric")
+    assert summary.loc["n_truth", "value"] == 0 and np.isnan(summary.loc["recall", "value"])
+    assert "no truth" in set(long["note"])
+    paths.append(root / "scores.parquet")
+    write_score(long, matched, meta, paths[-1], root / "matched.parquet")
+
+    figures = {
+        k: tmp_path / f"{k}.png" for k in ("recall_visibility", "parameters", "age_mass", "summary")
+    }
+    table = make_scorecard(paths, tmp_path / "all.parquet", tmp_path / "summary.parquet", figures)
+    recall = table[(table["table"] == "summary") & (table["metric"] == "recall")]
+    assert recall.set_index("galaxy").loc["train", "mean"] == pytest.approx(0.8)
+    validation = recall.set_index("galaxy").loc["validation"]
+    assert validation["mean"] == pytest.approx(0.6) and validation["n_galaxies"] == 1
+    per_mpx = read_table(tmp_path / "all.parquet")
+    per_mpx = per_mpx[(per_mpx["metric"] == "wall_s_per_mpx") & (per_mpx["galaxy"] == "train")]
+    assert per_mpx["value"].iloc[0] == pytest.approx(28.0 / 0.28)  # two 14 s jobs, 0.28 Mpx
+    for path in figures.values():
+        assert path.read_bytes()[:8] == PNG_MAGIC
+
+
+def test_stage_names_bad_files(tmp_path):
+    from starclusters.scorecard.stage import benchmark_seconds, make_score
+
+    truth = make_truth()
+    root = write_field(tmp_path, "g", truth, found(truth, range(3)).drop(columns=["x"]))
+    with pytest.raises(InputFileError, match=r"catalog\.parquet.*\bx\b"):
+        make_score(
+            root / "truth.parquet", root / "catalog.parquet", root / "band.fits",
+            root / "mask.fits", [], SETTINGS, "g", "cnn", "validation",
+        )  # fmt: skip
+    (root / "bad.tsv").write_text("seconds\n3\n")
+    with pytest.raises(InputFileError, match=r"bad\.tsv: no column 's'"):
+        benchmark_seconds([root / "bad.tsv"])
