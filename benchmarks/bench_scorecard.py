@@ -90,8 +90,10 @@ def main() -> None:
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
         f"torch threads {args.threads}, repeat {args.repeat}, {time.strftime('%Y-%m-%d %H:%M')}"
     )
-    print("| galaxy | Mpx | cnn maps s | cnn peaks s | classical photometry s | grid fit s "
-          "| library fit s | cnn s/Mpx | classical (grid) s/Mpx | ratio classical/cnn |")
+    print(
+        "| galaxy | Mpx | cnn maps s | cnn peaks s | classical photometry s | grid fit s "
+        "| library fit s | cnn s/Mpx | classical (grid) s/Mpx | ratio classical/cnn |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|")
     totals = np.zeros(3)
     for name, root in fields.items():

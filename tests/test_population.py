@@ -134,3 +134,72 @@ def test_faint_mass_limit(small_population):
         assert (brightest + pop.distance_modulus_mag >= 29.0).all()
     # brighter limit -> higher split mass
     assert pop.faint_mass_limit_msun(8.2, 27.0) >= pop.faint_mass_limit_msun(8.2, 29.0)
+
+
+def test_av_beyond_the_extinction_table_names_the_key(small_population, rng):
+    """The fixture's table covers A_V = 0–2 mag: beyond it the message says what to change."""
+    pop = small_population
+    mini = np.array([1.0, 3.0])
+    with pytest.raises(ConfigError, match=r"photometry\.extinction\.av_mag.*max: 3"):
+        pop.star_counts(8.0, mini, 2.5)
+    # checked before any star is drawn, with or without aggregated faint stars
+    for faint in (None, 29.0):
+        with pytest.raises(ConfigError, match=r"A_V = 2\.5 mag is outside the extinction table"):
+            pop.cluster_stars(8.0, 1e6, 2.5, rng, faint_limit_mag=faint)
+    with pytest.raises(ValueError, match="finite and >= 0"):
+        pop.star_counts(8.0, mini, -0.1)
+    # the table's own edge is inside
+    assert np.all(pop.star_counts(8.0, mini, 2.0) < pop.star_counts(8.0, mini, 0.0))
+
+
+def test_off_grid_age_says_how_to_get_it(small_population):
+    with pytest.raises(ValueError, match=r"not on the isochrone grid.*log_ages_yr="):
+        small_population.isochrone(7.03)
+
+
+@pytest.fixture(scope="module")
+def catalog_age_tables(default_config):
+    """Isochrones at ages off the config grid (as a catalog has them), and at one grid age."""
+    import copy
+
+    from starclusters.photometry import build_extinction_table, build_isochrone_table
+
+    phot = copy.deepcopy(default_config["photometry"])
+    phot["extinction"]["av_mag"] = {"min": 0.0, "max": 1.0, "step": 1.0}
+    bands = default_config["bands"]
+    off, _ = build_isochrone_table(phot, bands, log_ages_yr=[8.517, 7.033, 7.03304])
+    on, _ = build_isochrone_table(phot, bands, log_ages_yr=np.array([7.0, 7.1]))
+    ext, _ = build_extinction_table(phot, bands)
+    return phot, bands, off, on, ext
+
+
+def test_isochrone_table_at_arbitrary_ages(catalog_age_tables, small_population, rng):
+    from starclusters.photometry import population_from_config
+
+    phot, bands, off, on, ext = catalog_age_tables
+    # rounded to 1e-4 dex (the age key), sorted, deduplicated
+    assert sorted(off["log_age_yr"].unique()) == [7.033, 8.517]
+    # an explicit age on the config grid gives the config path's isochrone exactly
+    grid_iso = small_population.isochrone(7.0).reset_index(drop=True)
+    explicit = on[on["log_age_yr"] == 7.0].reset_index(drop=True)
+    pd.testing.assert_frame_equal(explicit[grid_iso.columns], grid_iso)
+    # 7.033 lies between the isochrones at 7.0 and 7.1: its turn-off mass too
+    turnoff = {
+        age: iso.loc[iso["phase_label"] >= 2, "mini_msun"].min()
+        for age, iso in pd.concat([on, off]).groupby("log_age_yr")
+    }
+    assert turnoff[7.1] < turnoff[7.033] < turnoff[7.0]
+    # a population on those ages draws clusters at them
+    pop = population_from_config(off, ext, phot, bands)
+    stars = pop.cluster_stars(8.517, 1e5, 0.5, rng, faint_limit_mag=29.0)
+    assert 15.0 < pop.integrated_magnitudes(stars)["F814W"] < 21.0
+
+
+def test_isochrone_ages_outside_the_grid(default_config):
+    from starclusters.photometry import build_isochrone_table
+
+    phot, bands = default_config["photometry"], default_config["bands"]
+    with pytest.raises(ValueError, match=r"log_ages_yr: log t = 10\.6 outside"):
+        build_isochrone_table(phot, bands, log_ages_yr=[8.0, 10.6])
+    with pytest.raises(ValueError, match="finite"):
+        build_isochrone_table(phot, bands, log_ages_yr=[np.nan])

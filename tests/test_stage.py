@@ -50,3 +50,16 @@ def test_grid_from_config_range():
         grid({"min": 2.0, "max": 1.0, "step": 0.1}, "photometry.x")
     with pytest.raises(ConfigError, match="whole number of steps"):
         grid({"min": 0.0, "max": 1.0, "step": 0.3}, "photometry.x")
+
+
+def test_metallicity_clamp_is_logged_once_per_process(default_config, monkeypatch, caplog):
+    from starclusters.photometry import stage
+
+    monkeypatch.setattr(stage, "_WARNED", set())
+    phot = copy.deepcopy(default_config["photometry"])
+    assert phot["isochrones"]["metallicity_z"] == 0.03  # above the grid's 0.0278
+    with caplog.at_level("WARNING", logger=stage.__name__):
+        for ages in ([8.0], [8.5], [9.0]):
+            build_isochrone_table(phot, ["F814W"], log_ages_yr=ages)
+    clamps = [r for r in caplog.records if "outside the isochrone grid" in r.getMessage()]
+    assert len(clamps) == 1

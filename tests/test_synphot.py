@@ -1,24 +1,40 @@
 """Synthetic HST photometry from broadband magnitudes, checked on real spectra."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from starclusters.photometry.synphot import (
     PARSEC_SED,
+    _hat_functions,
     _vega,
     blackbody_magnitude,
     planck_flam,
     synthetic_magnitude,
 )
 
-# Largest errors measured on the Sun and Vega (docs/photometry.md), with margin.
+# Largest errors (predicted - true) allowed on the real spectra, per spectrum and curve.
+# Issue 14's targets: F336W on Vega <= 0.03 mag (the smooth reconstruction gave +0.11,
+# the Balmer jump), every other band <= 0.02 mag. Measured (docs/photometry.md): Vega
+# F336W -0.002, F438W +0.011; Sun F336W +0.013, F438W +0.020 (+0.021 before).
+# The Sun's F438W is the reconstruction's largest remaining error outside the UV.
 TOLERANCE_MAG = {
-    "HST_WFC3_F336W": 0.12,
-    "HST_WFC3_F438W": 0.03,
-    "HST_WFC3_F814W": 0.01,
-    "HST_ACS_WFC_F475W": 0.02,
-    "HST_ACS_WFC_F814W": 0.01,
+    "vega": {
+        "HST_WFC3_F336W": 0.03,
+        "HST_WFC3_F438W": 0.02,
+        "HST_WFC3_F814W": 0.01,
+        "HST_ACS_WFC_F475W": 0.02,
+        "HST_ACS_WFC_F814W": 0.01,
+    },
+    "sun": {
+        "HST_WFC3_F336W": 0.03,
+        "HST_WFC3_F438W": 0.025,
+        "HST_WFC3_F814W": 0.01,
+        "HST_ACS_WFC_F475W": 0.02,
+        "HST_ACS_WFC_F814W": 0.01,
+    },
 }
+CURVES = sorted(TOLERANCE_MAG["vega"])
 
 
 def spectra():
@@ -34,17 +50,67 @@ def spectra():
     )
 
 
-@pytest.mark.parametrize("curve", sorted(TOLERANCE_MAG))
+@pytest.mark.parametrize("curve", CURVES)
 def test_reconstruction_matches_real_spectra(curve):
     for name, wave, flam, log_teff in spectra():
         predicted = PARSEC_SED.predict(PARSEC_SED.anchor_table(wave, flam, log_teff), curve)[0]
         truth = float(synthetic_magnitude(curve, wave, flam, "vega"))
-        assert predicted == pytest.approx(truth, abs=TOLERANCE_MAG[curve]), name
+        assert predicted == pytest.approx(truth, abs=TOLERANCE_MAG[name][curve]), name
+
+
+def test_balmer_jump_of_vega_is_recovered():
+    # Vega's Balmer jump is ~1 mag; the Sun has next to none.
+    jumps = {}
+    for name, wave, flam, log_teff in spectra():
+        jumps[name] = PARSEC_SED.fit_delta(PARSEC_SED.anchor_table(wave, flam, log_teff))[0, -1]
+    assert 0.6 < jumps["vega"] < 1.4
+    assert abs(jumps["sun"]) < 0.2
+
+
+def test_spectrum_of_the_model_family_is_reproduced():
+    # A black body times 10**(-0.4 delta) with delta in the basis (a 1 mag Balmer jump
+    # and a tilt): the fit gives its HST magnitudes back. The ridge on the jump shrinks
+    # it by ~9 % (F336W 0.02 mag too bright); the smooth, linearised reconstruction
+    # was 0.09-0.10 mag too faint in F336W here.
+    wave = np.geomspace(1000, 30000, 6000)
+    basis = _hat_functions(wave)
+    coef = np.zeros(len(basis))
+    coef[:-1] = np.linspace(0.4, -0.2, len(basis) - 1)
+    coef[-1] = 1.0
+    log_teff = np.log10(9000.0)
+    flam = planck_flam(wave, np.array([10**log_teff]))[0] * 10 ** (-0.4 * (coef @ basis))
+    table = PARSEC_SED.anchor_table(wave, flam, log_teff)
+    assert 0.85 < PARSEC_SED.fit_delta(table)[0, -1] < 1.05
+    tolerance = {"HST_WFC3_F336W": 0.03}
+    for curve in CURVES:
+        truth = float(synthetic_magnitude(curve, wave, flam, "vega"))
+        predicted = PARSEC_SED.predict(table, curve)[0]
+        assert predicted == pytest.approx(truth, abs=tolerance.get(curve, 0.01)), curve
+
+
+def test_predict_many_matches_predict_and_survives_extreme_rows():
+    # One fit serves every band; rows far outside the model (a dusty AGB star with
+    # U - I = 27 mag) stay finite instead of derailing the non-linear fit.
+    wave, flam = _vega()
+    table = PARSEC_SED.anchor_table(wave, flam, np.log10(9550.0))
+    extreme = table.copy()
+    extreme["log_teff_k"] = 3.41
+    for key, value in zip(
+        PARSEC_SED.anchors,
+        (29.65, 18.98, 12.29, 5.94, 2.21, 30.88, 16.97, 9.72, 4.33, 0.65),
+        strict=True,
+    ):
+        extreme[f"abs_mag_{key}"] = value
+    both = pd.concat([table, extreme], ignore_index=True)
+    many = PARSEC_SED.predict_many(both, {c: c for c in CURVES})
+    for curve in CURVES:
+        assert np.isfinite(many[curve]).all()
+        assert many[curve][0] == pytest.approx(PARSEC_SED.predict(table, curve)[0], abs=1e-6)
 
 
 def test_vega_is_zero_in_every_vega_band():
     wave, flam = _vega()
-    for curve in TOLERANCE_MAG:
+    for curve in CURVES:
         assert synthetic_magnitude(curve, wave, flam, "vega") == pytest.approx(0.0, abs=1e-9)
 
 

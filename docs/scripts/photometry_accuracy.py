@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from pyphot import Sun
+from pyphot import Sun, Vega
 
 from starclusters.photometry.imf import kroupa_imf
 from starclusters.photometry.isochrones import interpolate_isochrones, ssp_magnitudes
@@ -39,7 +39,25 @@ HST = [
 
 
 def real_spectra():
+    """The spectra pyphot ships, with the T_eff given to the reconstruction.
+
+    Vega: the CALSPEC spectrum that defines the Vega system (stis_011), the older
+    CALSPEC composite (stis_003) and three Kurucz model atmospheres of Vega
+    (mod_002–004); the Sun: the CALSPEC solar reference spectrum and a Kurucz model.
+    """
     out = {"Vega (CALSPEC stis_011, 9550 K)": (*_vega(), np.log10(9550.0))}
+    for flavor, label in (
+        ("stis_003", "Vega (CALSPEC stis_003)"),
+        ("mod_002", "Vega (Kurucz model mod_002)"),
+        ("mod_003", "Vega (Kurucz model mod_003)"),
+        ("mod_004", "Vega (Kurucz model mod_004)"),
+    ):
+        with Vega(flavor=flavor) as vega:
+            out[label] = (
+                np.asarray(vega.wavelength.to("AA").value),
+                np.asarray(vega.flux.to("flam").value),
+                np.log10(9550.0),
+            )
     for flavor, label in (("observed", "Sun (STIS)"), ("theoretical", "Sun (Kurucz 93)")):
         sun = Sun(flavor=flavor)
         out[label] = (

@@ -16,6 +16,9 @@ os.environ.update(
 )
 
 from starclusters.config import check_config  # noqa: E402
+from starclusters.photometry import (
+    MODEL_VERSION as PHOTOMETRY_MODEL_VERSION,
+)  # noqa: E402
 
 validate(config, "../../config/schema/config.schema.yaml")
 check_config(config)

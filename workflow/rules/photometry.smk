@@ -18,6 +18,7 @@ rule isochrones:
             "isochrones": PHOT["isochrones"],
             "filter_curves": band_subset(PHOT["filter_curves"]),
         },
+        model_version=PHOTOMETRY_MODEL_VERSION,
         bands=BANDS,
     script:
         "../scripts/isochrones.py"
@@ -38,6 +39,7 @@ rule extinction:
             "extinction": PHOT["extinction"],
             "filter_curves": band_subset(PHOT["filter_curves"]),
         },
+        model_version=PHOTOMETRY_MODEL_VERSION,
         bands=BANDS,
     script:
         "../scripts/extinction.py"

@@ -22,7 +22,13 @@ from starclusters.photometry.stage import (
     population_from_config,
 )
 
+#: Version of the photometric model (filter curves, SED reconstruction): part of the
+#: photometry rules' params, so that results made with an older model are rebuilt.
+#: Change it whenever a change of the code changes the tables' numbers.
+MODEL_VERSION = "2026-12-06: total-throughput HST curves, Balmer-jump SED reconstruction"
+
 __all__ = [
+    "MODEL_VERSION",
     "ExtinctionGrid",
     "BrokenPowerLawIMF",
     "ClusterStars",

@@ -7,8 +7,9 @@ on a grid of A_V and T_eff and integrated over the filter for a black body:
     A_band = -2.5 log10( ∫ B(T) 10^(-0.4 A_lambda) R dλ / ∫ B(T) R dλ ),
 
 with A_lambda from the ``extinction`` package (Cardelli, Clayton & Mathis 1989
-by default, R_V = 3.1) and R the filter response (pyphot's photon/energy
-convention). The table is applied per star by :class:`ExtinctionGrid`.
+by default, R_V = 3.1) and R the band's total system throughput
+(:mod:`starclusters.photometry.filters`, photon-counting). The table is applied per
+star by :class:`ExtinctionGrid`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ import numpy as np
 import pandas as pd
 
 from starclusters.errors import ConfigError
-from starclusters.photometry.synphot import filter_curve, planck_flam
+from starclusters.photometry.filters import filter_curve
+from starclusters.photometry.synphot import planck_flam
 
 #: Extinction laws of the ``extinction`` package that accept (wave, a_v, r_v).
 LAWS = ("ccm89", "odonnell94", "fitzpatrick99")
@@ -54,7 +56,8 @@ def extinction_table(
 ) -> pd.DataFrame:
     """A_band for every band, A_V and T_eff: columns band, av_mag, log_teff_k, a_band_mag.
 
-    filter_curves: band -> pyphot filter name (e.g. ``{"F336W": "HST_WFC3_F336W"}``).
+    filter_curves: band -> curve name (e.g. ``{"F336W": "HST_WFC3_F336W"}``), resolved by
+    :func:`starclusters.photometry.filters.filter_curve`.
     """
     flam = planck_flam(_WAVELENGTH_AA, 10.0 ** np.asarray(log_teff_grid_k))
     rows = []
@@ -99,6 +102,31 @@ class ExtinctionGrid:
             tuple(bands), avs, teffs, cube.to_numpy().reshape(len(bands), len(avs), len(teffs))
         )
 
+    def check_av(self, av_mag: float) -> None:
+        """ConfigError unless the table covers ``av_mag`` (mag); the message says what to change.
+
+        A_V = 0 needs no table. Beyond the table the run stops rather than
+        extrapolating: A_band/A_V of a broad band falls with A_V (the reddened
+        light shifts the band's effective wavelength) by an amount that depends on
+        the star's T_eff, which only the integral over the filter gives.
+        """
+        if not np.isfinite(av_mag) or av_mag < 0:
+            raise ValueError(f"A_V = {av_mag} mag: extinction must be finite and >= 0")
+        avs = self.av_mag
+        if av_mag == 0 or avs[0] - 1e-9 <= av_mag <= avs[-1] + 1e-9:
+            return
+        step = float(np.min(np.diff(avs))) if len(avs) > 1 else 0.1
+        # the smallest change of the config's range that covers av_mag, on the same steps
+        lo = float(avs[0]) - step * max(0.0, np.ceil((avs[0] - av_mag) / step - 1e-9))
+        hi = float(avs[-1]) + step * max(0.0, np.ceil((av_mag - avs[-1]) / step - 1e-9))
+        raise ConfigError(
+            f"A_V = {av_mag:g} mag is outside the extinction table, which covers "
+            f"{avs[0]:g}–{avs[-1]:g} mag (photometry.extinction.av_mag); set "
+            f"photometry.extinction.av_mag to {{min: {lo:g}, max: {hi:g}, step: {step:g}}} and "
+            "rebuild the photometry stage's extinction.parquet (or build a table that covers "
+            "it with build_extinction_table / extinction_table)"
+        )
+
     def for_stars(self, band: str, av_mag: float, log_teff_k: np.ndarray) -> np.ndarray:
         """A_band (mag) of stars of ``log_teff_k`` behind ``av_mag``: linear in A_V, then in log T_eff.
 
@@ -108,11 +136,8 @@ class ExtinctionGrid:
             raise ConfigError(
                 f"band {band!r} is not in the extinction table; rebuild it with this band"
             )
+        self.check_av(av_mag)
         avs = self.av_mag
-        if not avs[0] - 1e-9 <= av_mag <= avs[-1] + 1e-9:
-            raise ValueError(
-                f"A_V = {av_mag} mag is outside the extinction table [{avs[0]}, {avs[-1]}]"
-            )
         table = self.a_band_mag[self.bands.index(band)]
         per_teff = np.array([np.interp(av_mag, avs, table[:, k]) for k in range(table.shape[1])])
         return np.interp(log_teff_k, self.log_teff_k, per_teff)

@@ -208,21 +208,30 @@ def isochrones_on_grid(
     return pd.concat(pieces, ignore_index=True)
 
 
-def ssp_magnitudes(iso: pd.DataFrame, imf: BrokenPowerLawIMF, bands: list[str]) -> dict[str, float]:
-    """Integrated absolute magnitudes of a fully sampled population of 1 Msun initial mass.
+def ssp_weights(iso: pd.DataFrame, imf: BrokenPowerLawIMF) -> np.ndarray:
+    """Number of stars each point of isochrone ``iso`` stands for, per Msun of initial mass.
 
-    iso: one isochrone sorted by ``mini_msun``; bands: suffixes of its
-    ``abs_mag_<band>`` columns. Each isochrone point stands for the stars between
-    the mid-points to its neighbours; stars above the isochrone's largest initial
-    mass are dark remnants, those below its smallest are neglected (their light is
-    < 1e-4 of the total). Returns band -> magnitude.
+    iso: one isochrone sorted by ``mini_msun``. Each point stands for the stars between
+    the mid-points to its neighbours (clipped to the IMF's mass range); stars above the
+    isochrone's largest initial mass are dark remnants, those below its smallest are
+    neglected (their light is < 1e-4 of the total).
     """
     mini = iso["mini_msun"].to_numpy()
     edges = np.concatenate([[mini[0]], 0.5 * (mini[1:] + mini[:-1]), [mini[-1]]])
     edges = np.clip(edges, imf.mass_min_msun, imf.mass_max_msun)
-    per_msun = imf.number_between(edges[:-1], edges[1:]) / imf.mass_between(
+    return imf.number_between(edges[:-1], edges[1:]) / imf.mass_between(
         imf.mass_min_msun, imf.mass_max_msun
     )
+
+
+def ssp_magnitudes(iso: pd.DataFrame, imf: BrokenPowerLawIMF, bands: list[str]) -> dict[str, float]:
+    """Integrated absolute magnitudes of a fully sampled population of 1 Msun initial mass.
+
+    iso: one isochrone sorted by ``mini_msun``; bands: suffixes of its
+    ``abs_mag_<band>`` columns. Points are weighted by :func:`ssp_weights`.
+    Returns band -> magnitude.
+    """
+    per_msun = ssp_weights(iso, imf)
     out = {}
     for band in bands:
         flux = np.sum(per_msun * 10.0 ** (-0.4 * iso[f"abs_mag_{band}"].to_numpy()))

@@ -115,8 +115,11 @@ class StellarPopulation:
         key = round(float(log_age_yr), 4)
         if key not in self._by_age:
             raise ValueError(
-                f"log age {log_age_yr} is not on the isochrone grid "
-                f"({self.log_ages_yr[0]}–{self.log_ages_yr[-1]}); draw ages from the configured grid"
+                f"log age {log_age_yr} is not on the isochrone grid of this table "
+                f"({len(self._by_age)} ages, {self.log_ages_yr[0]}–{self.log_ages_yr[-1]}); "
+                "draw ages from the configured grid (photometry.isochrones.log_age_yr), or "
+                "build a table at the ages you need with "
+                "build_isochrone_table(photometry, bands, log_ages_yr=[...])"
             )
         return self._by_age[key]
 
@@ -125,9 +128,12 @@ class StellarPopulation:
 
         Apparent magnitudes (with each isochrone point's extinction for its T_eff)
         are interpolated linearly in initial mass along the isochrone; stars
-        outside its mass range are dark.
+        outside its mass range are dark. ValueError for an age not in the table;
+        ConfigError (naming ``photometry.extinction.av_mag``) for an A_V beyond the
+        extinction table.
         """
         self.isochrone(log_age_yr)  # checks the age
+        self._extinction.check_av(av_mag)
         grid_mass, grid_log_teff, *grid_mags = self._arrays[round(float(log_age_yr), 4)]
         app_mag = np.array(grid_mags) + self.distance_modulus_mag  # (B, points)
         if av_mag > 0:
@@ -182,6 +188,9 @@ class StellarPopulation:
         cluster at 4.5 Mpc, < 1 % of its light). The brighter stars are drawn
         from the IMF above that mass until they hold the rest of the mass.
         """
+        # age and A_V are checked before any star is drawn
+        self.isochrone(log_age_yr)
+        self._extinction.check_av(av_mag)
         if faint_limit_mag is None:
             mini = sample_cluster_masses(mass_msun, self.imf, rng)
             return ClusterStars(mini, self.star_counts(log_age_yr, mini, av_mag), tuple(self.bands))

@@ -11,6 +11,7 @@ import pandas as pd
 from starclusters.config import grid
 from starclusters.errors import InputFileError
 from starclusters.photometry.extinction import extinction_table
+from starclusters.photometry.filters import describe
 from starclusters.photometry.imf import kroupa_imf
 from starclusters.photometry.isochrones import isochrones_on_grid
 from starclusters.photometry.parsec import read_cmd_isochrones, read_parsec_grid
@@ -32,12 +33,48 @@ ISOCHRONE_COLUMNS = [
 ]
 
 
-def build_isochrone_table(photometry: Mapping, bands: Sequence[str]) -> tuple[pd.DataFrame, dict]:
+#: Metallicity-clamp warnings already given in this process: each is logged once.
+_WARNED: set[tuple] = set()
+
+
+def _warn_once(key: tuple, message: str, *args) -> None:
+    """``log.warning(message, *args)`` the first time ``key`` is seen in this process."""
+    if key not in _WARNED:
+        _WARNED.add(key)
+        log.warning(message, *args)
+
+
+def _requested_ages(log_ages_yr, raw: pd.DataFrame) -> np.ndarray:
+    """Sorted unique log ages (rounded to 1e-4 dex, the tables' age key); ValueError if
+    any is not a finite number inside the isochrones' age range."""
+    ages = np.asarray(log_ages_yr, dtype=float).ravel()
+    if ages.size == 0 or not np.isfinite(ages).all():
+        raise ValueError(f"log_ages_yr: give one or more finite log10 ages (yr), got {ages}")
+    lo, hi = float(raw["log_age_yr"].min()), float(raw["log_age_yr"].max())
+    outside = ages[(ages < lo - 1e-3) | (ages > hi + 1e-3)]
+    if outside.size:
+        raise ValueError(
+            f"log_ages_yr: log t = {', '.join(f'{a:g}' for a in outside)} outside the isochrones' "
+            f"range {lo:g}–{hi:g}; supply CMD isochrones (photometry.isochrones.source: cmd) "
+            "that cover them"
+        )
+    return np.unique(np.round(ages, 4))
+
+
+def build_isochrone_table(
+    photometry: Mapping, bands: Sequence[str], log_ages_yr: Sequence[float] | None = None
+) -> tuple[pd.DataFrame, dict]:
     """Isochrones with absolute Vega magnitudes in ``bands`` on the configured age grid.
 
     photometry: the ``photometry`` config section. Native HST columns of CMD files
     are used where present, otherwise the magnitudes are synthesised from the
     grid's broadband magnitudes (:mod:`starclusters.photometry.synphot`).
+    log_ages_yr: ages (log10 yr) to build instead of the config's
+    ``isochrones.log_age_yr`` range, any values inside the grid's age range (e.g.
+    a catalog's ages); each is interpolated between its two bracketing grid ages
+    along evolutionary phase, like the configured grid. They are rounded to 1e-4
+    dex (the age key of the table and of :class:`StellarPopulation`), sorted and
+    deduplicated.
     Returns the table and metadata describing how each band was obtained.
     """
     settings = photometry["isochrones"]
@@ -45,19 +82,23 @@ def build_isochrone_table(photometry: Mapping, bands: Sequence[str]) -> tuple[pd
         raw = read_cmd_isochrones(settings["cmd_files"])
     else:
         raw = read_parsec_grid(settings.get("grid_file"))
+    if log_ages_yr is None:
+        ages = grid(settings["log_age_yr"], "photometry.isochrones.log_age_yr")
+    else:
+        ages = _requested_ages(log_ages_yr, raw)
     z = float(settings["metallicity_z"])
+    iso = isochrones_on_grid(raw, ages, z, settings["z_tolerance_dex"])
     z_grid = np.sort(raw["metallicity_z"].unique())
     if not z_grid[0] <= z <= z_grid[-1]:
-        log.warning(
+        _warn_once(
+            ("metallicity", raw.attrs.get("source"), z),
             "metallicity Z = %g is outside the isochrone grid [%.4g, %.4g]; using the edge "
-            "(within z_tolerance_dex = %g)",
+            "(within z_tolerance_dex = %g; logged once per process)",
             z,
             z_grid[0],
             z_grid[-1],
             settings["z_tolerance_dex"],
         )
-    ages = grid(settings["log_age_yr"], "photometry.isochrones.log_age_yr")
-    iso = isochrones_on_grid(raw, ages, z, settings["z_tolerance_dex"])
     methods = {}
     for band in bands:
         column = f"abs_mag_{band}"
@@ -72,7 +113,7 @@ def build_isochrone_table(photometry: Mapping, bands: Sequence[str]) -> tuple[pd
                 f"columns ({', '.join(missing)}) to synthesise it from; request {band} from CMD"
             )
         iso[column] = PARSEC_SED.predict(iso, curve)
-        methods[band] = f"synthetic photometry through {curve} (SED fit to UBVRI+ugriz)"
+        methods[band] = f"synthetic photometry through {describe(curve)} (SED fit to UBVRI+ugriz)"
     table = iso[ISOCHRONE_COLUMNS + [f"abs_mag_{b}" for b in bands]].astype(
         {"phase_label": np.int16}
     )
@@ -92,7 +133,12 @@ def build_extinction_table(photometry: Mapping, bands: Sequence[str]) -> tuple[p
     av_grid = grid(settings["av_mag"], "photometry.extinction.av_mag")
     curves = {band: photometry["filter_curves"][band] for band in bands}
     table = extinction_table(curves, av_grid, settings["law"], settings["r_v"])
-    meta = {"law": settings["law"], "r_v": settings["r_v"], "spectrum": "black body at log_teff_k"}
+    meta = {
+        "law": settings["law"],
+        "r_v": settings["r_v"],
+        "spectrum": "black body at log_teff_k",
+        "filter_curves": {band: describe(curve) for band, curve in curves.items()},
+    }
     return table, meta
 
 
