@@ -66,7 +66,7 @@ def test_bc03_lookup(bc03):
         bc03_magnitudes(bc03, 0.02, [6.0])
 
 
-#: The F336W colours, whose 0.1 mag target is missed at the A-star ages (docs/photometry.md:
+#: The F336W colours, whose 0.1 mag target is missed at Z = 0.008 (docs/photometry.md:
 #: the grid's U and u anchors disagree by ~0.03 mag there and F336W follows u with a gain of
 #: ~2); they are held to this measured bound until that is solved.
 U_COLOURS = ("F336W-F438W", "F336W-F475W")
@@ -95,10 +95,11 @@ def hst_comparison(default_config, bc03, z):
 @pytest.mark.parametrize("z", sorted(CHECK_AGES))
 def test_colours_agree_with_bc03_where_the_tracks_agree(default_config, bc03, z):
     """Issue 14's target, |Δ colour| <= 0.1 mag wherever the two models' native
-    Johnson-Cousins colours agree (TRACKS_AGREE), met by the colours without F336W; the
-    F336W colours are held to their measured bound U_BOUND_MAG."""
+    Johnson-Cousins colours agree (TRACKS_AGREE): met at Z = 0.02; at Z = 0.008 by the
+    colours without F336W, the F336W colours held to their measured bound U_BOUND_MAG."""
     hst = hst_comparison(default_config, bc03, z)
-    optical = hst[~hst["colour"].isin(U_COLOURS)]
+    # the missed target: F336W colours at Z = 0.008 only (see the xfail test below)
+    optical = hst[~hst["colour"].isin(U_COLOURS)] if z < 0.01 else hst
     bad = optical[optical["delta"].abs() > TARGET_MAG]
     assert bad.empty, f"Z = {z}: |Δ colour| > {TARGET_MAG} mag:\n{bad.to_string()}"
     ultraviolet = hst[hst["colour"].isin(U_COLOURS)]
