@@ -531,3 +531,17 @@ def test_bad_inputs_name_the_file_or_key(tmp_path, epsfs):
         fit_catalog(pd.DataFrame({"x": [1.0]}), "grid", "i", "e", [], {}, BANDS, s, 4.5)
     with pytest.raises(ConfigError, match="grid, library"):
         fit_catalog(pd.DataFrame(), "sed", "i", "e", [], {}, BANDS, s, 4.5)
+
+
+def test_sky_of_a_largely_masked_mosaic_is_flat():
+    """Background2D refuses when every box is > 10 % masked; the sky then is the clipped
+    median and scatter of the usable pixels instead of a crash."""
+    from starclusters.baseline.detection import sky_and_noise
+
+    rng = np.random.default_rng(3)
+    image = 0.5 + 0.1 * rng.standard_normal((128, 128))
+    good = np.ones(image.shape, bool)
+    good[::4, :] = False  # every box 25 % masked
+    sky, noise = sky_and_noise(image, good, 64)
+    assert sky.shape == image.shape and np.ptp(sky) == 0
+    assert abs(sky[0, 0] - 0.5) < 0.01 and abs(noise[0, 0] - 0.1) < 0.01

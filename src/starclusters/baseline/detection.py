@@ -72,13 +72,21 @@ def sky_and_noise(
 
     image: (H, W) counts/s; good: (H, W) usable pixels (the others are ignored); box_px: the
     mesh, clipped to the image size. Boxes with > 10 % unusable pixels are interpolated
-    from their neighbours (Background2D's exclude_percentile).
+    from their neighbours (Background2D's exclude_percentile). Where no box is usable (a
+    small, largely masked mosaic) the sky is flat: the sigma-clipped (3σ) median and
+    standard deviation of all usable pixels, with a warning.
     """
+    from astropy.stats import sigma_clipped_stats
     from photutils.background import Background2D
 
     box = int(min(box_px, *image.shape))
     data = np.where(good, image, 0.0)
-    bkg = Background2D(data, box, mask=~good, filter_size=(3, 3))
+    try:
+        bkg = Background2D(data, box, mask=~good, filter_size=(3, 3))
+    except ValueError as error:  # photutils: every box has too many masked pixels
+        _, median, std = sigma_clipped_stats(image[good], sigma=3.0)
+        log.warning("Background2D failed (%s); a flat sky %.4g ± %.4g counts/s", error, median, std)
+        return np.full(image.shape, float(median)), np.full(image.shape, float(std))
     return np.asarray(bkg.background, np.float64), np.asarray(bkg.background_rms, np.float64)
 
 
