@@ -224,9 +224,8 @@ def catalog_settings(*keys):
 def catalog_inputs(wildcards):
     """find_peaks' inputs: the value maps, and the synthetic galaxy's geometry when used."""
     inputs = {"maps": f"results/{wildcards.galaxy}/detect/maps.fits"}
-    if config["galaxy_geometry"].get("source") == "synthetic":
-        inputs["arms"] = f"results/{wildcards.galaxy}/mosaic/arms.parquet"
-    return inputs
+    arms = catalog_inputs_arms(wildcards)
+    return inputs | ({"arms": arms} if arms else {})
 
 
 def gallery_inputs(wildcards):

@@ -278,8 +278,7 @@ def make_spatial_maps(
 ) -> None:
     """Thesis Fig. 4.9: the candidates over the downsampled mosaic band, coloured by
     distance from the lanes, age, A_V and density, with the lanes and galactocentric rings."""
-    from starclusters.detect.candidates_stage import synthetic_geometry_meta
-    from starclusters.detect.catalog import geometry_from_config
+    from starclusters.detect.candidates_stage import disk_geometry
 
     settings = analysis_settings(settings)
     candidates = read_table(candidates_path)
@@ -294,9 +293,7 @@ def make_spatial_maps(
         for _, rows in points.groupby("arm", sort=True):
             x, y = wcs.world_to_pixel_values(rows["ra_deg"], rows["dec_deg"])
             lanes.append((np.asarray(x), np.asarray(y)))
-    source = (geometry or {}).get("source", "none")
-    meta = synthetic_geometry_meta(arms_path) if source == "synthetic" and arms_path else None
-    disk = geometry_from_config(geometry, distance_mpc, meta)
+    disk = disk_geometry(geometry, distance_mpc, arms_path)
     radius = None
     if disk is not None:
         # the centre of each block, in full-resolution pixels

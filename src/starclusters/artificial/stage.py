@@ -238,15 +238,11 @@ def make_truth(
     disk geometry), on_arm and arm_distance_kpc (:mod:`starclusters.analysis.arms`; False and
     NaN without arms). arms_path: the synthetic galaxy's ``mosaic/arms.parquet``."""
     from starclusters.analysis.arms import arm_columns, arms_from_files
-    from starclusters.detect.candidates_stage import synthetic_geometry_meta
-    from starclusters.detect.catalog import geometry_from_config
+    from starclusters.detect.candidates_stage import disk_geometry
 
     injected = read_table(injected_path)
     geometry_section = dict(geometry_section or {})
-    synthetic = None
-    if geometry_section.get("source") == "synthetic" and arms_path is not None:
-        synthetic = synthetic_geometry_meta(arms_path)
-    disk = geometry_from_config(geometry_section, distance_mpc, synthetic)
+    disk = disk_geometry(geometry_section, distance_mpc, arms_path)
     arms = arms_from_files(arms_section, geometry_section, distance_mpc, arms_path)
     truth = injected.copy()
     ra, dec = truth["ra_deg"].to_numpy(float), truth["dec_deg"].to_numpy(float)

@@ -66,16 +66,10 @@ def make_baseline_catalog(
 ) -> None:
     """The SED-fitted clusters (method "grid" or "library") as a catalog with the CNN's
     columns; geometry: a ``galaxy_geometry`` section (``synthetic`` reads ``arms_path``)."""
-    from starclusters.detect.candidates_stage import synthetic_geometry_meta
-    from starclusters.detect.catalog import geometry_from_config
+    from starclusters.detect.candidates_stage import disk_geometry
 
     settings = BaselineSettings.from_config(baseline)
     distance_mpc = float(photometry_config["distance_mpc"])
-    synthetic = (
-        synthetic_geometry_meta(arms_path)
-        if (geometry or {}).get("source") == "synthetic" and arms_path
-        else None
-    )
     catalog = fit_catalog(
         read_table(photometry_path),
         method,
@@ -86,7 +80,7 @@ def make_baseline_catalog(
         bands,
         settings,
         distance_mpc,
-        geometry=geometry_from_config(geometry, distance_mpc, synthetic),
+        geometry=disk_geometry(geometry, distance_mpc, arms_path),
         mocks_config=mocks_config,
         rng_seed=seed,
     )

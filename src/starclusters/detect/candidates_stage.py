@@ -81,6 +81,17 @@ def synthetic_geometry_meta(arms_path: str | os.PathLike) -> dict:
     return meta["geometry"]
 
 
+def disk_geometry(
+    geometry: Mapping | None, distance_mpc: float, arms_path: str | os.PathLike | None = None
+):
+    """The :class:`~starclusters.detect.catalog.DiskGeometry` of a ``galaxy_geometry`` section
+    (None for source none); ``synthetic`` reads the synthetic galaxy's own geometry from the
+    metadata of its arms table ``arms_path``."""
+    source = (geometry or {}).get("source", "none")
+    synthetic = synthetic_geometry_meta(arms_path) if source == "synthetic" and arms_path else None
+    return geometry_from_config(geometry, distance_mpc, synthetic)
+
+
 def make_catalog(
     maps_path: str | os.PathLike,
     detect: Mapping,
@@ -96,9 +107,7 @@ def make_catalog(
     synthetic galaxy's arms table, for ``galaxy_geometry.source: synthetic``.
     """
     settings = detect_settings(detect)
-    source = (geometry or {}).get("source", "none")
-    synthetic = synthetic_geometry_meta(arms_path) if source == "synthetic" and arms_path else None
-    disk = geometry_from_config(geometry, distance_mpc, synthetic)
+    disk = disk_geometry(geometry, distance_mpc, arms_path)
     maps, wcs = read_value_maps(maps_path)
     peaks = find_peaks(
         maps,
@@ -127,7 +136,7 @@ def make_catalog(
             "source": (geometry or {}).get("source", "none"),
             **(disk.to_dict() if disk is not None else {}),
             "kpc": "kpc of the synthetic model galaxy (sky size / geometry_scale)"
-            if synthetic is not None
+            if disk is not None and (geometry or {}).get("source") == "synthetic"
             else "kpc at distance_mpc",
         },
         "units": {
