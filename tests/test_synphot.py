@@ -5,6 +5,8 @@ import pandas as pd
 import pytest
 
 from starclusters.photometry.synphot import (
+    ANCHOR_BANDS,
+    ANCHOR_ZERO_POINTS,
     PARSEC_SED,
     _hat_functions,
     _vega,
@@ -112,6 +114,42 @@ def test_vega_is_zero_in_every_vega_band():
     wave, flam = _vega()
     for curve in CURVES:
         assert synthetic_magnitude(curve, wave, flam, "vega") == pytest.approx(0.0, abs=1e-9)
+
+
+def test_grid_johnson_cousins_have_vega_at_0_03(parsec_grid):
+    """The PARSEC grid's UBVRI have Vega = 0.03 (ANCHOR_ZERO_POINTS): its Vega-like
+    main-sequence stars have SDSS (AB) minus Johnson-Cousins colours 0.03 below CALSPEC
+    Vega's through the same curves; Kurucz models of Vega move them by <= 0.007."""
+    wave, flam = _vega()
+
+    def vega_mag(key):
+        curve, system = ANCHOR_BANDS[key]
+        return float(synthetic_magnitude(curve, wave, flam, system))
+
+    pairs = [("sdss_u", "johnson_u"), ("sdss_g", "johnson_b"), ("sdss_r", "johnson_r")]
+    pairs += [("sdss_i", "johnson_i"), ("sdss_z", "johnson_i")]
+    g = parsec_grid
+    vega_like = g[
+        (np.abs(g["log_teff_k"] - np.log10(9550.0)) < 0.01)
+        & (np.abs(g["log_g_cgs"] - 3.95) < 0.1)
+        & (g["phase_label"] <= 1)
+    ]
+    assert len(vega_like) > 50
+    for ab, vega in pairs:
+        grid_colour = vega_like[f"abs_mag_{ab}"] - vega_like[f"abs_mag_{vega}"]
+        offset = np.median(grid_colour) - (vega_mag(ab) - vega_mag(vega))
+        assert offset == pytest.approx(-ANCHOR_ZERO_POINTS[vega], abs=0.01), (ab, vega)
+    assert ANCHOR_ZERO_POINTS == {k: 0.03 for k in ANCHOR_BANDS if k.startswith("johnson")}
+
+
+def test_zero_points_are_undone_for_real_spectra():
+    # anchor_table writes the grid's convention, the fit reads it back: the anchors of a
+    # real spectrum are reproduced on the synthetic (Vega = 0) scale.
+    wave, flam = _vega()
+    table = PARSEC_SED.anchor_table(wave, flam, np.log10(9550.0))
+    assert table["abs_mag_johnson_v"].iloc[0] == pytest.approx(0.03, abs=1e-9)
+    residual = PARSEC_SED.anchor_residuals(table)
+    assert max(abs(r[0]) for r in residual.values()) < 0.02
 
 
 def test_black_body_is_reproduced_exactly():

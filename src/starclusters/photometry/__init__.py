@@ -25,7 +25,10 @@ from starclusters.photometry.stage import (
 #: Version of the photometric model (filter curves, SED reconstruction): part of the
 #: photometry rules' params, so that results made with an older model are rebuilt.
 #: Change it whenever a change of the code changes the tables' numbers.
-MODEL_VERSION = "2026-12-06: total-throughput HST curves, Balmer-jump SED reconstruction"
+MODEL_VERSION = (
+    "2026-12-06b: total-throughput HST curves, Balmer-jump SED reconstruction, "
+    "PARSEC UBVRI read with Vega = 0.03"
+)
 
 __all__ = [
     "MODEL_VERSION",

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 
 import numpy as np
@@ -57,6 +57,22 @@ ANCHOR_BANDS: dict[str, tuple[str, str]] = {
 
 #: Vega spectrum used for every Vega-system integral (CALSPEC alpha_lyr_stis_011).
 VEGA_FLAVOR = "stis_011"
+
+#: Magnitude of CALSPEC Vega in the PARSEC grid's Johnson-Cousins columns: the grid's
+#: UBVRI are 0.03 mag fainter than Vega = 0 through the same curves would make them,
+#: uniformly in every band (its SDSS AB magnitudes are not). Measured on the grid
+#: itself (docs/photometry.md, "The grid's Vega zero point"): its Vega-like main-sequence
+#: stars (T_eff 9550 K +- 2 %, log g 3.85-4.05) have u-U, g-B, r-R, i-I and z-I
+#: 0.023-0.036 mag (median 0.029 over the 11 metallicities) below CALSPEC Vega's through
+#: pyphot's curves, where Kurucz models of Vega move those colours by <= 0.007 mag.
+#: The offset is taken to be on the Vega side (the SDSS columns are AB, fixed in absolute
+#: terms), as a Vega of V = 0.03 in every band would make it — the convention of Bessell,
+#: Castelli & Plez (1998; Vega V = 0.03, all colours 0), which Girardi et al. (2002) adopted
+#: for the tables these isochrones' bolometric corrections descend from. Anchor magnitudes
+#: synthesised with Vega = 0 are this much fainter in the grid.
+ANCHOR_ZERO_POINTS: dict[str, float] = {
+    key: 0.03 for key, (_, system) in ANCHOR_BANDS.items() if system == "vega"
+}
 
 #: Wavelength sampling of the black-body spectra, Angstrom (covers every curve used).
 _WAVELENGTH_AA = np.geomspace(1000.0, 30000.0, 3000)
@@ -265,10 +281,23 @@ class SEDReconstruction:
     """Predict magnitudes in target filters from magnitudes in anchor filters.
 
     anchors: anchor key -> (pyphot filter name, system); the keys are the suffixes of
-    the ``abs_mag_<key>`` columns the method reads.
+    the ``abs_mag_<key>`` columns the method reads. zero_points: anchor key -> magnitude
+    the table gives a spectrum above its synthetic magnitude in that system (e.g. Vega's
+    magnitude in the table's Vega system); 0 for keys not named.
     """
 
     anchors: Mapping[str, tuple[str, str]]
+    zero_points: Mapping[str, float] = field(default_factory=dict)
+
+    def _observed(self, table: pd.DataFrame) -> np.ndarray:
+        """The anchor magnitudes of ``table`` on the synthetic scale: (n_rows, n_anchors)."""
+        return np.stack(
+            [
+                table[f"abs_mag_{key}"].to_numpy(float) - self.zero_points.get(key, 0.0)
+                for key in self.anchors
+            ],
+            axis=-1,
+        )
 
     def _fit_chunk(self, log_teff: np.ndarray, observed: np.ndarray) -> np.ndarray:
         """Coefficients (n, n_params) for rows of log T_eff (n,) and anchor magnitudes (n, n_anchors)."""
@@ -322,12 +351,11 @@ class SEDReconstruction:
         band: the Balmer jump, M stars).
         """
         log_teff = table["log_teff_k"].to_numpy(float)
-        observed = np.stack(
-            [table[f"abs_mag_{key}"].to_numpy(float) for key in self.anchors], axis=-1
-        )
+        observed = self._observed(table)
         # The stage predicts one band at a time from the same table: fit it once.
         key = (
             tuple(self.anchors.items()),
+            tuple(sorted(self.zero_points.items())),
             hashlib.blake2b(np.column_stack([log_teff, observed]).tobytes()).hexdigest(),
         )
         if _LAST_FIT.get("key") != key:
@@ -364,13 +392,15 @@ class SEDReconstruction:
         """
         row = {"log_teff_k": log_teff_k}
         for key, (curve, system) in self.anchors.items():
-            row[f"abs_mag_{key}"] = float(synthetic_magnitude(curve, wavelength_aa, flam, system))
+            mag = float(synthetic_magnitude(curve, wavelength_aa, flam, system))
+            row[f"abs_mag_{key}"] = mag + self.zero_points.get(key, 0.0)
         return pd.DataFrame([row])
 
     def anchor_residuals(self, table: pd.DataFrame) -> dict[str, np.ndarray]:
         """Fitted-SED minus input magnitude at every anchor, per row: how consistent the anchors are."""
         model = self._magnitudes(table, self.fit_delta(table), self.anchors)
-        return {key: model[key] - table[f"abs_mag_{key}"].to_numpy(float) for key in self.anchors}
+        observed = self._observed(table)
+        return {key: model[key] - observed[:, i] for i, key in enumerate(self.anchors)}
 
     def predict_many(
         self, table: pd.DataFrame, targets: Mapping[str, str | tuple[str, str]]
@@ -391,4 +421,4 @@ class SEDReconstruction:
 
 
 #: The reconstruction used for PARSEC-grid isochrones.
-PARSEC_SED = SEDReconstruction(ANCHOR_BANDS)
+PARSEC_SED = SEDReconstruction(ANCHOR_BANDS, ANCHOR_ZERO_POINTS)
