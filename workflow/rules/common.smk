@@ -221,11 +221,25 @@ def catalog_settings(*keys):
     return {key: config["detect"][key] for key in keys}
 
 
+def population_prior_inputs(galaxy, mosaic_dir):
+    """The network and the mosaic bands a peak rule reads to re-read its candidates under
+    the galaxy's A_V prior (detect.population_prior); none when that is off."""
+    if not config["detect"]["population_prior"]:
+        return {}
+    return {
+        "model": f"results/{galaxy}/model/model.pt",
+        "bands": [f"{mosaic_dir}/{band}.fits" for band in BANDS],
+    }
+
+
 def catalog_inputs(wildcards):
-    """find_peaks' inputs: the value maps, and the synthetic galaxy's geometry when used."""
-    inputs = {"maps": f"results/{wildcards.galaxy}/detect/maps.fits"}
+    """find_peaks' inputs: the value maps, the synthetic galaxy's geometry when used, and
+    what the population prior needs."""
+    galaxy = wildcards.galaxy
+    inputs = {"maps": f"results/{galaxy}/detect/maps.fits"}
     arms = catalog_inputs_arms(wildcards)
-    return inputs | ({"arms": arms} if arms else {})
+    prior = population_prior_inputs(galaxy, f"results/{galaxy}/mosaic")
+    return inputs | ({"arms": arms} if arms else {}) | prior
 
 
 def gallery_inputs(wildcards):
@@ -380,9 +394,12 @@ def artificial_truth_inputs(wildcards):
 
 def artificial_catalog_inputs(wildcards):
     """artificial_peaks' inputs: find_peaks' with the injected mosaic's value maps."""
-    return catalog_inputs(wildcards) | {
-        "maps": f"results/{wildcards.galaxy}/artificial/maps.fits"
-    }
+    galaxy = wildcards.galaxy
+    return (
+        catalog_inputs(wildcards)
+        | {"maps": f"results/{galaxy}/artificial/maps.fits"}
+        | population_prior_inputs(galaxy, f"results/{galaxy}/artificial")
+    )
 
 
 def artificial_tile_files(wildcards):

@@ -105,6 +105,8 @@ rule find_peaks:
             "weight_sigma_px",
             "class_threshold",
             "visibility_threshold",
+            "population_prior",
+            "population_prior_shrink",
         ),
         geometry=config["galaxy_geometry"],
         distance_mpc=PHOT["distance_mpc"],

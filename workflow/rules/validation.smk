@@ -118,8 +118,15 @@ rule validation_maps:
 rule validation_peaks:
     """Peaks and candidates of the validation galaxy, with the detection's thresholds."""
     input:
-        maps="results/{galaxy}/validation/{name}/detect/maps.fits",
-        arms="results/{galaxy}/validation/{name}/mosaic/arms.parquet",
+        unpack(
+            lambda w: {
+                "maps": f"results/{w.galaxy}/validation/{w.name}/detect/maps.fits",
+                "arms": f"results/{w.galaxy}/validation/{w.name}/mosaic/arms.parquet",
+            }
+            | population_prior_inputs(
+                w.galaxy, f"results/{w.galaxy}/validation/{w.name}/mosaic"
+            )
+        ),
     output:
         peaks="results/{galaxy}/validation/{name}/detect/peaks.parquet",
         candidates="results/{galaxy}/validation/{name}/detect/candidates.parquet",
@@ -137,6 +144,8 @@ rule validation_peaks:
             "weight_sigma_px",
             "class_threshold",
             "visibility_threshold",
+            "population_prior",
+            "population_prior_shrink",
         ),
         geometry=validation_geometry(),
         distance_mpc=PHOT["distance_mpc"],

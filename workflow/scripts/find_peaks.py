@@ -10,6 +10,8 @@ peaks, candidates, meta = make_catalog(
     snakemake.params.geometry,
     snakemake.params.distance_mpc,
     arms_path=snakemake.input.get("arms"),
+    model_path=snakemake.input.get("model"),
+    band_paths=dict(zip(snakemake.config["bands"], snakemake.input.get("bands", []))),
 )
 write_catalog(
     peaks,

@@ -33,6 +33,12 @@ from starclusters.detect.peaks import (
     WEIGHT_WINDOW_PX,
     find_peaks,
 )
+from starclusters.detect.population_prior import (
+    SHRINK,
+    av_prior_weights,
+    peak_posteriors,
+    reweight,
+)
 from starclusters.errors import InputFileError
 from starclusters.io import read_table, write_table
 
@@ -48,6 +54,8 @@ DETECT_DEFAULTS = {
     "gallery_size": 12,
     "gallery_field_arcsec": 7.0,
     "match_radius_px": MATCH_RADIUS_PX,
+    "population_prior": True,
+    "population_prior_shrink": SHRINK,
 }
 
 
@@ -98,13 +106,19 @@ def make_catalog(
     geometry: Mapping,
     distance_mpc: float,
     arms_path: str | os.PathLike | None = None,
+    model_path: str | os.PathLike | None = None,
+    band_paths: Mapping[str, str] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """(peaks, candidates, meta) of a maps file.
 
     Peaks: every maximum of the smoothed class map with its weighted parameters and the
     physical columns (:func:`~starclusters.detect.catalog.build_catalog`); candidates:
     those above the thresholds, best first (class, then visibility). arms_path: the
-    synthetic galaxy's arms table, for ``galaxy_geometry.source: synthetic``.
+    synthetic galaxy's arms table, for ``galaxy_geometry.source: synthetic``. With
+    ``detect.population_prior``, model_path (the network that made the maps) and
+    band_paths (band → the mosaic it ran on), the candidates' age, A_V and mass are read
+    again under the galaxy's A_V prior (:func:`population_prior_estimates`); the maps'
+    values stay in ``map_<column>``.
     """
     settings = detect_settings(detect)
     disk = disk_geometry(geometry, distance_mpc, arms_path)
@@ -115,6 +129,11 @@ def make_catalog(
         window_px=settings["weight_window_px"],
         weight_sigma_px=settings["weight_sigma_px"],
     )
+    prior_meta = {"applied": False}
+    if settings["population_prior"] and model_path is not None and band_paths:
+        peaks, prior_meta = population_prior_estimates(
+            peaks, maps, model_path, band_paths, settings
+        )
     catalog = build_catalog(peaks, wcs, distance_mpc, disk)
     candidates = rank_candidates(
         select_candidates(catalog, settings["class_threshold"], settings["visibility_threshold"])
@@ -144,8 +163,115 @@ def make_catalog(
             "projected_kpc": "distance from the centre on the sky, same kpc as galactocentric_kpc",
         },
         "pixels": "0-based pixel centres of the maps' grid; ra/dec via the maps' WCS",
+        "population_prior": prior_meta,
     }
     return catalog, candidates, meta
+
+
+#: The columns the population prior re-reads (from the joint age × A_V × mass grid).
+PRIOR_COLUMNS = ("log_age_yr", "av_mag", "log_mass_msun")
+
+
+def population_prior_estimates(
+    peaks: pd.DataFrame,
+    maps: Mapping[str, np.ndarray],
+    model_path: str | os.PathLike,
+    band_paths: Mapping[str, str],
+    settings: Mapping,
+    chunk: int = 64,
+) -> tuple[pd.DataFrame, dict]:
+    """The peaks with the candidates' age, A_V and mass under the galaxy's A_V prior.
+
+    For every peak above the thresholds the network runs again on the windows centred on
+    the weight_window_px² pixels around it (``chunk`` peaks at a time); their posteriors,
+    weighted by the maps' class × exp(−d²/2σ²) as the maps' point estimates are, make the
+    peak's posterior; EM over all candidates estimates the A_V prior
+    (:mod:`starclusters.detect.population_prior`); the re-weighted posteriors are decoded
+    by THE decoding. Returns (peaks with ``map_<column>`` = the maps' values for every
+    peak and the re-read values in ``<column>`` for the candidates, meta for the table).
+    A model without a ``training_prior`` (trained before it was recorded) or without
+    output grids leaves the values as they are, with a warning.
+    """
+    from starclusters.detect.gallery import candidate_grids
+    from starclusters.model.targets import decode
+    from starclusters.model.train import load_model
+
+    peaks = peaks.copy()
+    for column in PRIOR_COLUMNS:
+        peaks[f"map_{column}"] = peaks[column]
+    chosen = np.flatnonzero(
+        (peaks["class"].to_numpy(float) > settings["class_threshold"])
+        & (peaks["visibility"].to_numpy(float) > settings["visibility_threshold"])
+    )
+    model, grids, meta = load_model(model_path, device="cpu")
+    training = (meta.get("training_prior") or {}).get("av_mag")
+    if training is None or model.spec.head == "regression":
+        log.warning(
+            "%s has no training prior (trained before it was recorded) or no output grids; "
+            "the candidates keep the maps' values (retrain to use detect.population_prior)",
+            model_path,
+        )
+        return peaks, {"applied": False}
+    bands = list(meta["bands"])
+    missing = [band for band in bands if band not in band_paths]
+    if missing:
+        raise InputFileError(f"the model was trained on bands {bands}; no mosaic for {missing}")
+    images = _band_images([band_paths[band] for band in bands])
+    window = int(settings["weight_window_px"])
+    half = window // 2
+    dy, dx = (a.ravel() for a in np.mgrid[-half : half + 1, -half : half + 1])
+    class_map = np.asarray(maps["class"], np.float64)
+    posteriors = []
+    for start in range(0, len(chosen), chunk):
+        rows = peaks["y"].to_numpy(int)[chosen[start : start + chunk]]
+        cols = peaks["x"].to_numpy(int)[chosen[start : start + chunk]]
+        y = (rows[:, None] + dy[None]).ravel()
+        x = (cols[:, None] + dx[None]).ravel()
+        inside = (y >= 0) & (y < class_map.shape[0]) & (x >= 0) & (x < class_map.shape[1])
+        # the maps' class is the weight: NaN (incomplete window, masked) and outside count 0
+        ny, nx = class_map.shape
+        weight = np.where(inside, class_map[np.clip(y, 0, ny - 1), np.clip(x, 0, nx - 1)], 0.0)
+        out = candidate_grids(model, grids, images, y, x)
+        posteriors.append(
+            peak_posteriors(
+                out["grid_age_av_mass"].reshape(len(rows), window * window, *grids.shape_3d),
+                np.nan_to_num(weight).reshape(len(rows), window * window),
+                window,
+                settings["weight_sigma_px"],
+            )
+        )
+    shape = (0, *grids.shape_3d)
+    posterior = np.concatenate(posteriors) if posteriors else np.zeros(shape)
+    weights, estimated, iterations = av_prior_weights(
+        posterior, np.asarray(training), shrink=settings["population_prior_shrink"]
+    )
+    if len(chosen):
+        values = decode(
+            reweight(posterior, weights), [grids.log_age_yr, grids.av_mag, grids.log_mass_msun]
+        )
+        for k, column in enumerate(PRIOR_COLUMNS):
+            peaks.loc[peaks.index[chosen], column] = values[:, k]
+    train_av = np.asarray(training, float) / np.sum(training)
+    log.info(
+        "population prior from %d candidates (%d EM iterations): A_V marginal %s (training %s) "
+        "at A_V %s mag",
+        len(chosen),
+        iterations,
+        np.round(estimated, 3).tolist(),
+        np.round(train_av, 3).tolist(),
+        np.round(grids.av_mag, 2).tolist(),
+    )
+    return peaks, {
+        "applied": True,
+        "method": "EM estimate of the galaxy's A_V prior from the candidates' posteriors "
+        "(Saerens et al. 2002); map_<column> keep the maps' values",
+        "n_candidates": int(len(chosen)),
+        "iterations": int(iterations),
+        "av_mag": np.asarray(grids.av_mag, float).tolist(),
+        "av_prior": np.asarray(estimated, float).tolist(),
+        "training_av_prior": train_av.tolist(),
+        "shrink": float(settings["population_prior_shrink"]),
+    }
 
 
 def write_catalog(

@@ -261,8 +261,30 @@ def _meta(spec, grids, data: TrainingData, settings, seed) -> dict:
         "seed": int(seed),
         "data_counts": data.counts(),
         "data_fingerprint": data.fingerprint(),
+        "training_prior": _training_prior(grids, data),
         "torch_version": str(torch.__version__),
     }
+
+
+def _training_prior(grids, data: TrainingData) -> dict:
+    """Per-axis marginals of the age × A_V × mass targets of the training split's mocks
+    (the prior the network's posteriors are under; starclusters.detect.population_prior)."""
+    from starclusters.detect.population_prior import training_marginals
+    from starclusters.model.targets import soft_target_3d
+
+    params = data.mock_params[np.asarray(data.mock_split) == "train"]
+    if params.empty:
+        params = data.mock_params
+    total = np.zeros(grids.shape_3d)
+    for start in range(0, len(params), 2048):  # (2048, A, E, M) float64 at a time
+        rows = params.iloc[start : start + 2048]
+        total += soft_target_3d(
+            rows["log_age_yr"].to_numpy(float),
+            rows["av_mag"].to_numpy(float),
+            rows["log_mass_msun"].to_numpy(float),
+            grids,
+        ).sum(axis=0)
+    return training_marginals(total)
 
 
 def _cpu_scale(model: ClusterNetwork):
