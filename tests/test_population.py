@@ -37,6 +37,21 @@ def test_magnitude_cuts():
     assert passes_magnitude_cuts({"F336W": 22.0, "F438W": 22.0, "F814W": 22.0}, limits)
     assert not passes_magnitude_cuts({"F336W": 22.0, "F438W": 22.0, "F814W": 23.1}, limits)
     assert not passes_magnitude_cuts({"F336W": 24.0, "F438W": 22.0, "F814W": 22.0}, limits)
+    # "any": one band is enough (an old cluster faint in F336W but bright in F814W)
+    old = {"F336W": 25.5, "F438W": 24.0, "F814W": 22.5}
+    assert not passes_magnitude_cuts(old, limits)
+    assert passes_magnitude_cuts(old, limits, "any")
+    assert not passes_magnitude_cuts({"F336W": 24.0, "F438W": 23.5, "F814W": 23.0}, limits, "any")
+    # arrays: one answer per cluster; NaN fails its band
+    mags = {
+        "F336W": np.array([22.0, 25.5, np.nan]),
+        "F438W": np.array([22.0, 24.0, 22.0]),
+        "F814W": np.array([22.0, 22.5, 22.0]),
+    }
+    assert passes_magnitude_cuts(mags, limits).tolist() == [True, False, False]
+    assert passes_magnitude_cuts(mags, limits, "any").tolist() == [True, True, True]
+    with pytest.raises(ValueError, match="require"):
+        passes_magnitude_cuts(old, limits, "most")
 
 
 def toy_population(distance_mpc=1e-5):

@@ -42,6 +42,8 @@ VALIDATION_BASELINE = {"validation_baseline_photometry", "validation_baseline_ca
 BASELINE = {"baseline_photometry", "baseline_catalog"}
 #: Every catalog scored against its truth, and the scorecard of them all (scorecard.smk).
 SCORE = {"score_catalog", "scorecard"}
+#: The network's diagnosis on every scored galaxy, and the summary of them all (scorecard.smk).
+DIAGNOSIS = {"diagnose_catalog", "diagnosis"}
 #: A change to the stars or PSFs also changes the synthetic galaxy and what is cut from it.
 GALAXY = {
     "synthetic_galaxy",
@@ -188,7 +190,8 @@ def with_scorecard(rules: set[str]) -> set[str]:
     the training galaxy's stars, PSFs and mask settings, not its own synthetic keys. The
     network's search of them follows a new galaxy or model; the peer follows a new mosaic,
     PSF or mock bank (its CI calibration and SED library), its fits also the isochrones; a
-    new catalog, truth or benchmarked job is scored again.
+    new catalog, truth or benchmarked job is scored again. The network's diagnosis follows
+    a new galaxy (truth, contaminants, mosaic, mask) or a new search of it, not the peer.
     """
     if rules & VALIDATION_GALAXY or "train" in rules:
         rules = rules | VALIDATION_CNN
@@ -201,6 +204,8 @@ def with_scorecard(rules: set[str]) -> set[str]:
     scored = {"truth", "find_peaks"} | VALIDATION_GALAXY | VALIDATION_CNN
     if rules & (scored | VALIDATION_BASELINE | BASELINE):
         rules = rules | SCORE
+    if rules & (scored | {"synthetic_galaxy", "mosaic"}):
+        rules = rules | DIAGNOSIS
     return rules
 
 
@@ -566,6 +571,18 @@ def test_run_makes_the_scorecard(built):
     assert {"mean", "std", "n_galaxies"} <= set(summary.columns)
     for png in ("recall_visibility", "parameters", "age_mass_recall", "summary"):
         assert (out / "scorecard" / f"{png}.png").stat().st_size > 10_000
+    # the network's diagnosis: a reason per truth cluster, a kind per false candidate
+    from starclusters.scorecard.diagnose import DETECTED, FALSE_KINDS, MISS_REASONS
+
+    for field, n_truth in (("training", len(training)), ("other", 4)):
+        diagnosis = read_table(out / "scorecard" / field / "cnn_diagnosis.parquet")
+        assert len(diagnosis) == n_truth
+        assert set(diagnosis["reason"]) <= {DETECTED, *MISS_REASONS} - {"other"}
+        false = read_table(out / "scorecard" / field / "cnn_false.parquet")
+        assert set(false["kind"]) <= set(FALSE_KINDS)
+    counts = read_table(out / "scorecard" / "diagnosis.parquet")
+    assert set(counts["galaxy"]) == {"tiny", "other"}
+    assert (out / "scorecard" / "diagnosis.png").stat().st_size > 10_000
 
 
 def test_nothing_to_do_after_a_run(built):
@@ -643,7 +660,9 @@ def test_nothing_to_do_after_a_run(built):
             CATALOG | {"artificial_peaks", "artificial_truth", "baseline_catalog"},
         ),
         # the scorecard's and the peer's own keys
-        (lambda c: c["scorecard"].update(match_radius_px=2.0), SCORE),
+        (lambda c: c["scorecard"].update(match_radius_px=2.0), SCORE | DIAGNOSIS),
+        # the diagnosis' own keys rerun the diagnosis only, not the scores
+        (lambda c: c["scorecard"]["diagnosis"].update(blend_radius_px=6.0), DIAGNOSIS),
         (lambda c: c["baseline"].update(aperture_radius_px=3.5), BASELINE | VALIDATION_BASELINE),
         (
             lambda c: c["validation"]["galaxies"]["other"]["synthetic"].update(n_clusters=3),
@@ -722,6 +741,8 @@ def test_a_new_shard_runs_alone(built):
         "baseline_catalog": 2,
         "validation_baseline_catalog": 2,
         "score_catalog": 6,  # 2 galaxies x (network + 2 fits of the peer)
+        "diagnose_catalog": 2,  # the network's diagnosis of the 2 galaxies
+        "diagnosis": 1,
     }
 
 
@@ -766,6 +787,10 @@ def test_slurm_profile_parses(tmp_path, default_config):
         (lambda c: c["psf"].update(size_arcsec=2.0), r"psf\.size_arcsec"),
         (lambda c: c["psf"].update(oversampling=4), r"psf\.oversampling"),
         (lambda c: c["detect"].update(weight_window_px=4), r"detect\.weight_window_px"),
+        (
+            lambda c: c["scorecard"]["diagnosis"].update(annulus_px=[1.0, 9.0]),
+            r"scorecard\.diagnosis\.annulus_px",
+        ),
         (
             lambda c: c["galaxy_geometry"].update(source="config", centre_ra_deg=1.0),
             r"galaxy_geometry\.centre_dec_deg",

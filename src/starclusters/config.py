@@ -161,3 +161,7 @@ def check_config(config: Mapping) -> None:
     from starclusters.mosaic.validation import validation_galaxies
 
     validation_galaxies(config)
+    # the scorecard's diagnosis: its values, and its sky annulus outside its aperture
+    from starclusters.scorecard.diagnose import DiagnosisSettings
+
+    DiagnosisSettings.from_config((config.get("scorecard") or {}).get("diagnosis"))

@@ -34,6 +34,7 @@ rule baseline_photometry:
         photometry={
             "vega_zeropoint_mag": band_subset(PHOT["vega_zeropoint_mag"]),
             "magnitude_limits": band_subset(PHOT["magnitude_limits"]),
+            "magnitude_cut": PHOT["magnitude_cut"],
         },
         baseline=config["baseline"],
         seed=config["seed"],

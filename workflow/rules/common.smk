@@ -85,6 +85,7 @@ def mock_config():
         | {
             "vega_zeropoint_mag": band_subset(PHOT["vega_zeropoint_mag"]),
             "magnitude_limits": band_subset(PHOT["magnitude_limits"]),
+            "magnitude_cut": PHOT["magnitude_cut"],
         },
         "psf": {key: PSF[key] for key in ("oversampling", "core_radius_px")},
         # the number of shards changes which shards exist, not what one holds
@@ -557,13 +558,50 @@ def score_inputs(wildcards):
     }
 
 
+def diagnosis_inputs(wildcards):
+    """diagnose_catalog's inputs: a scored galaxy's truth, contaminants, mask and bands, and
+    the network's maps, peaks and candidates of it."""
+    root = field_dir(wildcards.galaxy, wildcards.field)
+    return {
+        "truth": f"{root}/mosaic/truth.parquet",
+        "contaminants": f"{root}/mosaic/contaminants.parquet",
+        "mask": f"{root}/mosaic/mask.fits",
+        "bands": [f"{root}/mosaic/{band}.fits" for band in BANDS],
+        "maps": f"{root}/detect/maps.fits",
+        "peaks": f"{root}/detect/peaks.parquet",
+        "candidates": f"{root}/detect/candidates.parquet",
+    }
+
+
+def diagnosis_settings():
+    """The `scorecard` keys the diagnosis uses (its own and the match radius): the other
+    keys rerun the scores, not the diagnosis."""
+    return {key: config["scorecard"][key] for key in ("match_radius_px", "diagnosis")}
+
+
+def score_settings():
+    """The `scorecard` keys the scores use (the diagnosis' keys do not rerun them)."""
+    return {k: v for k, v in config["scorecard"].items() if k != "diagnosis"}
+
+
+def diagnosis_outputs():
+    """The network's diagnosis: its misses and false candidates on every scored galaxy
+    (none where the scorecard does not score the network: the regression network)."""
+    if "cnn" not in score_methods() or not score_fields():
+        return []
+    names = ["diagnosis.parquet", "diagnosis.png"]
+    return expand("results/{galaxy}/scorecard/{name}", galaxy=GALAXY, name=names)
+
+
 def scorecard_outputs():
-    """The scorecard's tables and figures (none without a galaxy that has a truth)."""
+    """The scorecard's tables and figures (none without a galaxy that has a truth), with the
+    network's diagnosis."""
     if not score_fields():
         return []
     names = ["scorecard.parquet", "summary.parquet", "recall_visibility.png"]
     names += ["parameters.png", "age_mass_recall.png", "summary.png"]
-    return expand("results/{galaxy}/scorecard/{name}", galaxy=GALAXY, name=names)
+    out = expand("results/{galaxy}/scorecard/{name}", galaxy=GALAXY, name=names)
+    return out + diagnosis_outputs()
 
 
 def catalog_inputs_arms(wildcards):
@@ -578,4 +616,5 @@ def baseline_photometry_config():
     return {key: PHOT[key] for key in ("distance_mpc", "imf", "extinction")} | {
         "vega_zeropoint_mag": band_subset(PHOT["vega_zeropoint_mag"]),
         "magnitude_limits": band_subset(PHOT["magnitude_limits"]),
+        "magnitude_cut": PHOT["magnitude_cut"],
     }

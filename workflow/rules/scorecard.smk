@@ -1,6 +1,8 @@
 """The scorecard (docs/scorecard.md): every method's catalog (the network's candidates, the
 classical peer's) against the truth of the training galaxy and of each validation galaxy,
-with the one scorer (starclusters.scorecard); side by side in tables and figures."""
+with the one scorer (starclusters.scorecard); side by side in tables and figures. Then the
+network's diagnosis (docs/detection.md): why each truth cluster was missed, what each
+false candidate is."""
 
 
 rule score_catalog:
@@ -19,7 +21,7 @@ rule score_catalog:
     conda:
         "../../envs/science.yaml"
     params:
-        scorecard=config["scorecard"],
+        scorecard=score_settings(),
         role=lambda w: "training" if w.field == "training" else "validation",
         galaxy=lambda w: w.galaxy if w.field == "training" else w.field,
     script:
@@ -63,3 +65,55 @@ rule scorecard:
         "../../envs/science.yaml"
     script:
         "../scripts/scorecard.py"
+
+
+rule diagnose_catalog:
+    """Why the network missed each truth cluster of one galaxy and what each of its false
+    candidates is (starclusters.scorecard.diagnose). The network only: the classical peer
+    has no peaks or class map to diagnose."""
+    input:
+        unpack(diagnosis_inputs),
+    output:
+        diagnosis="results/{galaxy}/scorecard/{field}/cnn_diagnosis.parquet",
+        false="results/{galaxy}/scorecard/{field}/cnn_false.parquet",
+    log:
+        "results/{galaxy}/logs/diagnose_catalog_{field}.log",
+    wildcard_constraints:
+        field="|".join(["training", *VALIDATION]),
+    conda:
+        "../../envs/science.yaml"
+    params:
+        scorecard=diagnosis_settings(),
+        detect=catalog_settings("class_threshold", "visibility_threshold"),
+        bands=BANDS,
+        role=lambda w: "training" if w.field == "training" else "validation",
+        galaxy=lambda w: w.galaxy if w.field == "training" else w.field,
+    script:
+        "../scripts/diagnose_catalog.py"
+
+
+rule diagnosis:
+    """The network's misses and false candidates on every scored galaxy: counts per galaxy
+    and the figure."""
+    input:
+        diagnosis=expand(
+            "results/{{galaxy}}/scorecard/{field}/cnn_diagnosis.parquet",
+            field=score_fields(),
+        ),
+        false=expand(
+            "results/{{galaxy}}/scorecard/{field}/cnn_false.parquet",
+            field=score_fields(),
+        ),
+    output:
+        table="results/{galaxy}/scorecard/diagnosis.parquet",
+        figure=report(
+            "results/{galaxy}/scorecard/diagnosis.png",
+            caption="../report/scorecard_diagnosis.rst",
+            category="Scorecard",
+        ),
+    log:
+        "results/{galaxy}/logs/diagnosis.log",
+    conda:
+        "../../envs/science.yaml"
+    script:
+        "../scripts/diagnosis.py"

@@ -11,7 +11,7 @@ peaks, candidates, meta = make_catalog(
     snakemake.params.distance_mpc,
     arms_path=snakemake.input.get("arms"),
     model_path=snakemake.input.get("model"),
-    band_paths=dict(zip(snakemake.config["bands"], snakemake.input.get("bands", []))),
+    band_paths=dict(zip(snakemake.config["bands"], snakemake.input.get("bands", []), strict=False)),
 )
 write_catalog(
     peaks,

@@ -35,6 +35,7 @@ from starclusters.baseline.classify import calibrate_ci_cut
 from starclusters.baseline.detection import SOURCE_COLUMNS, detect_sources, usable_pixels
 from starclusters.baseline.settings import FIT_METHODS, BaselineSettings
 from starclusters.errors import ConfigError, InputFileError
+from starclusters.photometry.population import passes_magnitude_cuts
 
 log = logging.getLogger(__name__)
 
@@ -251,6 +252,7 @@ def make_photometry(
     settings: BaselineSettings,
     rng_seed: int,
     magnitude_limits: Mapping[str, float] | None = None,
+    magnitude_cut: str = "all",
 ) -> tuple[pd.DataFrame, dict]:
     """Detect, measure and classify every source of a mosaic (module docstring).
 
@@ -261,7 +263,7 @@ def make_photometry(
     magnitude of 1 count/s; exptime_s: band → s, or None to read EXPTIME from the headers;
     rng_seed: the seed of the calibration's draws (deterministic given it);
     magnitude_limits: band → apparent Vega magnitude a cluster must be brighter than in
-    every band given (None: no limit). Pass ``photometry.magnitude_limits`` — the cuts of
+    every band given (magnitude_cut "all") or in one of them ("any"); None: no limit. Pass ``photometry.magnitude_limits`` — the cuts of
     the mock bank, whose mocks calibrate the CI cut and train the CNN — for a catalog with
     the CNN's selection; LEGUS's analogue is M_V ≤ −6 mag (Adamo et al. 2017 §3.2).
 
@@ -355,13 +357,19 @@ def make_photometry(
         table[f"apcorr_mag_{band}"] = correction[:, b]
         table[f"sky_{band}"] = measured[f"sky_{band}"].to_numpy(float) if n else np.zeros(0)
         quality &= np.isfinite(aper) & (err <= settings.max_mag_err)
-    bright = np.ones(n, bool)
-    for band, limit in (magnitude_limits or {}).items():
+    for band in magnitude_limits or {}:
         if band not in bands:
             raise ConfigError(
                 f"photometry.magnitude_limits.{band}: {band} is not a mosaic band {bands}"
             )
-        bright &= table[f"mag_{band}"].to_numpy(float) < float(limit)
+    bright = np.broadcast_to(
+        passes_magnitude_cuts(
+            {b: table[f"mag_{b}"].to_numpy(float) for b in magnitude_limits or {}},
+            {b: float(v) for b, v in (magnitude_limits or {}).items()},
+            magnitude_cut,
+        ),
+        n,
+    )
     table["passes_ci"] = ci > cut
     table["passes_quality"] = quality
     table["passes_mag_limits"] = bright
@@ -378,6 +386,7 @@ def make_photometry(
         "psf_oversampling": oversampling,
         "ci_cut": cut_meta,
         "magnitude_limits": dict(magnitude_limits or {}),
+        "magnitude_cut": magnitude_cut,
         "aperture_correction": apcorr.to_meta(),
         "n_sources": int(n),
         "n_clusters": int(table["is_cluster"].sum()),
@@ -492,6 +501,7 @@ def fit_catalog(
                 mocks_config,
                 photometry_config["magnitude_limits"],
                 rng,
+                require=photometry_config.get("magnitude_cut", "all"),
             )
             meta["library"]["extra"] = cost
         meta["library"]["members"] = len(library)

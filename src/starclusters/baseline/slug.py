@@ -96,12 +96,14 @@ def extend_library(
     mocks: Mapping,
     limits_mag: Mapping[str, float],
     rng: np.random.Generator,
+    require: str = "all",
 ) -> tuple[ClusterLibrary, dict]:
     """``library`` plus ``n`` clusters drawn with the bank's recipe, not rendered.
 
     population: a :class:`~starclusters.photometry.StellarPopulation` for the library's
     bands; mocks: the ``mocks`` config section (priors, faint_limit_mag, faint_packets);
-    limits_mag: the bank's magnitude cuts (draws that fail are redrawn, as in the bank).
+    limits_mag, require: the bank's magnitude cuts and how they combine (draws that fail
+    are redrawn, as in the bank).
     Parameters from :func:`starclusters.mocks.params.draw_parameters`, stars from
     :func:`starclusters.mocks.bank.draw_stars`. Returns (library, cost) with cost
     {"drawn", "kept", "seconds", "ms_per_kept"}.
@@ -121,7 +123,7 @@ def extend_library(
             population, row["log_age_yr"], row["log_mass_msun"], row["av_mag"], mocks, rng
         )
         m = population.integrated_magnitudes(stars)
-        if not passes_magnitude_cuts(m, limits_mag):
+        if not passes_magnitude_cuts(m, limits_mag, require):
             continue
         mags.append([m[b] for b in library.bands])
         rows.append(

@@ -45,6 +45,7 @@ def make_baseline_photometry(
         settings,
         seed,
         magnitude_limits={b: photometry_config["magnitude_limits"][b] for b in bands},
+        magnitude_cut=photometry_config.get("magnitude_cut", "all"),
     )
     write_table(out_path, table, {**meta, "units": UNITS})
 

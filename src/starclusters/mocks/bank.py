@@ -76,6 +76,7 @@ def render_mock(
     log_ages_yr: np.ndarray,
     av_grid_mag: np.ndarray,
     limits_mag: Mapping[str, float],
+    require: str = "all",
 ) -> tuple[dict, np.ndarray | None]:
     """One mock from its own seed: (parameter row, stamp (B, S, S) or None if it fails the cuts)."""
     rng = np.random.default_rng(seed)
@@ -91,7 +92,7 @@ def render_mock(
         seed=seed,
         **{f"mag_{band}": mags[band] for band in population.bands},
     )
-    if not passes_magnitude_cuts(mags, limits_mag):
+    if not passes_magnitude_cuts(mags, limits_mag, require):
         return row, None
     return row, render_stars(stars, renderer, row["eff_a_arcsec"], row["eff_gamma"], mocks, rng)
 
@@ -107,8 +108,12 @@ def build_shard(
     av_grid_mag: np.ndarray,
     limits_mag: Mapping[str, float],
     progress: bool = True,
+    require: str = "all",
 ) -> tuple[np.ndarray, pd.DataFrame]:
     """``n_mocks`` mocks that pass the magnitude cuts: stamps (N, B, S, S) float32 and their table.
+
+    require: the limits must be passed in "all" bands (thesis) or in "any"
+    (``photometry.magnitude_cut``).
 
     Mocks failing the cuts are redrawn (thesis §3.1.2) up to
     ``mocks.max_draws_per_mock`` × n_mocks attempts; then ConfigError.
@@ -133,6 +138,7 @@ def build_shard(
                 log_ages_yr,
                 av_grid_mag,
                 limits_mag,
+                require,
             )
             draw += 1
             if stamp is None:

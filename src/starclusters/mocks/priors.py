@@ -23,7 +23,7 @@ import pandas as pd
 
 from starclusters.errors import InputFileError
 from starclusters.mocks.eff import half_number_radius
-from starclusters.photometry.population import StellarPopulation
+from starclusters.photometry.population import StellarPopulation, passes_magnitude_cuts
 
 #: Arcseconds per radian.
 ARCSEC_PER_RADIAN = 180.0 * 3600.0 / np.pi
@@ -145,9 +145,10 @@ def mock_magnitudes(
     return out.add_prefix("mag_")
 
 
-def passes_cuts(mags: pd.DataFrame, limits_mag: Mapping[str, float]) -> np.ndarray:
-    """Boolean mask of rows brighter than every band's limit (``mag_<band> < limit``)."""
-    keep = np.ones(len(mags), dtype=bool)
-    for band, limit in limits_mag.items():
-        keep &= mags[f"mag_{band}"].to_numpy(float) < limit
-    return keep
+def passes_cuts(
+    mags: pd.DataFrame, limits_mag: Mapping[str, float], require: str = "all"
+) -> np.ndarray:
+    """Boolean mask of the rows that pass the bank's cuts (``mag_<band> < limit`` in all
+    bands, or in any: :func:`~starclusters.photometry.population.passes_magnitude_cuts`)."""
+    columns = {band: mags[f"mag_{band}"].to_numpy(float) for band in limits_mag}
+    return np.broadcast_to(passes_magnitude_cuts(columns, limits_mag, require), len(mags)).copy()

@@ -120,6 +120,7 @@ def build_mock_shard(
         grid(phot["extinction"]["av_mag"], "photometry.extinction.av_mag"),
         phot["magnitude_limits"],
         progress=progress,
+        require=phot.get("magnitude_cut", "all"),
     )
     header = {
         "BUNIT": ("counts/s", "noise-free cluster light per native pixel"),

@@ -39,9 +39,29 @@ def magnitude_from_counts(counts_s: np.ndarray, zeropoint_mag: float) -> np.ndar
         return zeropoint_mag - 2.5 * np.log10(np.asarray(counts_s, dtype=float))
 
 
-def passes_magnitude_cuts(app_mag: Mapping[str, float], limits_mag: Mapping[str, float]) -> bool:
-    """True when the cluster is brighter than every band's limit (thesis §3.1.2: mag < limit)."""
-    return all(app_mag[band] < limit for band, limit in limits_mag.items())
+#: How the per-band magnitude limits combine (``photometry.magnitude_cut``): "all" — brighter
+#: than every band's limit (the thesis' cuts, §3.1.2); "any" — brighter than at least one.
+MAGNITUDE_CUTS = ("all", "any")
+
+
+def passes_magnitude_cuts(
+    app_mag: Mapping[str, float | np.ndarray],
+    limits_mag: Mapping[str, float],
+    require: str = "all",
+) -> bool | np.ndarray:
+    """Whether clusters pass the magnitude cuts (mag < limit) in all bands or in any.
+
+    app_mag: band -> apparent Vega magnitude, a number or an array (N,); limits_mag: band ->
+    limit; require: one of :data:`MAGNITUDE_CUTS`. Returns a bool, or an array (N,) of
+    them for array magnitudes; NaN magnitudes fail their band. No limits: everything passes.
+    """
+    if require not in MAGNITUDE_CUTS:
+        raise ValueError(f"require must be one of {MAGNITUDE_CUTS}, got {require!r}")
+    if not limits_mag:
+        return True
+    bright = [np.asarray(app_mag[band], float) < limit for band, limit in limits_mag.items()]
+    passed = np.logical_and.reduce(bright) if require == "all" else np.logical_or.reduce(bright)
+    return bool(passed) if np.ndim(passed) == 0 else passed
 
 
 @dataclass

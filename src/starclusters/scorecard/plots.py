@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from starclusters.plotting import save_figure
+from starclusters.scorecard.diagnose import DETECTED, FALSE_KINDS, MISS_REASONS
 from starclusters.scorecard.score import PARAMETERS
 
 #: Axis labels of the scored parameters (errors derived − true).
@@ -371,4 +372,165 @@ def plot_summary(long_table: pd.DataFrame, path: str | os.PathLike) -> None:
     )
     ax.set_title("Precision vs recall (one-to-one match ≤ 3 px)", fontsize=10)
     ax.grid(alpha=0.3)
+    save_figure(fig, path)
+
+
+#: Colours of the miss reasons and false-candidate kinds (fixed, so figures compare).
+DIAGNOSIS_COLOURS = {
+    "masked": "0.25",
+    "edge": "0.6",
+    "blended": "tab:purple",
+    "offset": "tab:cyan",
+    "no_peak": "tab:red",
+    "class_below": "tab:orange",
+    "visibility_below": "gold",
+    "other": "black",
+    "offset_detection": "tab:cyan",
+    "cluster_fragment": "tab:pink",
+    "nucleus": "tab:brown",
+    "foreground_star": "0.25",
+    "background_galaxy": "tab:olive",
+    "ob_association": "tab:blue",
+    "field_star": "tab:green",
+    "noise": "tab:red",
+}
+#: The visibility bins of the misses' bars, with their short labels.
+VISIBLE_SELECTIONS = {"2.5 < visibility <= 5": "2.5–5", "visibility > 5": "> 5"}
+
+
+def _stacked(ax, x, counts: pd.DataFrame, categories, width: float, labels: bool) -> None:
+    """Bars at ``x`` stacked by ``categories`` (columns of ``counts``, rows = bars)."""
+    bottom = np.zeros(len(x))
+    for category in categories:
+        values = counts[category].to_numpy(float)
+        ax.bar(
+            x,
+            values,
+            width,
+            bottom=bottom,
+            color=DIAGNOSIS_COLOURS[category],
+            edgecolor="white",
+            lw=0.5,
+            label=category if labels else None,
+        )
+        bottom += values
+
+
+def plot_diagnosis(summary: pd.DataFrame, diagnosis: pd.DataFrame, path: str | os.PathLike) -> None:
+    """The network's diagnosis (:mod:`.diagnose`) in three panels.
+
+    (a) the missed clusters with visibility > 2.5 per galaxy, stacked by miss reason, one
+    bar for visibility 2.5–5 and one for > 5 (labels: missed / clusters of the bin);
+    (b) the false candidates per galaxy stacked by kind (labels: false / candidates);
+    (c) the missed clusters in the true (log t, log M) plane coloured by reason, all
+    galaxies pooled (training galaxy: stars, validation galaxies: circles; visibility >
+    2.5 large, ≤ 2.5 or unknown small), the detected ones grey. summary:
+    :func:`.diagnose.summarise` tables of the galaxies; diagnosis: their
+    :func:`.diagnose.miss_reasons` tables with galaxy and role columns.
+    """
+    if summary.empty:
+        _no_data(path, "no diagnosis to plot")
+        return
+    pairs = list(dict.fromkeys(zip(summary["galaxy"], summary["role"], strict=True)))
+    galaxies = [g for g, _ in sorted(pairs, key=lambda p: p[1] != "training")]
+    roles = dict(pairs)
+    fig, axes = plt.subplots(1, 3, figsize=(17.0, 5.4), gridspec_kw={"width_ratios": [1.3, 1, 1.2]})
+
+    # (a) miss reasons of the visible clusters
+    ax = axes[0]
+    misses = summary[summary["table"] == "miss_reasons"]
+    width = 0.38
+    for k, (selection, label) in enumerate(VISIBLE_SELECTIONS.items()):
+        part = misses[misses["selection"] == selection]
+        counts = part.pivot_table(index="galaxy", columns="category", values="count", aggfunc="sum")
+        counts = counts.reindex(index=galaxies, columns=list(MISS_REASONS)).fillna(0)
+        x = np.arange(len(galaxies)) + (k - 0.5) * (width + 0.04)
+        _stacked(ax, x, counts, MISS_REASONS, width, labels=k == 0)
+        totals = part.groupby("galaxy")[["n_missed", "n_selection"]].first().reindex(galaxies)
+        for xi, (n_missed, n_sel) in zip(x, totals.to_numpy(), strict=True):
+            ax.text(
+                xi,
+                n_missed,
+                f"{label}\n{int(n_missed)}/{int(n_sel)}",
+                ha="center",
+                va="bottom",
+                fontsize=6.5,
+            )
+    ax.set_xticks(range(len(galaxies)), [f"{g}\n({roles[g]})" for g in galaxies], fontsize=7)
+    ax.set_ylabel("missed clusters (true visibility > 2.5)")
+    ax.set_title("(a) why visible clusters are missed (left: 2.5–5, right: > 5)", fontsize=9)
+    top = misses[misses["selection"].isin(list(VISIBLE_SELECTIONS))]["n_missed"].max()
+    ax.set_ylim(0, max(float(top), 1.0) * 1.3)
+    ax.legend(fontsize=7, title="reason", title_fontsize=7, loc="upper right")
+    ax.grid(alpha=0.3, axis="y")
+
+    # (b) false-candidate kinds
+    ax = axes[1]
+    false = summary[summary["table"] == "false_kinds"]
+    counts = false.pivot_table(index="galaxy", columns="category", values="count", aggfunc="sum")
+    counts = counts.reindex(index=galaxies, columns=list(FALSE_KINDS)).fillna(0)
+    x = np.arange(len(galaxies), dtype=float)
+    _stacked(ax, x, counts, FALSE_KINDS, 0.6, labels=True)
+    totals = false.groupby("galaxy")[["n_missed", "n_selection"]].first().reindex(galaxies)
+    for xi, (n_false, n_cand) in zip(x, totals.to_numpy(), strict=True):
+        ax.text(xi, n_false, f"{int(n_false)}/{int(n_cand)}", ha="center", va="bottom", fontsize=7)
+    ax.set_xticks(range(len(galaxies)), [f"{g}\n({roles[g]})" for g in galaxies], fontsize=7)
+    ax.set_ylabel("false candidates (matched to no truth cluster)")
+    ax.set_title("(b) what the false candidates are (false / all candidates)", fontsize=9)
+    ax.set_ylim(0, max(float(false["n_missed"].max()), 1.0) * 1.3)
+    ax.legend(fontsize=7, title="kind", title_fontsize=7, loc="upper right")
+    ax.grid(alpha=0.3, axis="y")
+
+    # (c) the missed clusters in the age-mass plane
+    ax = axes[2]
+    visibility = diagnosis["visibility"].to_numpy(float)
+    with np.errstate(invalid="ignore"):
+        visible = visibility > 2.5
+    found = diagnosis["reason"] == DETECTED
+    training = (diagnosis["role"] == "training").to_numpy()
+    ax.scatter(
+        diagnosis.loc[found, "log_age_yr"],
+        diagnosis.loc[found, "log_mass_msun"],
+        s=5,
+        color="0.75",
+        lw=0,
+        label="detected",
+        zorder=1,
+    )
+    for reason in MISS_REASONS:
+        mine = (diagnosis["reason"] == reason).to_numpy()
+        for role_mask, marker, big in ((training, "*", 70), (~training, "o", 26)):
+            for bright in (True, False):
+                chosen = mine & role_mask & (visible == bright)
+                if not chosen.any():
+                    continue
+                ax.scatter(
+                    diagnosis.loc[chosen, "log_age_yr"],
+                    diagnosis.loc[chosen, "log_mass_msun"],
+                    s=big if bright else big / 5,
+                    marker=marker,
+                    color=DIAGNOSIS_COLOURS[reason],
+                    edgecolor="k" if bright else "none",
+                    lw=0.4,
+                    alpha=1.0 if bright else 0.6,
+                    zorder=3 if bright else 2,
+                )
+    handles = [
+        plt.Line2D([], [], ls="", marker="o", color=DIAGNOSIS_COLOURS[r], mec="k", label=r)
+        for r in MISS_REASONS
+        if (diagnosis["reason"] == r).any()
+    ] + [
+        plt.Line2D([], [], ls="", marker="o", ms=3, color="0.75", label="detected"),
+        plt.Line2D([], [], ls="", marker="*", ms=9, color="w", mec="k", label="training galaxy"),
+        plt.Line2D([], [], ls="", marker="o", ms=6, color="w", mec="k", label="validation"),
+    ]
+    ax.legend(handles=handles, fontsize=6.5, loc="upper left", ncol=2)
+    ax.set(xlabel=r"true log$_{10}$(t / yr)", ylabel=r"true log$_{10}$(M / M$_\odot$)")
+    ax.set_title("(c) missed clusters (large: visibility > 2.5), all galaxies", fontsize=9)
+    ax.grid(alpha=0.3)
+    fig.suptitle(
+        "The network's misses and false candidates (one-to-one match within the scorer's radius)",
+        fontsize=10,
+    )
+    fig.tight_layout()
     save_figure(fig, path)

@@ -3,7 +3,10 @@
 :func:`make_score` scores one catalog of one galaxy (the training galaxy or a validation
 galaxy) against its truth and writes the long table and the matched truth;
 :func:`make_scorecard` gathers every galaxy × method into one table, the summary over
-the validation galaxies and the figures.
+the validation galaxies and the figures. :func:`make_diagnosis` says why each truth
+cluster of one galaxy was missed and what each false candidate of the network is
+(:mod:`starclusters.scorecard.diagnose`); :func:`make_diagnosis_summary` counts them over
+all galaxies and draws the figure.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from astropy.io import fits
 
 from starclusters.errors import InputFileError
 from starclusters.io import read_table, write_table
-from starclusters.scorecard import plots
+from starclusters.scorecard import diagnose, plots
 from starclusters.scorecard.score import (
     check_catalog,
     check_truth,
@@ -173,5 +176,229 @@ def make_scorecard(
             row.galaxy,
             row.mean,
             row.std,
+        )
+    return summary
+
+
+# --------------------------------------------------------------------------- diagnosis
+
+#: Peak and candidate columns the diagnosis needs.
+PEAK_COLUMNS = ("peak_id", "x", "y", "class", "visibility")
+
+
+def _check_thresholds(candidates: pd.DataFrame, path, detect: Mapping) -> None:
+    """InputFileError when ``path`` was made with other thresholds than ``detect``'s."""
+    made = candidates.attrs.get("meta", {}).get("settings", {})
+    for key in ("class_threshold", "visibility_threshold"):
+        if key in made and float(made[key]) != float(detect[key]):
+            raise InputFileError(
+                f"{path}: made with detect.{key} = {made[key]}, the diagnosis is asked for "
+                f"{detect[key]}; rerun find_peaks (or validation_peaks) first"
+            )
+
+
+def _same_shape(path, shape, reference_path, reference_shape) -> None:
+    if tuple(shape) != tuple(reference_shape):
+        raise InputFileError(
+            f"{path}: shape {tuple(shape)} differs from {reference_path} "
+            f"{tuple(reference_shape)}; rerun the mosaic and detection stages"
+        )
+
+
+def make_diagnosis(
+    truth_path: str | os.PathLike,
+    contaminants_path: str | os.PathLike | None,
+    mask_path: str | os.PathLike,
+    maps_path: str | os.PathLike,
+    peaks_path: str | os.PathLike,
+    candidates_path: str | os.PathLike,
+    image_paths: Mapping[str, str | os.PathLike],
+    settings: Mapping,
+    detect: Mapping,
+    galaxy: str,
+    role: str,
+) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """Why each truth cluster of one galaxy was missed and what each false candidate of the
+    network is: (diagnosis, false candidates, metadata) (:mod:`.diagnose`).
+
+    truth_path, contaminants_path (None: no contaminants), mask_path, image_paths (band
+    -> the mosaic's image, counts/s): the galaxy's mosaic/ files; maps_path, peaks_path,
+    candidates_path: its detect/ files; settings: the ``scorecard`` config section
+    (match_radius_px and the ``diagnosis`` keys); detect: class_threshold and
+    visibility_threshold of the ``detect`` section (checked against the candidates'
+    metadata); role: "training" or "validation".
+    """
+    from astropy.wcs import WCS
+    from astropy.wcs.utils import proj_plane_pixel_scales
+
+    from starclusters.detect.maps import read_maps
+
+    own = diagnose.DiagnosisSettings.from_config(settings.get("diagnosis"))
+    r = float(settings["match_radius_px"])
+    truth = read_table(truth_path)
+    check_truth(truth, truth_path)
+    peaks = read_table(peaks_path)
+    candidates = read_table(candidates_path)
+    for path, table in ((peaks_path, peaks), (candidates_path, candidates)):
+        missing = [c for c in PEAK_COLUMNS if c not in table.columns]
+        if missing and len(table):
+            raise InputFileError(
+                f"{path}: no column(s) {', '.join(missing)}; not a peaks table of find_peaks, "
+                "rerun it"
+            )
+    _check_thresholds(candidates, candidates_path, detect)
+    mask = fits.getdata(mask_path)
+    maps, _, _ = read_maps(maps_path)
+    class_map = maps["CLASS"]
+    _same_shape(maps_path, class_map.shape, mask_path, mask.shape)
+    images, wcs = {}, None
+    for band, path in image_paths.items():
+        with fits.open(path, memmap=False) as hdul:
+            images[band] = hdul[0].data.astype(np.float32)
+            if wcs is None:
+                wcs = WCS(hdul[0].header).celestial
+        _same_shape(path, images[band].shape, mask_path, mask.shape)
+    if wcs is None:
+        raise InputFileError("no mosaic image given; the diagnosis needs the bands' images")
+    pixel_scale_arcsec = float(np.mean(proj_plane_pixel_scales(wcs)) * 3600.0)
+    contaminants = None
+    if contaminants_path is not None:
+        contaminants = read_table(contaminants_path)
+        if len(contaminants) == 0:
+            contaminants = None
+        else:
+            missing = [c for c in ("kind", "ra_deg", "dec_deg") if c not in contaminants]
+            if missing:
+                raise InputFileError(
+                    f"{contaminants_path}: no column(s) {', '.join(missing)}; rerun the "
+                    "synthetic galaxy"
+                )
+            geometry = contaminants.attrs.get("meta", {}).get("geometry")
+            nucleus = diagnose.nucleus_row(geometry)
+            contaminants = diagnose.on_grid(pd.concat([nucleus, contaminants]), wcs)
+
+    diagnosis = diagnose.miss_reasons(
+        truth,
+        peaks,
+        candidates,
+        mask == 0,
+        class_map,
+        contaminants,
+        class_threshold=float(detect["class_threshold"]),
+        visibility_threshold=float(detect["visibility_threshold"]),
+        match_radius_px=r,
+        blend_radius_px=own.blend_radius_px,
+        offset_factor=own.offset_factor,
+        mask_bits=mask,
+    )
+    snr = diagnose.aperture_snr(
+        images,
+        mask != 0,
+        candidates["x"].to_numpy(float),
+        candidates["y"].to_numpy(float),
+        own.aperture_radius_px,
+        own.annulus_px,
+    )
+    false = diagnose.false_candidate_kinds(
+        candidates,
+        diagnosis,
+        contaminants,
+        snr,
+        match_radius_px=r,
+        blend_radius_px=own.blend_radius_px,
+        fragment_rh=own.fragment_rh,
+        star_radius_px=own.star_radius_px,
+        galaxy_re=own.galaxy_re,
+        association_a=own.association_a,
+        field_star_snr=own.field_star_snr,
+        pixel_scale_arcsec=pixel_scale_arcsec,
+    )
+    for table in (diagnosis, false):
+        table.insert(0, "role", role)
+        table.insert(0, "galaxy", galaxy)
+    reasons = diagnosis["reason"].value_counts()
+    kinds = false["kind"].value_counts()
+    log.info(
+        "%s: %d truth clusters, %d missed: %s; %d candidates, %d false: %s",
+        galaxy,
+        len(diagnosis),
+        int((diagnosis["reason"] != diagnose.DETECTED).sum()),
+        ", ".join(f"{k} {int(reasons.get(k, 0))}" for k in diagnose.MISS_REASONS),
+        len(candidates),
+        len(false),
+        ", ".join(f"{k} {int(kinds.get(k, 0))}" for k in diagnose.FALSE_KINDS),
+    )
+    meta = {
+        "galaxy": galaxy,
+        "role": role,
+        "method": "cnn",
+        "truth": str(truth_path),
+        "candidates": str(candidates_path),
+        "peaks": str(peaks_path),
+        "n_candidates": len(candidates),
+        "settings": {
+            "match_radius_px": r,
+            "class_threshold": float(detect["class_threshold"]),
+            "visibility_threshold": float(detect["visibility_threshold"]),
+            "pixel_scale_arcsec": pixel_scale_arcsec,
+            "diagnosis": own.to_config(),
+        },
+        "units": diagnose.UNITS,
+    }
+    return diagnosis, false, meta
+
+
+def write_diagnosis(
+    diagnosis: pd.DataFrame,
+    false: pd.DataFrame,
+    meta: Mapping,
+    diagnosis_path: str | os.PathLike,
+    false_path: str | os.PathLike,
+) -> None:
+    """Write :func:`make_diagnosis`'s tables (atomically)."""
+    write_table(diagnosis_path, diagnosis, {**meta, "what": "truth clusters: detected, or why not"})
+    write_table(false_path, false, {**meta, "what": "candidates matched to no truth cluster"})
+
+
+def make_diagnosis_summary(
+    diagnosis_paths: Sequence[str | os.PathLike],
+    false_paths: Sequence[str | os.PathLike],
+    table_path: str | os.PathLike,
+    figure_path: str | os.PathLike,
+) -> pd.DataFrame:
+    """The counts of miss reasons and false-candidate kinds of every scored galaxy in one
+    table (:func:`.diagnose.summarise`) and the figure (:func:`.plots.plot_diagnosis`);
+    diagnosis_paths[i] and false_paths[i] belong to one galaxy. Returns the table."""
+    if len(diagnosis_paths) != len(false_paths):
+        raise ValueError(
+            f"{len(diagnosis_paths)} diagnosis tables but {len(false_paths)} false-candidate tables"
+        )
+    summaries, misses = [], []
+    for diagnosis_path, false_path in zip(diagnosis_paths, false_paths, strict=True):
+        diagnosis, false = read_table(diagnosis_path), read_table(false_path)
+        meta = false.attrs.get("meta", {})
+        if "n_candidates" not in meta:
+            raise InputFileError(f"{false_path}: no n_candidates in its metadata; rerun it")
+        galaxy, role = meta["galaxy"], meta["role"]
+        summaries.append(diagnose.summarise(diagnosis, false, meta["n_candidates"], galaxy, role))
+        misses.append(diagnosis)
+    summary = pd.concat(summaries, ignore_index=True)
+    write_table(
+        table_path,
+        summary,
+        {"inputs": [str(p) for p in (*diagnosis_paths, *false_paths)], "units": diagnose.UNITS},
+    )
+    plots.plot_diagnosis(summary, pd.concat(misses, ignore_index=True), figure_path)
+    visible = summary[
+        (summary["table"] == "miss_reasons")
+        & summary["selection"].isin(["2.5 < visibility <= 5", "visibility > 5"])
+        & (summary["category"] != diagnose.DETECTED)
+    ]
+    for galaxy, part in visible.groupby("galaxy", sort=False):
+        counts = part.groupby("category", sort=False)["count"].sum()
+        log.info(
+            "%s: missed with visibility > 2.5: %s",
+            galaxy,
+            ", ".join(f"{k} {int(v)}" for k, v in counts.items() if v),
         )
     return summary
