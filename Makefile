@@ -18,8 +18,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e ".[dev]"
 	@touch $(STAMP)
 
+# Before any job: the config checked (YAML errors with file and line, keys named), then
+# the lock a killed run left removed if no other Snakemake works here; the jobs that run
+# left half done are redone (--rerun-incomplete). See docs/reliability.md.
 run: $(STAMP)
-	$(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG)
+	$(BIN)/python -m starclusters.config $(CONFIG)
+	$(BIN)/python -m starclusters.locks --configfile $(CONFIG)
+	$(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG) --rerun-incomplete
 	$(BIN)/snakemake --configfile $(CONFIG) --report $(REPORT)
 
 # every figure with its caption, browsable: unzip and open report/report.html
@@ -36,6 +41,7 @@ lint: $(STAMP)
 	$(BIN)/snakemake --lint --cores 1
 
 dryrun: $(STAMP)
+	$(BIN)/python -m starclusters.config $(CONFIG)
 	$(BIN)/snakemake -n --cores $(CORES) --configfile $(CONFIG)
 
 clean:

@@ -762,14 +762,14 @@ def test_slurm_profile_parses(tmp_path, default_config):
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (lambda c: c.update(bands=["F336W", "F999W", "F814W"]), r"instance\['bands'\]\[1\]"),
+        (lambda c: c.update(bands=["F336W", "F999W", "F814W"]), r"bands\.1: 'F999W' is not one of"),
         (
             lambda c: c["photometry"].update(distance_mpc="far"),
-            r"instance\['photometry'\]\['distance_mpc'\]",
+            r"photometry\.distance_mpc: 'far' is not of type",
         ),
         (
             lambda c: c["photometry"]["extinction"].update(r_v=31),
-            r"instance\['photometry'\]\['extinction'\]\['r_v'\]",
+            r"photometry\.extinction\.r_v: 31 is greater than the maximum",
         ),
         (lambda c: c["photometry"].update(distanc_mpc=4.5), r"distanc_mpc"),
         (

@@ -60,27 +60,57 @@ def write_table(path: str | os.PathLike, table: pd.DataFrame, meta: Mapping | No
         pq.write_table(arrow, tmp)
 
 
-def read_table(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a Parquet table written by :func:`write_table`; ``df.attrs['meta']`` holds its metadata."""
+def rebuild_hint(path: str | os.PathLike) -> str:
+    """What to do about a damaged file the workflow wrote: delete it, rerun, it is rebuilt."""
+    return (
+        f"delete it (`rm {path}`) and rerun (`make run` or `snakemake`): Snakemake rebuilds "
+        "a missing file and everything made from it"
+    )
+
+
+#: What to do about a damaged file the user gave (an image, a PSF, a catalog).
+USER_FILE_HINT = (
+    "replace it with a complete, valid copy (check the path in the config or the command); "
+    "if a pipeline stage wrote it, delete it and rerun"
+)
+
+
+def default_remedy(path: str | os.PathLike) -> str:
+    """:func:`rebuild_hint` for a file under a ``results/`` folder (the workflow's), else
+    :data:`USER_FILE_HINT`."""
+    return rebuild_hint(path) if "results" in Path(path).parts else USER_FILE_HINT
+
+
+def _damaged(path: Path, what: str, err: object, remedy: str | None) -> InputFileError:
+    return InputFileError(f"{path}: {what} ({err}); {remedy or default_remedy(path)}")
+
+
+def read_table(path: str | os.PathLike, remedy: str | None = None) -> pd.DataFrame:
+    """Read a Parquet table written by :func:`write_table`; ``df.attrs['meta']`` holds its metadata.
+
+    remedy: what the error message tells the user to do with a damaged file (default:
+    :func:`default_remedy`). InputFileError naming the file if it is missing, truncated or
+    not Parquet.
+    """
     path = Path(path)
     if not path.exists():
         raise InputFileError(f"{path}: no such file; run the stage that produces it first.")
     try:
         arrow = pq.read_table(path)
-    except (pa.ArrowInvalid, OSError) as err:
-        raise InputFileError(
-            f"{path}: not a readable Parquet file ({err}); delete it and rerun."
-        ) from err
-    df = arrow.to_pandas()
-    raw = (arrow.schema.metadata or {}).get(META_KEY)
-    df.attrs["meta"] = json.loads(raw) if raw else {}
+        df = arrow.to_pandas()
+        raw = (arrow.schema.metadata or {}).get(META_KEY)
+        df.attrs["meta"] = json.loads(raw) if raw else {}
+    except Exception as err:  # pyarrow raises ArrowInvalid, OSError, ...; json ValueError
+        raise _damaged(path, "not a readable Parquet file", err, remedy) from err
     return df
 
 
 def write_cube(path: str | os.PathLike, cube, header_cards: Mapping | None = None) -> None:
     """Write an image cube (e.g. N × B × S × S float32) to FITS atomically.
 
-    header_cards: key -> value or (value, comment), e.g. ``{"BUNIT": "counts/s"}``.
+    header_cards: key -> value or (value, comment), e.g. ``{"BUNIT": "counts/s"}``. The file
+    carries the FITS CHECKSUM and DATASUM cards, which :func:`read_cube` verifies, so a
+    shard damaged after it was written is refused before use.
     """
     import numpy as np
     from astropy.io import fits
@@ -89,20 +119,100 @@ def write_cube(path: str | os.PathLike, cube, header_cards: Mapping | None = Non
     for key, value in (header_cards or {}).items():
         hdu.header[key] = value
     with atomic_path(path) as tmp:
-        hdu.writeto(tmp, overwrite=True)
+        hdu.writeto(tmp, overwrite=True, checksum=True)
 
 
-def read_cube(path: str | os.PathLike):
-    """Read a FITS cube written by :func:`write_cube`: (data, header)."""
+def _check_complete(hdul, path: Path, size: int) -> None:
+    """InputFileError if the file ends before the data its headers announce."""
+    from astropy.io.fits import CompImageHDU
+
+    for i, hdu in enumerate(hdul):
+        info = hdu.fileinfo()
+        # a compressed image's .size is the uncompressed one; its table spans datSpan
+        stored = info["datSpan"] if isinstance(hdu, CompImageHDU) else getattr(hdu, "size", 0)
+        end = info["datLoc"] + int(stored or 0)
+        if end > size:
+            raise InputFileError(f"HDU {i} needs {end} bytes, the file has {size}: truncated")
+    # astropy drops an extension whose header the file ends inside without a word
+    after = info["datLoc"] + info["datSpan"]
+    if after < size:
+        with open(path, "rb") as handle:
+            handle.seek(after)
+            if handle.read(8) == b"XTENSION":
+                raise InputFileError(f"the file ends inside HDU {len(hdul)}'s header: truncated")
+
+
+@contextmanager
+def open_fits(
+    path: str | os.PathLike, *, memmap: bool = False, remedy: str | None = None
+) -> Iterator:
+    """``astropy.io.fits.open`` that turns every way a file can be bad into one InputFileError.
+
+    Missing, not FITS, a header that cannot be parsed, or truncated (a header announces more
+    data than the file holds): InputFileError naming the file and what to do (``remedy``;
+    default :func:`default_remedy`: delete and rerun for the workflow's files under
+    ``results/``, replace for the user's). Yields the HDUList with every header read; no
+    pixels are read.
+    """
+    import warnings
+
     from astropy.io import fits
 
     path = Path(path)
-    if not path.exists():
-        raise InputFileError(f"{path}: no such file; run the stage that produces it first.")
-    try:
-        with fits.open(path, memmap=False) as hdul:
-            return hdul[0].data, hdul[0].header
-    except OSError as err:
+    if not path.is_file():
         raise InputFileError(
-            f"{path}: not a readable FITS file ({err}); delete it and rerun."
-        ) from err
+            f"{path}: no such file; "
+            + (remedy or "run the stage that produces it first (`make run` or `snakemake`)")
+        )
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            hdul = fits.open(path, memmap=memmap)
+            n = len(hdul)  # reads every header
+        truncated = [w for w in caught if "may have been truncated" in str(w.message)]
+        if n == 0 or truncated:
+            hdul.close()
+            raise InputFileError("the file ends inside a header or its data: truncated")
+        try:
+            _check_complete(hdul, path, path.stat().st_size)
+        except InputFileError:
+            hdul.close()
+            raise
+    except Exception as err:  # astropy raises OSError, ValueError, TypeError, VerifyError...
+        raise _damaged(path, "not a readable FITS file", err, remedy) from err
+    with hdul:
+        yield hdul
+
+
+def read_fits_header(path: str | os.PathLike, hdu: int | str = 0, remedy: str | None = None):
+    """A copy of the header of HDU ``hdu`` of ``path``; failures as in :func:`open_fits`."""
+    path = Path(path)
+    with open_fits(path, memmap=True, remedy=remedy) as hdul:
+        try:
+            return hdul[hdu].header.copy()
+        except (KeyError, IndexError) as err:
+            raise _damaged(path, f"no HDU {hdu!r}", err, remedy) from err
+
+
+def read_cube(path: str | os.PathLike, ndim: int | None = None, remedy: str | None = None):
+    """Read a FITS cube written by :func:`write_cube`: (data, header).
+
+    Refused with an InputFileError naming the file and what to do (``remedy``, default
+    :func:`default_remedy`) if it is missing, not FITS, truncated, its
+    DATASUM card (written by :func:`write_cube`) does not match its pixels, it holds no
+    data, or (``ndim`` given) its data have another number of axes.
+    """
+    path = Path(path)
+    with open_fits(path, memmap=False, remedy=remedy) as hdul:
+        primary = hdul[0]
+        try:
+            data = primary.data
+            if "DATASUM" in primary.header and primary.verify_datasum() == 0:
+                raise InputFileError("its pixels do not match the DATASUM card: damaged")
+        except Exception as err:
+            raise _damaged(path, "not a readable FITS cube", err, remedy) from err
+        header = primary.header
+    if data is None or (ndim is not None and data.ndim != ndim):
+        found = None if data is None else data.shape
+        raise _damaged(path, f"expected a {ndim or 'N'}-D cube", f"found shape {found}", remedy)
+    return data, header

@@ -4,8 +4,6 @@ import os
 import sys
 from pathlib import Path
 
-from snakemake.utils import validate
-
 # The library lives in src/; make it importable for this process and for the jobs
 # it starts (also inside --use-conda environments, which hold only the dependencies).
 SRC = str(Path(workflow.basedir) / "src")
@@ -15,12 +13,15 @@ os.environ.update(
     PYTHONPATH=os.pathsep.join(p for p in (SRC, os.environ.get("PYTHONPATH")) if p)
 )
 
-from starclusters.config import check_config  # noqa: E402
+from starclusters.config import check_config, validate_config  # noqa: E402
 from starclusters.photometry import (
     MODEL_VERSION as PHOTOMETRY_MODEL_VERSION,
 )  # noqa: E402
 
-validate(config, "../../config/schema/config.schema.yaml")
+# The schema (defaults filled in; a short message naming the key, not Snakemake's dump of
+# the schema) and the cross-key checks, before any job starts; the same checks as
+# starclusters.config.load_config and `python -m starclusters.config` (make run).
+validate_config(config, Path(workflow.basedir) / "config/schema/config.schema.yaml")
 check_config(config)
 
 GALAXY = config["galaxy"]

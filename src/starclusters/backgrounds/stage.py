@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-from astropy.io import fits
 from astropy.wcs import WCS
 
 from starclusters.backgrounds.cutouts import block_splits, draw_windows, valid_centres
 from starclusters.errors import InputFileError
+from starclusters.io import open_fits
 
 #: Stage number mixed into seeds so that stages never share random streams.
 BACKGROUND_STAGE = 4
@@ -37,7 +37,7 @@ def build_background_shard(
     """
     images, wcs, exptime_s = [], None, {}
     for band, path in zip(bands, band_paths, strict=True):
-        with fits.open(path, memmap=True) as hdul:
+        with open_fits(path, memmap=True) as hdul:
             images.append(np.asarray(hdul[0].data, dtype=np.float32))
             wcs = wcs or WCS(hdul[0].header).celestial
             if "EXPTIME" not in hdul[0].header:
@@ -46,7 +46,8 @@ def build_background_shard(
                 )
             exptime_s[band] = float(hdul[0].header["EXPTIME"])
     images = np.stack(images)
-    mask = fits.getdata(mask_path) != 0
+    with open_fits(mask_path) as hdul:
+        mask = np.asarray(hdul[0].data) != 0
     if mask.shape != images.shape[1:]:
         raise InputFileError(
             f"{mask_path}: mask shape {mask.shape} differs from the mosaic's {images.shape[1:]}"

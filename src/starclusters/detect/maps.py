@@ -23,7 +23,7 @@ from astropy.wcs import WCS
 
 from starclusters.detect.tiles import Tile, tiles_of
 from starclusters.errors import InputFileError
-from starclusters.io import atomic_path
+from starclusters.io import atomic_path, open_fits
 
 #: Extension name -> (estimate of :func:`starclusters.model.inference.predict`, BUNIT, meaning).
 #: BUNIT strings follow the FITS standard; "" is dimensionless.
@@ -99,20 +99,15 @@ def read_maps(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], WCS, fits
     path = Path(path)
     if not path.exists():
         raise InputFileError(f"{path}: no such file; run the detection stage first")
-    try:
-        with fits.open(path, memmap=False) as hdul:
-            names = [h.name for h in hdul[1:]]
-            missing = [name for name in MAPS if name not in names]
-            if missing:
-                raise InputFileError(
-                    f"{path}: no {', '.join(missing)} extension(s); delete it and rerun detection"
-                )
-            maps = {name: hdul[name].data.astype(np.float32) for name in MAPS}  # native order
-            return maps, WCS(hdul["CLASS"].header), hdul[0].header
-    except OSError as err:
-        raise InputFileError(
-            f"{path}: not a readable FITS file ({err}); delete it and rerun"
-        ) from err
+    with open_fits(path) as hdul:  # not FITS, truncated: InputFileError, delete and rerun
+        names = [h.name for h in hdul[1:]]
+        missing = [name for name in MAPS if name not in names]
+        if missing:
+            raise InputFileError(
+                f"{path}: no {', '.join(missing)} extension(s); delete it and rerun detection"
+            )
+        maps = {name: hdul[name].data.astype(np.float32) for name in MAPS}  # native order
+        return maps, WCS(hdul["CLASS"].header), hdul[0].header
 
 
 def _check_tile(path: Path, header: fits.Header, tile: Tile, reference: Mapping) -> None:
@@ -160,7 +155,7 @@ def merge_tiles(
         tile_path = Path(tile_path)
         if not tile_path.exists():
             raise InputFileError(f"{tile_path}: missing tile {tile.t}; run its detect_tile job")
-        with fits.open(tile_path, memmap=False) as hdul:
+        with open_fits(tile_path) as hdul:
             header = hdul[0].header.copy()
             names = [h.name for h in hdul[1:]]
             shapes = {h.name: h.data.shape if h.data is not None else None for h in hdul[1:]}

@@ -28,7 +28,6 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
-from astropy.io import fits
 from astropy.wcs import WCS
 from astropy.wcs.utils import proj_plane_pixel_scales
 
@@ -46,7 +45,7 @@ from starclusters.detect.tiles import (
     tiles_of,
 )
 from starclusters.errors import ConfigError, InputFileError
-from starclusters.io import read_table, write_table
+from starclusters.io import open_fits, read_fits_header, read_table, write_table
 from starclusters.model.inference import ESTIMATES
 from starclusters.model.targets import ParameterGrids
 from starclusters.model.train import check_checkpoint, load_model
@@ -118,7 +117,7 @@ def mosaic_geometry(mask_path: str | os.PathLike) -> tuple[tuple[int, int], WCS]
     path = Path(mask_path)
     if not path.exists():
         raise InputFileError(f"{path}: no such file; run the mosaic stage first")
-    header = fits.getheader(path)
+    header = read_fits_header(path)
     return (int(header["NAXIS2"]), int(header["NAXIS1"])), WCS(header).celestial
 
 
@@ -138,7 +137,7 @@ def read_region(
     ry0, ry1, rx0, rx1 = region
     images = np.empty((len(band_paths), ry1 - ry0, rx1 - rx0), np.float32)
     for b, path in enumerate(band_paths):
-        with fits.open(path, memmap=True) as hdul:
+        with open_fits(path, memmap=True) as hdul:
             data, header = hdul[0].data, hdul[0].header
             if data is None or data.shape != tuple(shape):
                 found = None if data is None else data.shape
@@ -154,7 +153,7 @@ def read_region(
             images[b] = data[ry0:ry1, rx0:rx1]
     mask = np.zeros(images.shape[1:], np.uint8)
     if mask_path is not None:
-        with fits.open(mask_path, memmap=True) as hdul:
+        with open_fits(mask_path, memmap=True) as hdul:
             data = hdul[0].data
             if data is None or data.shape != tuple(shape):
                 raise InputFileError(
@@ -326,7 +325,7 @@ def _image_bands(band_paths: Sequence[str | os.PathLike], model_bands: Sequence[
     """Bands of the images from their BAND cards; the model's where a card is missing."""
     bands = []
     for path, expected in zip(band_paths, model_bands, strict=False):
-        band = fits.getheader(path).get("BAND")
+        band = read_fits_header(path).get("BAND")
         if band is None:
             log.warning("%s: no BAND card; taken to be %s (the model's order)", path, expected)
         bands.append(str(band).strip() if band is not None else expected)
@@ -335,6 +334,119 @@ def _image_bands(band_paths: Sequence[str | os.PathLike], model_bands: Sequence[
 
 def _pixel_scale_arcsec(wcs: WCS) -> float:
     return float(np.mean(proj_plane_pixel_scales(wcs)) * 3600.0)
+
+
+#: Largest offset (px) between two bands' pixel grids still taken as one grid.
+GRID_TOLERANCE_PX = 0.01
+
+
+def image_grid(
+    band_paths: Sequence[str | os.PathLike], scale_arcsec: float
+) -> tuple[tuple[int, int], WCS | None]:
+    """((H, W), celestial WCS or None) of the images, refused unless every band is on one grid.
+
+    Every image must be a 2-D FITS image of the first one's shape; if the first has a
+    celestial WCS, every band must have one with pixels of ``scale_arcsec`` (the model's;
+    ConfigError naming pixel_scale_arcsec) and the same pixel grid as the first (corners
+    and centre within :data:`GRID_TOLERANCE_PX`; InputFileError naming the file). Only
+    headers are read.
+    """
+    shape, first = None, None
+    for i, path in enumerate(band_paths):
+        header = read_fits_header(path)
+        if header.get("NAXIS") != 2:
+            raise InputFileError(
+                f"{path}: NAXIS = {header.get('NAXIS')}, expected a 2-D image in the primary "
+                "HDU (one band per file)"
+            )
+        found = (int(header["NAXIS2"]), int(header["NAXIS1"]))
+        if shape is None:
+            shape = found
+        elif found != shape:
+            raise InputFileError(
+                f"{path}: image of shape {found}, {band_paths[0]} is {shape}; give the bands "
+                "on one common grid (the mosaic stage's outputs)"
+            )
+        wcs = WCS(header)
+        wcs = wcs.celestial if wcs.has_celestial else None
+        if i == 0:
+            first = wcs
+            if wcs is None:
+                log.warning(
+                    "%s: no celestial WCS; pixel scales and grids not checked, maps without WCS",
+                    path,
+                )
+        if first is None:
+            continue
+        if wcs is None:
+            raise InputFileError(
+                f"{path}: no celestial WCS, {band_paths[0]} has one; give every band the WCS "
+                "of the common grid"
+            )
+        scale = _pixel_scale_arcsec(wcs)
+        if not np.isclose(scale, scale_arcsec, rtol=PIXEL_SCALE_RTOL, atol=0):
+            raise ConfigError(
+                f"pixel_scale_arcsec: {path} has {scale:.6g}″ pixels, the model was "
+                f"trained on {scale_arcsec:g}″; resample the images (the mosaic stage) first"
+            )
+        ny, nx = shape
+        xs = np.array([0.0, nx - 1.0, 0.0, nx - 1.0, (nx - 1) / 2])
+        ys = np.array([0.0, 0.0, ny - 1.0, ny - 1.0, (ny - 1) / 2])
+        x, y = wcs.world_to_pixel(first.pixel_to_world(xs, ys))
+        offset = float(np.max(np.hypot(np.asarray(x) - xs, np.asarray(y) - ys)))
+        if not offset <= GRID_TOLERANCE_PX:
+            raise InputFileError(
+                f"{path}: its pixels are up to {offset:.3g} px off those of {band_paths[0]}; "
+                "give the bands on one common grid (reproject them, e.g. with the mosaic stage)"
+            )
+    return shape, first
+
+
+#: Rows read at a time when a band's values are checked.
+CHECK_ROWS = 512
+
+
+def check_band_values(path: str | os.PathLike, band: str) -> None:
+    """Refuse a band without usable pixels; warn if most of its pixels are negative.
+
+    InputFileError naming the file if the image has no finite pixel (empty or all NaN),
+    only zeros, or no positive pixel (a sky-subtracted image in counts/s has the galaxy
+    above zero). Read CHECK_ROWS rows at a time (memory-mapped).
+    """
+    finite = nonzero = positive = negative = 0
+    with open_fits(path, memmap=True) as hdul:
+        data = hdul[0].data
+        if data is None or data.size == 0:
+            raise InputFileError(f"{path}: band {band} holds no image (empty primary HDU)")
+        for y0 in range(0, data.shape[0], CHECK_ROWS):
+            rows = np.asarray(data[y0 : y0 + CHECK_ROWS], dtype=np.float32)
+            ok = np.isfinite(rows)
+            values = rows[ok]
+            finite += values.size
+            nonzero += int(np.count_nonzero(values))
+            positive += int((values > 0).sum())
+            negative += int((values < 0).sum())
+    what = None
+    if finite == 0:
+        what = "every pixel is NaN or infinite"
+    elif nonzero == 0:
+        what = "every pixel is zero"
+    elif positive == 0:
+        what = "no pixel is positive"
+    if what:
+        raise InputFileError(
+            f"{path}: band {band} has no usable pixel ({what}); give the band's image in "
+            "counts/s (the mosaic stage's output)"
+        )
+    if negative > positive:
+        log.warning(
+            "%s: band %s: %d of %d pixels are negative; check its sign and sky level "
+            "(the network expects counts/s with the sky near zero and sources above it)",
+            path,
+            band,
+            negative,
+            finite,
+        )
 
 
 def detect_images(
@@ -352,34 +464,24 @@ def detect_images(
     order and pixel scale, e.g. the mosaic stage's outputs); mask_path: optional uint8 mask
     on that grid (bit 1 blank, any bit: no value); bands: the images' bands (default: their
     BAND cards, else the model's). The model must fit the images (bands, pixel scale from
-    the WCS): ConfigError before any window is read. Tiles run one after the other in this
+    the WCS): ConfigError before any window is read; every band must be on the first's grid
+    (:func:`image_grid`) and hold usable pixels (:func:`check_band_values`): InputFileError
+    naming the file. Tiles run one after the other in this
     process, into a temporary folder beside ``out_path``, and are merged into it.
     """
     settings = settings or DetectSettings()
     model, grids, meta = load_model(model_path, settings.device)
     bands = list(bands) if bands is not None else _image_bands(band_paths, meta["bands"])
-    header = fits.getheader(band_paths[0])
-    shape = (int(header["NAXIS2"]), int(header["NAXIS1"]))
-    wcs = WCS(header)
-    wcs = wcs.celestial if wcs.has_celestial else None
     scale = float(meta["pixel_scale_arcsec"])
-    if wcs is not None:
-        found = _pixel_scale_arcsec(wcs)
-        if not np.isclose(found, scale, rtol=PIXEL_SCALE_RTOL, atol=0):
-            raise ConfigError(
-                f"pixel_scale_arcsec: {band_paths[0]} has {found:.6g}″ pixels, the model was "
-                f"trained on {scale:g}″; resample the images (the mosaic stage) first"
-            )
-    else:
-        log.warning(
-            "%s: no celestial WCS; pixel scale not checked, maps without WCS", band_paths[0]
-        )
+    shape, wcs = image_grid(band_paths, scale)
     if len(band_paths) != len(meta["bands"]):
         raise ConfigError(
             f"bands: {len(band_paths)} images given, the model takes {len(meta['bands'])} "
             f"({', '.join(meta['bands'])})"
         )
     check_detector(model, meta, bands, meta["window_px"], grids, scale, model_path, settings.mode)
+    for path, band in zip(band_paths, bands, strict=False):
+        check_band_values(path, band)
     cards = provenance_cards(
         mode=settings.mode,
         step_px=settings.step_px,

@@ -39,7 +39,7 @@ import pandas as pd
 import torch
 
 from starclusters.errors import ConfigError, InputFileError
-from starclusters.io import read_cube, read_table
+from starclusters.io import default_remedy, read_cube, read_table
 from starclusters.mocks.compose import compose, observed_rh_px
 from starclusters.model.targets import (
     ParameterGrids,
@@ -507,18 +507,19 @@ class TrainingData:
 def _read_cubes(paths: Sequence, bands: Sequence[str], what: str) -> np.ndarray:
     cubes = []
     for path in paths:
+        # missing, not FITS, truncated or failing its checksum: InputFileError telling
+        # the user to delete the shard and rerun (Snakemake then rebuilds it)
         data, header = read_cube(path)
         found = [s.strip() for s in str(header.get("BANDS", "")).split(",") if s.strip()]
         if found and found != list(bands):
             raise InputFileError(
                 f"{path}: {what} bands {found} differ from the configured bands {list(bands)}; "
-                "rebuild the shard or fix `bands`"
+                f"fix `bands` or {default_remedy(path)}"
             )
-        if data is None or data.ndim != 4 or data.shape[1] != len(bands):
-            shape = None if data is None else data.shape
+        if data.ndim != 4 or data.shape[1] != len(bands):
             raise InputFileError(
-                f"{path}: expected an (N, {len(bands)}, S, S) {what} cube, got {shape}; "
-                "delete it and rerun its stage"
+                f"{path}: expected an (N, {len(bands)}, S, S) {what} cube, got {data.shape}; "
+                f"{default_remedy(path)}"
             )
         cube = np.asarray(data, dtype=np.float32)
         bad = ~np.isfinite(cube).all(axis=(1, 2, 3))
@@ -526,7 +527,7 @@ def _read_cubes(paths: Sequence, bands: Sequence[str], what: str) -> np.ndarray:
             raise InputFileError(
                 f"{path}: {int(bad.sum())} of {len(cube)} {what} images hold NaN or infinite "
                 f"pixels (first: image {int(np.argmax(bad))}); the network cannot train on them "
-                "— delete the shard and rerun its stage"
+                f"— {default_remedy(path)}"
             )
         cubes.append(cube)
     return np.concatenate(cubes) if cubes else np.empty((0, len(bands), 0, 0), np.float32)

@@ -95,7 +95,7 @@ from astropy.wcs.utils import pixel_to_pixel, proj_plane_pixel_area, proj_plane_
 from scipy import ndimage
 
 from starclusters.errors import ConfigError, InputFileError
-from starclusters.io import atomic_path
+from starclusters.io import atomic_path, open_fits
 
 log = logging.getLogger(__name__)
 
@@ -235,28 +235,23 @@ def read_band(
     path = Path(path)
     if not path.exists():
         raise InputFileError(f"{path}: no such file (band {band}); check the band's image path")
-    try:
-        with fits.open(path, memmap=True) as hdul:
-            image_hdu = _image_hdu(hdul, path, hdu)
-            headers = [image_hdu.header, hdul[0].header]
-            data = image_hdu.data
-            if data is None or np.squeeze(data).ndim != 2:
-                shape = None if data is None else data.shape
-                raise InputFileError(f"{path}: HDU holds {shape}, not a 2-D image")
-            data = np.array(np.squeeze(data), dtype=np.float32)  # native-endian copy
-            try:
-                wcs = WCS(image_hdu.header, fobj=hdul)
-            except Exception as err:  # astropy raises several kinds for broken headers
-                raise InputFileError(
-                    f"{path}: the WCS in the header is unreadable ({err})"
-                ) from err
-            weight = None
-            if weight_path is None and "WHT" in hdul and hdul["WHT"].data is not None:
-                weight = np.squeeze(hdul["WHT"].data)
-            if weight is not None:
-                weight = np.array(weight)  # a copy: the file closes below
-    except OSError as err:
-        raise InputFileError(f"{path}: not a readable FITS file ({err})") from err
+    with open_fits(path, memmap=True) as hdul:  # not FITS, truncated: InputFileError
+        image_hdu = _image_hdu(hdul, path, hdu)
+        headers = [image_hdu.header, hdul[0].header]
+        data = image_hdu.data
+        if data is None or np.squeeze(data).ndim != 2:
+            shape = None if data is None else data.shape
+            raise InputFileError(f"{path}: HDU holds {shape}, not a 2-D image")
+        data = np.array(np.squeeze(data), dtype=np.float32)  # native-endian copy
+        try:
+            wcs = WCS(image_hdu.header, fobj=hdul)
+        except Exception as err:  # astropy raises several kinds for broken headers
+            raise InputFileError(f"{path}: the WCS in the header is unreadable ({err})") from err
+        weight = None
+        if weight_path is None and "WHT" in hdul and hdul["WHT"].data is not None:
+            weight = np.squeeze(hdul["WHT"].data)
+        if weight is not None:
+            weight = np.array(weight)  # a copy: the file closes below
     if not wcs.has_celestial or wcs.celestial.pixel_n_dim != 2:
         raise InputFileError(
             f"{path}: no celestial WCS (RA/Dec CTYPEs with CRVAL, CRPIX, CD or CDELT) in the "
@@ -267,10 +262,10 @@ def read_band(
         raise InputFileError(f"{path}: the WCS's CD/CDELT matrix is singular")
     if weight_path is not None:
         weight_path = Path(weight_path)
-        try:
-            weight = np.squeeze(fits.getdata(weight_path))
-        except (OSError, IndexError) as err:
-            raise InputFileError(f"{weight_path}: not a readable weight map ({err})") from err
+        with open_fits(weight_path) as hdul:
+            weight = None if hdul[0].data is None else np.squeeze(hdul[0].data)
+        if weight is None:
+            raise InputFileError(f"{weight_path}: no weight map in the primary HDU")
     if weight is not None:
         if weight.shape != data.shape:
             raise InputFileError(
@@ -873,13 +868,8 @@ def read_image(path: str | os.PathLike) -> tuple[np.ndarray, WCS, fits.Header]:
     path = Path(path)
     if not path.exists():
         raise InputFileError(f"{path}: no such file; run the mosaic stage first")
-    try:
-        with fits.open(path, memmap=False) as hdul:
-            data, header = hdul[0].data, hdul[0].header
-    except OSError as err:
-        raise InputFileError(
-            f"{path}: not a readable FITS file ({err}); delete it and rerun"
-        ) from err
+    with open_fits(path) as hdul:  # not FITS, truncated: InputFileError, delete and rerun
+        data, header = hdul[0].data, hdul[0].header
     return data, WCS(header), header
 
 

@@ -9,7 +9,7 @@ import pandas as pd
 
 from starclusters.io import read_table
 from starclusters.mocks.psf import read_psfs
-from starclusters.mosaic.prepare import prepare_mosaic, read_catalog
+from starclusters.mosaic.prepare import prepare_mosaic, read_catalog, read_image
 from starclusters.mosaic.synthetic import build_synthetic_galaxy
 from starclusters.mosaic.synthetic_spec import SyntheticGalaxySpec
 from starclusters.photometry.stage import population_from_config
@@ -114,17 +114,14 @@ def make_truth(
     config: Mapping,
 ) -> pd.DataFrame:
     """The synthetic truth on the prepared mosaic grid, with visibilities (see :mod:`.truth`)."""
-    from astropy.io import fits
-    from astropy.wcs import WCS
-
     from starclusters.mocks.stage import population_and_renderer
     from starclusters.mosaic.truth import truth_on_grid
 
     population, renderer = population_and_renderer(
         isochrones_path, extinction_path, psf_paths, config
     )
-    images = np.stack([fits.getdata(p).astype(np.float32) for p in image_paths])
-    wcs = WCS(fits.getheader(image_paths[0])).celestial
+    images = np.stack([read_image(p)[0].astype(np.float32) for p in image_paths])
+    wcs = read_image(image_paths[0])[1].celestial
     return truth_on_grid(
         read_table(raw_truth_path), synthetic_spec(config), population, renderer, images, wcs
     )
