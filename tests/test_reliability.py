@@ -353,3 +353,27 @@ def test_make_run_checks_the_config_unlocks_and_reruns_incomplete_jobs():
     unlock = next(i for i, line in enumerate(lines) if "-m starclusters.locks" in line)
     main = next(i for i, line in enumerate(lines) if "--rerun-incomplete" in line)
     assert config < unlock < main and "snakemake --cores" in lines[main]
+
+
+def test_background_stage_names_a_mosaic_smaller_than_the_window(tmp_path):
+    """With mosaic.source: files the mosaic's size is known only when the background stage
+    reads it: a mosaic smaller than the window names window_px and the mosaic's size
+    (it used to advise a larger backgrounds.block_px, which could not help)."""
+    from astropy.io import fits
+
+    from starclusters.backgrounds.stage import build_background_shard
+    from starclusters.errors import ConfigError
+
+    image = tmp_path / "F438W.fits"
+    header = fits.Header({"EXPTIME": 100.0})
+    fits.PrimaryHDU(np.ones((40, 50), np.float32), header=header).writeto(image)
+    mask = tmp_path / "mask.fits"
+    fits.PrimaryHDU(np.zeros((40, 50), np.uint8)).writeto(mask)
+    settings = {
+        "block_px": 128,
+        "split_fractions": {"train": 0.8, "val": 0.1, "test": 0.1},
+        "max_masked_fraction": 0.0,
+        "per_shard": 4,
+    }
+    with pytest.raises(ConfigError, match=r"^window_px: the mosaic .* is 40 x 50 px, smaller"):
+        build_background_shard([str(image)], str(mask), ["F438W"], 64, settings, 1, 0)

@@ -8,7 +8,7 @@ import numpy as np
 from astropy.wcs import WCS
 
 from starclusters.backgrounds.cutouts import block_splits, draw_windows, valid_centres
-from starclusters.errors import InputFileError
+from starclusters.errors import ConfigError, InputFileError
 from starclusters.io import open_fits
 
 #: Stage number mixed into seeds so that stages never share random streams.
@@ -54,6 +54,13 @@ def build_background_shard(
         )
     # NaNs (outside a band's footprint) must be masked whatever the mask says
     mask |= ~np.isfinite(images).all(axis=0)
+    if min(mask.shape) < window_px:
+        # with mosaic.source: files the size is known only now (the config check cannot)
+        raise ConfigError(
+            f"window_px: the mosaic {mask_path} is {mask.shape[0]} x {mask.shape[1]} px, "
+            f"smaller than one {window_px}-px window; use larger images (or a mosaic.files "
+            "region that covers more) or a smaller window_px (and retrain)"
+        )
     block_px = settings["block_px"]
     blocks = block_splits(
         mask.shape,
