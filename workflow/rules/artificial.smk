@@ -14,6 +14,9 @@ rule artificial_grid:
         "results/{galaxy}/benchmarks/artificial_grid.tsv"
     conda:
         "../../envs/science.yaml"
+    resources:
+        mem_mb=job_mem_mb(),
+        runtime=job_runtime(),
     params:
         window_px=config["window_px"],
         spacing_px=ARTIFICIAL["spacing_px"],
@@ -41,6 +44,10 @@ rule artificial_shard:
         shard=r"\d+",
     conda:
         "../../envs/science.yaml"
+    resources:
+        mem_mb=job_mem_mb(),
+        # about a bank shard's number of mocks per shard (config/m83.yaml)
+        runtime=job_runtime(work_s=mock_render_seconds(config["mocks"]["per_shard"])),
     params:
         config=artificial_mock_config(),
         seed=config["seed"],
@@ -73,6 +80,9 @@ rule artificial_inject:
         "results/{galaxy}/benchmarks/artificial_inject.tsv"
     conda:
         "../../envs/science.yaml"
+    resources:
+        mem_mb=job_mem_mb(),
+        runtime=job_runtime(),
     params:
         bands=BANDS,
         pixel_scale_arcsec=config["pixel_scale_arcsec"],
@@ -95,6 +105,9 @@ rule artificial_truth:
         "results/{galaxy}/benchmarks/artificial_truth.tsv"
     conda:
         "../../envs/science.yaml"
+    resources:
+        mem_mb=job_mem_mb(),
+        runtime=job_runtime(),
     params:
         arms=arms_config(),
         geometry=config["galaxy_geometry"],
@@ -118,6 +131,9 @@ rule artificial_search_mask:
         "results/{galaxy}/benchmarks/artificial_search_mask.tsv"
     conda:
         "../../envs/science.yaml"
+    resources:
+        mem_mb=job_mem_mb(),
+        runtime=job_runtime(),
     params:
         radius_px=artificial_search_radius(),
     script:
@@ -147,7 +163,8 @@ rule artificial_tile:
     threads: 1
     resources:
         mem_mb=tile_memory_mb(config),
-        gpu=1 if DETECT.device == "cuda" else 0,
+        runtime=tile_runtime,
+        gpu=detect_gpus(),
     params:
         config=detect_tile_config(),
     script:
@@ -168,6 +185,9 @@ rule artificial_maps:
         "results/{galaxy}/benchmarks/artificial_maps.tsv"
     conda:
         "../../envs/torch.yaml"
+    resources:
+        mem_mb=job_mem_mb(),
+        runtime=job_runtime(),
     params:
         tile_px=DETECT.tile_px,
     script:
@@ -188,6 +208,9 @@ rule artificial_peaks:
         "results/{galaxy}/benchmarks/artificial_peaks.tsv"
     conda:
         "../../envs/science.yaml"
+    resources:
+        mem_mb=job_mem_mb(),
+        runtime=job_runtime(),
     params:
         detect=catalog_settings(
             "smooth_sigma_px",
@@ -219,6 +242,9 @@ rule artificial_match:
         "results/{galaxy}/benchmarks/artificial_match.tsv"
     conda:
         "../../envs/science.yaml"
+    resources:
+        mem_mb=job_mem_mb(),
+        runtime=job_runtime(),
     params:
         radii_px=ARTIFICIAL["match_radii_px"],
     script:
@@ -249,6 +275,9 @@ rule artificial_recall:
         "results/{galaxy}/benchmarks/artificial_recall.tsv"
     conda:
         "../../envs/science.yaml"
+    resources:
+        mem_mb=job_mem_mb(),
+        runtime=job_runtime(),
     params:
         artificial=artificial_recall_settings(),
     script:
@@ -273,6 +302,9 @@ rule artificial_class_visibility:
         "results/{galaxy}/benchmarks/artificial_class_visibility.tsv"
     conda:
         "../../envs/science.yaml"
+    resources:
+        mem_mb=job_mem_mb(),
+        runtime=job_runtime(),
     params:
         class_threshold=config["detect"]["class_threshold"],
         visibility_threshold=config["detect"]["visibility_threshold"],

@@ -18,6 +18,10 @@ rule background_shard:
         shard=r"\d+",
     conda:
         "../../envs/science.yaml"
+    resources:
+        # the shard's cutouts, twice
+        mem_mb=job_mem_mb(extra_mb=2 * cube_mb(config["backgrounds"]["per_shard"])),
+        runtime=job_runtime(),
     params:
         # the number of shards changes which shards exist, not what one holds
         backgrounds={k: v for k, v in config["backgrounds"].items() if k != "n_shards"},

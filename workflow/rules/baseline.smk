@@ -29,6 +29,9 @@ rule baseline_photometry:
         "results/{galaxy}/benchmarks/baseline_photometry.tsv"
     conda:
         "../../envs/science.yaml"
+    resources:
+        mem_mb=job_mem_mb(),
+        runtime=job_runtime(),
     params:
         bands=BANDS,
         photometry={
@@ -65,6 +68,9 @@ rule baseline_catalog:
         fit="|".join(BASELINE_FITS),
     conda:
         "../../envs/science.yaml"
+    resources:
+        mem_mb=job_mem_mb(),
+        runtime=job_runtime(),
     params:
         bands=BANDS,
         photometry=baseline_photometry_config(),

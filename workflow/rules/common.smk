@@ -619,3 +619,267 @@ def baseline_photometry_config():
         "magnitude_limits": band_subset(PHOT["magnitude_limits"]),
         "magnitude_cut": PHOT["magnitude_cut"],
     }
+
+
+# --- job resources: threads, memory, runtime and GPUs from the config and the data size
+# (docs/slurm.md). Every rule declares mem_mb and runtime; the Slurm profile only names the
+# account and the partitions, and requests --cpus-per-task = the job's threads.
+
+import math  # noqa: E402
+
+from starclusters.detect.tiles import (  # noqa: E402
+    NETWORK_DEFAULTS,
+    RUNTIME_BYTES,
+    halo_px,
+    n_head_outputs,
+    tile_memory_mb,
+)
+
+#: Memory of a job besides its data, MB: Python with numpy, astropy, pandas and torch
+#: (starclusters.detect.tiles.RUNTIME_BYTES, 1000 MB) and room for small inputs: the
+#: default config's jobs peaked at 0.2–1.3 GB max RSS (results/*/benchmarks/*.tsv; with
+#: small inputs detection_gallery 1.24 GB, artificial_shard 1.22 GB).
+JOB_BASE_MB = 1.2 * RUNTIME_BYTES / 2**20
+#: Memory asked for beyond the estimate (allocator slack), as tile_memory_mb.
+MEM_SLACK = 1.25
+#: Minutes every job gets before its work: queueing of its steps, Snakemake starting inside
+#: the job (20–30 s on a busy 2-core node), imports, writing outputs.
+JOB_BASE_MIN = 10
+#: Runtime asked for = SAFETY × the estimated work (the rates below are lower bounds).
+RUNTIME_SAFETY = 2
+#: Seconds per MB of input of the rules that process images and tables (the slowest per MB
+#: on the default config: the peer's photometry, 57 s for 45 MB beside other jobs).
+SECONDS_PER_INPUT_MB = 1.5
+#: Seconds per MB of input of the rules that only read the mock bank and backgrounds.
+SECONDS_PER_BANK_MB = 0.05
+#: Network FLOP/s per CPU thread: measured ≥ 20 GFLOP/s per thread for a training step of
+#: the embedded default's network under load (docs/BENCHMARKS.md); half of it here.
+CPU_FLOPS_PER_THREAD = 10e9
+#: Network FLOP/s per GPU (bf16): not measured (no GPU in these sessions); a twentieth of
+#: the 56 TFLOP/s that the H100 target of 20,000 training images/s implies
+#: (docs/BENCHMARKS.md), for the index gathers and batch composition beside the network.
+GPU_FLOPS = 2.5e12
+#: CPU threads of the rules that use torch's thread pool on the CPU (training, evaluation,
+#: gallery); tile jobs run one thread each (docs/detection.md).
+TORCH_THREADS = 2
+#: CPU threads per training process on a GPU: batches are drawn on the GPU (docs/model.md),
+#: the CPU only feeds it, checkpoints and logs.
+TRAIN_THREADS_PER_GPU = 4
+
+
+def network_spec():
+    """The config's network (model section over the thesis defaults) as plain values."""
+    return {**NETWORK_DEFAULTS, **config["model"]}
+
+
+def network_costs():
+    """What one window costs the config's network, without torch: a dict of
+
+    - forward: FLOPs of one window forward (2 × multiply-adds of the 7×7 stem at
+      window_px², the torchvision bottlenecks at window_px / 2^(i+1), the 1×1 conv before
+      the stride at the input's side; fc and heads). The thesis network: 0.96 GFLOP, as
+      torch.utils.flop_counter gives (docs/BENCHMARKS.md);
+    - conv_per_pixel: FLOPs of every conv weight once, per pixel: the fast mode evaluates
+      the convolutions at every pixel of a tile's region;
+    - head: FLOPs of fc and heads, per window centre;
+    - activations: floats of every layer's output for one window (what training keeps
+      for the backward pass, besides BatchNorm's and ReLU's copies).
+
+    Padding ignored (valid padding only shrinks the maps): upper bounds.
+    """
+    spec = network_spec()
+    bands, size = len(BANDS), config["window_px"]
+    widths = spec["stage_widths"] or [c // 4 for c in spec["stage_channels"]]
+    stem = spec["stem_channels"]
+    macs = bands * stem * 49 * size**2
+    per_pixel = bands * stem * 49
+    inplanes, side = stem, math.ceil(size / 2)
+    activations = stem * size**2 + stem * side**2
+    for i, (blocks, channels, width) in enumerate(
+        zip(spec["stage_blocks"], spec["stage_channels"], widths)
+    ):
+        out_side = side if i == 0 else math.ceil(side / 2)
+        for b in range(blocks):
+            cin, in_side = (inplanes, side) if b == 0 else (channels, out_side)
+            macs += cin * width * in_side**2
+            macs += (9 * width * width + width * channels) * out_side**2
+            per_pixel += cin * width + 9 * width * width + width * channels
+            activations += width * in_side**2 + (width + channels) * out_side**2
+            if b == 0 and (i > 0 or inplanes != channels):
+                macs += cin * channels * out_side**2
+                per_pixel += cin * channels
+                activations += channels * out_side**2
+        inplanes, side = channels, out_side
+    n_out = n_head_outputs(spec.get("grids"))
+    head = inplanes * spec["fc_width"] + spec["fc_width"] * n_out
+    return {
+        "forward": 2 * (macs + head),
+        "conv_per_pixel": 2 * per_pixel,
+        "head": 2 * head,
+        "activations": activations + spec["fc_width"] + n_out,
+    }
+
+
+def network_seconds(flops, device, threads=1, gpus=1):
+    """Seconds of ``flops`` network FLOPs on ``device`` (cpu: ``threads`` threads)."""
+    rate = gpus * GPU_FLOPS if device == "cuda" else threads * CPU_FLOPS_PER_THREAD
+    return flops / rate
+
+
+def runtime_minutes(seconds, attempt=1):
+    """The runtime to ask for, minutes: JOB_BASE_MIN + RUNTIME_SAFETY × the estimated
+    seconds; every retry (Snakemake's attempt) asks for that much again."""
+    return attempt * (JOB_BASE_MIN + math.ceil(RUNTIME_SAFETY * seconds / 60))
+
+
+def job_mem_mb(per_input=3.0, extra_mb=0.0):
+    """A mem_mb resource: the Python runtime, ``per_input`` × the job's input (MB) and
+    ``extra_mb`` (what it makes beyond its inputs; a number or a function of the
+    wildcards), plus MEM_SLACK; half as much again on every retry (a job killed for its
+    memory gets more)."""
+
+    def mem_mb(wildcards, input, attempt):
+        extra = extra_mb(wildcards) if callable(extra_mb) else extra_mb
+        need = JOB_BASE_MB + per_input * input.size_mb + extra
+        return math.ceil(MEM_SLACK * need * (1 + 0.5 * (attempt - 1)))
+
+    return mem_mb
+
+
+def job_runtime(seconds_per_mb=SECONDS_PER_INPUT_MB, work_s=0.0):
+    """A runtime resource (minutes): ``seconds_per_mb`` × the job's input plus ``work_s``
+    seconds of computation, through runtime_minutes."""
+
+    def runtime(wildcards, input, attempt):
+        return runtime_minutes(seconds_per_mb * input.size_mb + work_s, attempt)
+
+    return runtime
+
+
+def cube_mb(n_images):
+    """MB of ``n_images`` float32 windows of every band (a mock shard, a background shard)."""
+    return n_images * len(BANDS) * config["window_px"] ** 2 * 4 / 2**20
+
+
+def bank_mb():
+    """MB of the mock bank and backgrounds as the training holds them (float32 cubes)."""
+    mocks, backgrounds = config["mocks"], config["backgrounds"]
+    return cube_mb(
+        mocks["n_shards"] * mocks["per_shard"]
+        + backgrounds["n_shards"] * backgrounds["per_shard"]
+    )
+
+
+def train_processes():
+    """Training processes: one per GPU with device cuda, else one."""
+    section = config["train"]
+    return section["gpus"] if section["device"] == "cuda" else 1
+
+
+def train_gpus():
+    """GPUs of the train job (sbatch --gpus): train.gpus with device cuda, else 0."""
+    return train_processes() if config["train"]["device"] == "cuda" else 0
+
+
+def train_threads():
+    """CPU threads (= Slurm CPUs) of the train job: TORCH_THREADS on the CPU (torch's pool),
+    TRAIN_THREADS_PER_GPU per process on GPUs."""
+    if config["train"]["device"] == "cuda":
+        return TRAIN_THREADS_PER_GPU * train_processes()
+    return TORCH_THREADS
+
+
+def train_mem_mb(wildcards, attempt):
+    """Host memory of the train job, MB: every process holds the Python runtime and the
+    bank (twice while the shards are read and joined: starclusters.model.data
+    _read_cubes), on the CPU also a batch's activations for the backward pass (4 copies of
+    every layer's output); MEM_SLACK more, half as much again on a retry. The default
+    config: 3.0 GB (measured: 1.9 GB max RSS); config/m83.yaml: 16.7 GB per GPU."""
+    section = config["train"]
+    need = JOB_BASE_MB + 2 * bank_mb()
+    if section["device"] != "cuda":
+        # float32 layer outputs, BatchNorm's and ReLU's copies and their gradients
+        per_window = 4 * 4 * network_costs()["activations"]
+        need += section["batch_size"] * per_window / 2**20
+    per_process = MEM_SLACK * need * (1 + 0.5 * (attempt - 1))
+    return math.ceil(train_processes() * per_process)
+
+
+def train_runtime(wildcards, attempt):
+    """Minutes of the train job: reading the bank, then epochs × steps_per_epoch ×
+    batch_size images forward and backward (3 × the forward FLOPs) and val_size forward
+    per epoch, at the device's rate. A job past it resumes from its checkpoint."""
+    section = config["train"]
+    per_window = network_costs()["forward"]
+    images = section["epochs"] * section["steps_per_epoch"] * section["batch_size"]
+    flops = per_window * (3 * images + section["epochs"] * section["val_size"])
+    seconds = SECONDS_PER_BANK_MB * bank_mb() + network_seconds(
+        flops, section["device"], TORCH_THREADS, max(1, train_gpus())
+    )
+    return runtime_minutes(seconds, attempt)
+
+
+def evaluate_runtime(wildcards, input, attempt):
+    """Minutes of evaluate_model: reading the bank, the held-out mocks and backgrounds
+    forward (one GPU with train.device cuda, else TORCH_THREADS threads)."""
+    n = config["evaluate"]["n_mocks"] + config["evaluate"]["n_backgrounds"]
+    flops = n * network_costs()["forward"]
+    seconds = SECONDS_PER_BANK_MB * input.size_mb + network_seconds(
+        flops, config["train"]["device"], TORCH_THREADS
+    )
+    return runtime_minutes(seconds, attempt)
+
+
+def detect_flops(height, width):
+    """Network FLOPs of the value maps of a height × width px image, tile by tile (exact
+    mode: every step_px-th window; fast: the convolutions at every pixel of each tile's
+    region and the heads at every centre)."""
+    costs = network_costs()
+    tile, step = DETECT.tile_px, DETECT.step_px
+    centres = math.ceil(height / step) * math.ceil(width / step)
+    if DETECT.mode != "fast":
+        return centres * costs["forward"]
+    halo = halo_px(config["window_px"], step)
+    tiles_y, tiles_x = math.ceil(height / tile), math.ceil(width / tile)
+    region = (height + 2 * halo * tiles_y) * (width + 2 * halo * tiles_x)
+    return region * costs["conv_per_pixel"] + centres * costs["head"]
+
+
+def tile_runtime(wildcards, attempt):
+    """Minutes of one tile job (a full tile_px² core: the last tiles are smaller)."""
+    flops = detect_flops(DETECT.tile_px, DETECT.tile_px)
+    return runtime_minutes(network_seconds(flops, DETECT.device), attempt)
+
+
+def image_runtime(wildcards, input, attempt):
+    """Minutes of the value maps of a whole image in one job (validation_maps): its side
+    from the size of its float32 bands."""
+    pixels = input.size_mb * 2**20 / (4 * len(BANDS) + 1)
+    side = math.ceil(math.sqrt(pixels))
+    seconds = SECONDS_PER_INPUT_MB * input.size_mb + network_seconds(
+        detect_flops(side, side), DETECT.device
+    )
+    return runtime_minutes(seconds, attempt)
+
+
+def detect_gpus():
+    """GPUs of a detection job: one with detect.device cuda, else 0."""
+    return 1 if DETECT.device == "cuda" else 0
+
+
+def evaluate_gpus():
+    """GPUs of evaluate_model: one with train.device cuda, else 0."""
+    return 1 if config["train"]["device"] == "cuda" else 0
+
+
+def synthetic_extra_mb(section):
+    """MB a synthetic galaxy's rendering holds beyond the runtime: ~30 float32 images of
+    its shape per band (measured: 0.3 GB for the default 1024² galaxy in 3 bands)."""
+    height, width = section["shape_px"]
+    return 30 * height * width * 4 * len(BANDS) / 2**20
+
+
+def mock_render_seconds(n_mocks):
+    """Seconds to render ``n_mocks`` mocks on one thread (measured ~21 ms each on the
+    default config: 1,000 per shard in 21 s); five times that."""
+    return 0.1 * n_mocks

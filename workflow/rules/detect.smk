@@ -17,6 +17,9 @@ checkpoint detect_plan:
         "results/{galaxy}/benchmarks/detect_plan.tsv"
     conda:
         "../../envs/torch.yaml"
+    resources:
+        mem_mb=job_mem_mb(),
+        runtime=job_runtime(),
     params:
         tile_px=DETECT.tile_px,
     script:
@@ -47,7 +50,8 @@ rule detect_tile:
     resources:
         # starclusters.detect.tiles.tile_memory_bytes + 25 %; the Slurm profile requests both
         mem_mb=tile_memory_mb(config),
-        gpu=1 if DETECT.device == "cuda" else 0,
+        runtime=tile_runtime,
+        gpu=detect_gpus(),
     params:
         config=detect_tile_config(),
     script:
@@ -74,6 +78,9 @@ rule merge_maps:
         "results/{galaxy}/benchmarks/merge_maps.tsv"
     conda:
         "../../envs/torch.yaml"
+    resources:
+        mem_mb=job_mem_mb(),
+        runtime=job_runtime(),
     params:
         tile_px=DETECT.tile_px,
     script:
@@ -98,6 +105,9 @@ rule find_peaks:
         "results/{galaxy}/benchmarks/find_peaks.tsv"
     conda:
         "../../envs/science.yaml"
+    resources:
+        mem_mb=job_mem_mb(),
+        runtime=job_runtime(),
     params:
         detect=catalog_settings(
             "smooth_sigma_px",
@@ -131,7 +141,10 @@ rule detection_gallery:
         "results/{galaxy}/benchmarks/detection_gallery.tsv"
     conda:
         "../../envs/torch.yaml"
-    threads: 2
+    threads: TORCH_THREADS
+    resources:
+        mem_mb=job_mem_mb(),
+        runtime=job_runtime(),
     params:
         detect=catalog_settings(
             "gallery_size", "gallery_field_arcsec", "match_radius_px"
@@ -166,6 +179,9 @@ if MOSAIC["source"] == "synthetic":
             "results/{galaxy}/benchmarks/truth_match.tsv"
         conda:
             "../../envs/science.yaml"
+        resources:
+            mem_mb=job_mem_mb(),
+            runtime=job_runtime(),
         params:
             detect=catalog_settings(
                 "match_radius_px", "class_threshold", "visibility_threshold"

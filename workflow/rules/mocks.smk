@@ -15,6 +15,9 @@ rule psf:
         band="|".join(BANDS),
     conda:
         "../../envs/science.yaml"
+    resources:
+        mem_mb=job_mem_mb(),
+        runtime=job_runtime(),
     params:
         psf=psf_settings,
         filter_curve=lambda w: PHOT["filter_curves"][w.band],
@@ -40,6 +43,10 @@ rule mock_shard:
         shard=r"\d+",
     conda:
         "../../envs/science.yaml"
+    resources:
+        # the shard's stamps, twice
+        mem_mb=job_mem_mb(extra_mb=2 * cube_mb(config["mocks"]["per_shard"])),
+        runtime=job_runtime(work_s=mock_render_seconds(config["mocks"]["per_shard"])),
     params:
         config=mock_config(),
         seed=config["seed"],
@@ -74,6 +81,9 @@ rule mock_figures:
         "results/{galaxy}/logs/mock_figures.log",
     conda:
         "../../envs/science.yaml"
+    resources:
+        mem_mb=job_mem_mb(),
+        runtime=job_runtime(SECONDS_PER_BANK_MB),
     params:
         config=mock_config(),
         seed=config["seed"],

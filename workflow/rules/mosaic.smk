@@ -30,6 +30,9 @@ if MOSAIC["source"] == "synthetic":
             "results/{galaxy}/benchmarks/synthetic_galaxy.tsv"
         conda:
             "../../envs/science.yaml"
+        resources:
+            mem_mb=job_mem_mb(extra_mb=synthetic_extra_mb(MOSAIC["synthetic"])),
+            runtime=job_runtime(),
         params:
             config=synthetic_config(),
             seed=config["seed"],
@@ -49,6 +52,9 @@ if MOSAIC["source"] == "files" and MOSAIC["download"]:
             band="|".join(MOSAIC["download"]),
         conda:
             "../../envs/science.yaml"
+        resources:
+            mem_mb=job_mem_mb(),
+            runtime=job_runtime(),
         params:
             url=lambda w: MOSAIC["download"][w.band]["url"],
             sha256=lambda w: MOSAIC["download"][w.band].get("sha256"),
@@ -69,6 +75,9 @@ rule mosaic:
         "results/{galaxy}/benchmarks/mosaic.tsv"
     conda:
         "../../envs/science.yaml"
+    resources:
+        mem_mb=job_mem_mb(),
+        runtime=job_runtime(),
     params:
         mosaic={k: MOSAIC[k] for k in ("extent", "method", "tile_px", "mask")},
         pixel_scale_arcsec=config["pixel_scale_arcsec"],
@@ -93,6 +102,9 @@ if MOSAIC["source"] == "synthetic":
             "results/{galaxy}/logs/truth.log",
         conda:
             "../../envs/science.yaml"
+        resources:
+            mem_mb=job_mem_mb(),
+            runtime=job_runtime(),
         params:
             config=synthetic_config() | {"window_px": config["window_px"]},
         script:

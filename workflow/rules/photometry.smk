@@ -13,6 +13,9 @@ rule isochrones:
         "results/{galaxy}/benchmarks/isochrones.tsv"
     conda:
         "../../envs/science.yaml"
+    resources:
+        mem_mb=job_mem_mb(),
+        runtime=job_runtime(),
     params:
         photometry={
             "isochrones": PHOT["isochrones"],
@@ -34,6 +37,9 @@ rule extinction:
         "results/{galaxy}/benchmarks/extinction.tsv"
     conda:
         "../../envs/science.yaml"
+    resources:
+        mem_mb=job_mem_mb(),
+        runtime=job_runtime(),
     params:
         photometry={
             "extinction": PHOT["extinction"],
@@ -65,6 +71,9 @@ rule photometry_figures:
         "results/{galaxy}/logs/photometry_figures.log",
     conda:
         "../../envs/science.yaml"
+    resources:
+        mem_mb=job_mem_mb(),
+        runtime=job_runtime(),
     params:
         photometry={
             "distance_mpc": PHOT["distance_mpc"],

@@ -32,6 +32,9 @@ rule population_figures:
         "results/{galaxy}/benchmarks/population_figures.tsv"
     conda:
         "../../envs/science.yaml"
+    resources:
+        mem_mb=job_mem_mb(),
+        runtime=job_runtime(),
     params:
         analysis=analysis_settings(
             "age_groups_log_yr",
@@ -65,6 +68,9 @@ rule arm_profiles:
         "results/{galaxy}/benchmarks/arm_profiles.tsv"
     conda:
         "../../envs/science.yaml"
+    resources:
+        mem_mb=job_mem_mb(),
+        runtime=job_runtime(),
     params:
         analysis=analysis_settings("age_groups_log_yr", "arm_distance", "bootstrap"),
         arms=arms_config(),
@@ -94,6 +100,9 @@ rule spatial_maps:
         "results/{galaxy}/benchmarks/spatial_maps.tsv"
     conda:
         "../../envs/science.yaml"
+    resources:
+        mem_mb=job_mem_mb(),
+        runtime=job_runtime(),
     params:
         analysis=analysis_settings("map_max_px", "map_min_log_mass_msun"),
         arms=arms_config(),
@@ -125,6 +134,9 @@ if ANALYSIS["comparison"]["source"] != "none":
             "results/{galaxy}/benchmarks/catalog_comparison.tsv"
         conda:
             "../../envs/science.yaml"
+        resources:
+            mem_mb=job_mem_mb(),
+            runtime=job_runtime(),
         params:
             comparison=ANALYSIS["comparison"],
             distance_mpc=PHOT["distance_mpc"],
@@ -146,6 +158,9 @@ rule analysis_metrics:
         "results/{galaxy}/benchmarks/analysis_metrics.tsv"
     conda:
         "../../envs/science.yaml"
+    resources:
+        mem_mb=job_mem_mb(),
+        runtime=job_runtime(),
     params:
         analysis=analysis_settings("age_groups_log_yr", "mass_function", "arm_distance"),
         log_mass_hi_msun=config["mocks"]["log_mass_msun"]["max"],

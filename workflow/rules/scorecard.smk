@@ -20,6 +20,9 @@ rule score_catalog:
         method="|".join(SCORE_METHODS),
     conda:
         "../../envs/science.yaml"
+    resources:
+        mem_mb=job_mem_mb(),
+        runtime=job_runtime(),
     params:
         scorecard=score_settings(),
         role=lambda w: "training" if w.field == "training" else "validation",
@@ -63,6 +66,9 @@ rule scorecard:
         "results/{galaxy}/logs/scorecard.log",
     conda:
         "../../envs/science.yaml"
+    resources:
+        mem_mb=job_mem_mb(),
+        runtime=job_runtime(),
     script:
         "../scripts/scorecard.py"
 
@@ -82,6 +88,9 @@ rule diagnose_catalog:
         field="|".join(["training", *VALIDATION]),
     conda:
         "../../envs/science.yaml"
+    resources:
+        mem_mb=job_mem_mb(),
+        runtime=job_runtime(),
     params:
         scorecard=diagnosis_settings(),
         detect=catalog_settings("class_threshold", "visibility_threshold"),
@@ -115,5 +124,8 @@ rule diagnosis:
         "results/{galaxy}/logs/diagnosis.log",
     conda:
         "../../envs/science.yaml"
+    resources:
+        mem_mb=job_mem_mb(),
+        runtime=job_runtime(),
     script:
         "../scripts/diagnosis.py"

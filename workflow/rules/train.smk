@@ -43,10 +43,14 @@ rule train:
         "results/{galaxy}/benchmarks/train.tsv"
     conda:
         "../../envs/torch.yaml"
-    threads: 2
+    # TORCH_THREADS on the CPU, TRAIN_THREADS_PER_GPU per GPU (common.smk)
+    threads: train_threads()
     resources:
-        # the Slurm profile requests these (sbatch --gpus)
-        gpu=config["train"]["gpus"] if config["train"]["device"] == "cuda" else 0,
+        # the Slurm profile requests all of them (sbatch --cpus-per-task, --mem, -t, --gpus)
+        mem_mb=train_mem_mb,
+        runtime=train_runtime,
+        gpu=train_gpus(),
+        nodes=1,  # torchrun --standalone: every GPU on one node
     params:
         config=json.dumps(
             {
@@ -115,9 +119,11 @@ rule evaluate_model:
         "results/{galaxy}/benchmarks/evaluate_model.tsv"
     conda:
         "../../envs/torch.yaml"
-    threads: 2
+    threads: TORCH_THREADS
     resources:
-        gpu=lambda w: 1 if config["train"]["device"] == "cuda" else 0,
+        mem_mb=job_mem_mb(),
+        runtime=evaluate_runtime,
+        gpu=evaluate_gpus(),
     params:
         config={
             "bands": BANDS,

@@ -30,6 +30,11 @@ rule validation_galaxy:
         "results/{galaxy}/benchmarks/validation_galaxy_{name}.tsv"
     conda:
         "../../envs/science.yaml"
+    resources:
+        mem_mb=job_mem_mb(
+            extra_mb=lambda w: synthetic_extra_mb(VALIDATION[w.name]["synthetic"])
+        ),
+        runtime=job_runtime(),
     params:
         config=lambda w: validation_synthetic_config(w.name),
         seed=lambda w: VALIDATION[w.name]["seed"],
@@ -57,6 +62,9 @@ rule validation_mosaic:
         "results/{galaxy}/benchmarks/validation_mosaic_{name}.tsv"
     conda:
         "../../envs/science.yaml"
+    resources:
+        mem_mb=job_mem_mb(),
+        runtime=job_runtime(),
     params:
         mosaic={k: MOSAIC[k] for k in ("extent", "method", "tile_px", "mask")},
         pixel_scale_arcsec=config["pixel_scale_arcsec"],
@@ -81,6 +89,9 @@ rule validation_truth:
         "results/{galaxy}/logs/validation_truth_{name}.log",
     conda:
         "../../envs/science.yaml"
+    resources:
+        mem_mb=job_mem_mb(),
+        runtime=job_runtime(),
     params:
         config=lambda w: validation_synthetic_config(w.name)
         | {"window_px": config["window_px"]},
@@ -108,7 +119,8 @@ rule validation_maps:
     threads: 1
     resources:
         mem_mb=tile_memory_mb(config),
-        gpu=1 if DETECT.device == "cuda" else 0,
+        runtime=image_runtime,
+        gpu=detect_gpus(),
     params:
         config=detect_tile_config(),
     script:
@@ -137,6 +149,9 @@ rule validation_peaks:
         "results/{galaxy}/benchmarks/validation_peaks_{name}.tsv"
     conda:
         "../../envs/science.yaml"
+    resources:
+        mem_mb=job_mem_mb(),
+        runtime=job_runtime(),
     params:
         detect=catalog_settings(
             "smooth_sigma_px",
