@@ -20,6 +20,7 @@ from starclusters.detect.catalog import (
     UNITS,
     VISIBILITY_THRESHOLD,
     build_catalog,
+    candidate_mask,
     geometry_from_config,
     rank_candidates,
     select_candidates,
@@ -200,8 +201,7 @@ def population_prior_estimates(
     for column in PRIOR_COLUMNS:
         peaks[f"map_{column}"] = peaks[column]
     chosen = np.flatnonzero(
-        (peaks["class"].to_numpy(float) > settings["class_threshold"])
-        & (peaks["visibility"].to_numpy(float) > settings["visibility_threshold"])
+        candidate_mask(peaks, settings["class_threshold"], settings["visibility_threshold"])
     )
     model, grids, meta = load_model(model_path, device="cpu")
     training = (meta.get("training_prior") or {}).get("av_mag")

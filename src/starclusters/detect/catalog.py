@@ -242,10 +242,20 @@ def select_candidates(
     visibility_threshold: float = VISIBILITY_THRESHOLD,
 ) -> pd.DataFrame:
     """Rows with class > class_threshold and visibility > visibility_threshold (NaN fails)."""
-    keep = (catalog["class"].to_numpy(float) > class_threshold) & (
+    return catalog[candidate_mask(catalog, class_threshold, visibility_threshold)].reset_index(
+        drop=True
+    )
+
+
+def candidate_mask(
+    catalog: pd.DataFrame,
+    class_threshold: float = CLASS_THRESHOLD,
+    visibility_threshold: float = VISIBILITY_THRESHOLD,
+) -> np.ndarray:
+    """(N,) bool: the rows :func:`select_candidates` keeps (NaN fails)."""
+    return (catalog["class"].to_numpy(float) > class_threshold) & (
         catalog["visibility"].to_numpy(float) > visibility_threshold
     )
-    return catalog[keep].reset_index(drop=True)
 
 
 def rank_candidates(catalog: pd.DataFrame) -> pd.DataFrame:
