@@ -458,3 +458,66 @@ def test_arms_follow_the_synthetic_galaxys_own_convention():
     assert (np.sign(ours[near]) == np.sign(truth[near])).all()
     np.testing.assert_allclose(ours[near], truth[near], rtol=0.05, atol=0.005)
     assert (arms.on_arm(ra, dec) == geometry.on_arm(x, y)).mean() > 0.97
+
+
+# ----------------------------------------------------------------------------- layers
+
+
+def test_layers_are_shifted_grids_that_never_crowd_a_mock():
+    """Layer 0 is the thesis' grid; every other layer is the same grid shifted by its own
+    offset; within a layer the sites are spacing_px apart, so 64-px stamps never overlap."""
+    from starclusters.artificial.grid import layer_offset_px
+
+    mask = np.zeros((512, 448), np.uint8)
+    spacing = window = 64
+    assert layer_offset_px(83, 0, 0, spacing) == (0, 0)
+    offsets = {layer_offset_px(83, 0, layer, spacing) for layer in range(1, 9)}
+    assert len(offsets) > 4  # their own shifts
+    assert all(-32 <= dy < 32 and -32 <= dx < 32 for dy, dx in offsets)
+    assert layer_offset_px(83, 0, 3, spacing) == layer_offset_px(83, 0, 3, spacing)
+    assert layer_offset_px(83, 1, 3, spacing) != layer_offset_px(83, 0, 3, spacing)
+    thesis = grid_table(mask, window, spacing, 1)
+    assert set(thesis["x_px"]) == set(range(32, 448, 64))
+    for offset in offsets:
+        sites = grid_table(mask, window, spacing, 2, offset)
+        assert len(sites) >= 6 * 7 - 2 * 7 - 6  # a row/column may fall off the edge
+        y, x = sites["y_px"].to_numpy(), sites["x_px"].to_numpy()
+        assert ((y - y[0]) % spacing == 0).all() and ((x - x[0]) % spacing == 0).all()
+        assert (y[0] - offset[0] - 32) % spacing == 0 and (x[0] - offset[1] - 32) % spacing == 0
+        # stamps of size window around each site: no pixel covered twice
+        cover = np.zeros(mask.shape, int)
+        for r, c in zip(y, x, strict=True):
+            cover[r - window // 2 : r + window // 2, c - window // 2 : c + window // 2] += 1
+        assert cover.max() == 1
+        assert usable_centres(mask, window)[y, x].all()
+
+
+def test_layers_draw_their_own_mocks_and_noise():
+    seeds = {artificial_seed(83, 0, layer) for layer in range(6)}
+    assert len(seeds) == 6 and artificial_seed(83, 0, 0) == artificial_seed(83, 0)
+    draws = {float(compose_rng(83, 0, layer).uniform()) for layer in range(6)}
+    assert len(draws) == 6
+
+
+def test_the_draw_is_densest_at_the_magnitude_limits(small_population):
+    """Keeping by the expected magnitude: 1 at the edge, far_keep far from it."""
+    from starclusters.artificial.draw import edge_keep, edge_margin_mag
+
+    limits = {"F336W": 24.0, "F438W": 23.5, "F814W": 23.0}
+    assert edge_margin_mag({"F336W": 25.0, "F438W": 23.0, "F814W": 22.0}, limits, "all") == 1.0
+    assert edge_margin_mag({"F336W": 25.0, "F438W": 23.0, "F814W": 22.0}, limits, "any") == -1.0
+    keep = edge_keep(limits, "all", 1.0, 0.25)(small_population)
+    p = {
+        log_mass: keep({"log_age_yr": 8.0, "log_mass_msun": log_mass, "av_mag": 0.5})
+        for log_mass in np.arange(2.0, 6.01, 0.25)
+    }
+    assert min(p.values()) == pytest.approx(0.25, abs=0.02)  # far from the edge
+    assert max(p.values()) > 0.9  # at it
+    best = max(p, key=p.get)
+    margin = edge_margin_mag(
+        small_population.expected_magnitudes(8.0, 10.0**best, 0.5), limits, "all"
+    )
+    assert abs(margin) < 0.7
+    with pytest.raises(ValueError, match="far_keep"):
+        edge_keep(limits, "all", 1.0, 0.0)
+    assert edge_keep(limits, "all", 1.0, 1.0)(small_population)({}) == 1.0

@@ -218,3 +218,33 @@ def test_isochrone_ages_outside_the_grid(default_config):
         build_isochrone_table(phot, bands, log_ages_yr=[8.0, 10.6])
     with pytest.raises(ValueError, match="finite"):
         build_isochrone_table(phot, bands, log_ages_yr=[np.nan])
+
+
+def test_expected_magnitudes_are_the_mean_flux_of_the_draws(small_population, rng):
+    """The expected magnitude is the mean over stochastic draws of the flux, not of the
+    magnitude (bright rare stars lift the mean above most draws)."""
+    pop = small_population
+    totals = np.array(
+        [
+            pop.cluster_stars(8.0, 2e4, 0.5, rng, faint_limit_mag=29.0).counts_s.sum(axis=0)
+            for _ in range(60)
+        ]
+    )
+    expected = pop.expected_magnitudes(8.0, 2e4, 0.5)
+    for j, band in enumerate(pop.bands):
+        mean = totals[:, j].mean()
+        error = totals[:, j].std() / np.sqrt(len(totals))
+        flux = 10 ** (-0.4 * (expected[band] - pop.zeropoints_mag[band]))
+        assert abs(flux - mean) < 4 * error, band
+    # ten times the mass: 2.5 mag brighter, exactly
+    brighter = pop.expected_magnitudes(8.0, 2e5, 0.5)
+    assert all(expected[b] - brighter[b] == pytest.approx(2.5) for b in pop.bands)
+
+
+def test_no_magnitude_cut_passes_everything():
+    limits = {"F336W": 24.0, "F814W": 23.0}
+    assert passes_magnitude_cuts({"F336W": 30.0, "F814W": np.nan}, limits, "none")
+    out = passes_magnitude_cuts(
+        {"F336W": np.array([30.0, 20.0]), "F814W": np.ones(2)}, limits, "none"
+    )
+    assert out.dtype == bool and out.all() and out.shape == (2,)

@@ -26,14 +26,16 @@ ANALYSIS = {
 }
 #: The rules downstream of the value maps.
 CATALOG = {"find_peaks", "detection_gallery", "truth_match"} | ANALYSIS
-#: The artificial-cluster test (artificial.smk): new mocks, injected, and their truth.
-INJECTION = {"artificial_shard", "artificial_inject", "artificial_truth"}
+#: The artificial-cluster test (artificial.smk): new mocks, injected per layer.
+INJECTION = {"artificial_shard", "artificial_inject"}
 #: ... then the search of the injected mosaic (its tiles are listed only when the detection's
 #: tile plan stays), its peaks, the matches, recall and Fig. 4.2, and the analysis rules
 #: that read the matches (report.smk: recovered mocks across the arms).
 SEARCH = {"artificial_maps", "artificial_peaks"}
-MATCHES = {"artificial_match", "artificial_recall", "artificial_class_visibility"}
-MATCHES |= {"arm_profiles", "analysis_metrics"}
+#: The layers pooled, and what reads the pool.
+POOLED = {"artificial_pool", "artificial_recall", "artificial_class_visibility"}
+POOLED |= {"arm_profiles", "analysis_metrics"}
+MATCHES = {"artificial_match"} | POOLED
 #: The validation galaxies (validation.smk): built by the training galaxy's generator ...
 VALIDATION_GALAXY = {"validation_galaxy", "validation_mosaic", "validation_truth"}
 #: ... searched by the network, and by the classical peer (baseline.smk) like the training galaxy
@@ -96,8 +98,9 @@ def tiny_config(default_config: dict) -> dict:
     config["detect"].update(tile_px=128, step_px=4, batch_size=64)
     # the tiny network's class stays far below 0.95: take every peak as a candidate
     config["detect"].update(class_threshold=0.0, visibility_threshold=0.0, gallery_size=4)
-    # mocks every 48 px: 25 sites on the 256² mosaic, those with complete windows kept
-    config["artificial"].update(spacing_px=48, spatial_bin_px=128)
+    # mocks every 48 px: 25 sites on the 256² mosaic, those with complete windows kept; two
+    # layers, so that the second one's shifted grid and the pooling are run
+    config["artificial"].update(spacing_px=48, spatial_bin_px=128, n_layers=2)
     # one small validation galaxy of the same generator (its own seed and part of the disk)
     config["validation"] = {
         "galaxies": {
@@ -179,8 +182,10 @@ def with_detection(rules: set[str]) -> set[str]:
         rules = rules | SEARCH
     if "merge_maps" in rules:  # new maps: new peaks, candidates, gallery, truth match
         rules = rules | CATALOG | {"artificial_class_visibility"}
-    if rules & {"artificial_peaks", "artificial_truth"}:
+    if rules & {"artificial_peaks", "artificial_inject"}:
         rules = rules | MATCHES
+    if "artificial_pool" in rules:
+        rules = rules | POOLED
     return with_scorecard(rules)
 
 
@@ -483,7 +488,8 @@ def test_run_analyses_the_candidates(built):
 
 
 def test_run_makes_the_artificial_cluster_test(built):
-    """Fresh mocks on a grid, injected, searched for with the same detection, matched, counted."""
+    """Fresh mocks on a grid per layer, injected into a copy of the mosaic each, searched for
+    with the same detection, matched, pooled and counted."""
     from astropy.io import fits
     from astropy.wcs import WCS
 
@@ -492,43 +498,52 @@ def test_run_makes_the_artificial_cluster_test(built):
     workdir, _ = built
     out = workdir / "results" / "tiny"
     art = out / "artificial"
-    truth = read_table(art / "truth.parquet")
-    assert len(truth) > 0 and {"x_px", "y_px", "ra_deg", "dec_deg", "log_age_yr"} <= set(truth)
-    assert {"log_mass_msun", "av_mag", "rh_arcsec", "visibility", "on_arm"} <= set(truth)
-    assert ((truth["x_px"] - 24) % 48 == 0).all() and ((truth["y_px"] - 24) % 48 == 0).all()
-    # never a mock of the bank
-    bank = set(read_table(out / "mocks" / "shard_0.parquet")["seed"])
-    bank |= set(read_table(out / "mocks" / "shard_1.parquet")["seed"])
-    assert not bank & set(truth["seed"])
-    for band in ("F336W", "F438W", "F814W"):
-        header = fits.getheader(out / "mosaic" / f"{band}.fits")
-        injected = fits.getheader(art / f"{band}.fits")
-        assert WCS(injected).to_header_string() == WCS(header).to_header_string()
-        assert injected["EXPTIME"] == header["EXPTIME"]
-        assert injected["ARTNMOCK"] == len(truth)
-        original = fits.getdata(out / "mosaic" / f"{band}.fits")
-        brighter = fits.getdata(art / f"{band}.fits") - original
-        # light added in the mocks' windows only
-        windows = np.zeros(original.shape, bool)
-        for x, y in zip(truth["x_px"].astype(int), truth["y_px"].astype(int), strict=True):
-            windows[y - 32 : y + 32, x - 32 : x + 32] = True
-        assert (np.nan_to_num(brighter[~windows]) == 0).all()
-        assert np.nansum(brighter[windows]) > 0
     matches = read_table(art / "matches.parquet")
-    assert len(matches) == len(truth)
+    assert set(matches["layer"]) == {0, 1}
+    assert not matches.duplicated(["layer", "mock_id"]).any()
+    assert {"x_px", "y_px", "ra_deg", "dec_deg", "log_age_yr", "log_mass_msun"} <= set(matches)
+    assert {"av_mag", "rh_arcsec", "visibility", "on_arm", "log_background_counts_s"} <= set(
+        matches
+    )
     assert {"recovered_3px", "recovered_6px", "peak_class", "peak_visibility"} <= set(matches)
     assert (matches["recovered_6px"] >= matches["recovered_3px"]).all()
+    # never a mock of the bank, nor the same mock twice
+    bank = set(read_table(out / "mocks" / "shard_0.parquet")["seed"])
+    bank |= set(read_table(out / "mocks" / "shard_1.parquet")["seed"])
+    assert not bank & set(matches["seed"]) and matches["seed"].is_unique
+    offsets = set()
+    for layer, truth in matches.groupby("layer"):
+        root = art / f"layer_{layer}"
+        x0, y0 = int(truth["x_px"].min()) % 48, int(truth["y_px"].min()) % 48
+        offsets.add((x0, y0))
+        # one grid per layer, 48 px apart
+        assert ((truth["x_px"] - x0) % 48 == 0).all() and ((truth["y_px"] - y0) % 48 == 0).all()
+        for band in ("F336W", "F438W", "F814W"):
+            header = fits.getheader(out / "mosaic" / f"{band}.fits")
+            injected = fits.getheader(root / f"{band}.fits")
+            assert WCS(injected).to_header_string() == WCS(header).to_header_string()
+            assert injected["EXPTIME"] == header["EXPTIME"]
+            assert injected["ARTNMOCK"] == len(truth)
+            original = fits.getdata(out / "mosaic" / f"{band}.fits")
+            brighter = fits.getdata(root / f"{band}.fits") - original
+            # light added in the layer's own mocks' windows only
+            windows = np.zeros(original.shape, bool)
+            for x, y in zip(truth["x_px"].astype(int), truth["y_px"].astype(int), strict=True):
+                windows[y - 32 : y + 32, x - 32 : x + 32] = True
+            assert (np.nan_to_num(brighter[~windows]) == 0).all()
+            assert np.nansum(brighter[windows]) > 0
+    assert (24, 24) in offsets and len(offsets) == 2  # the thesis' grid, and a shifted one
     recall = read_table(art / "recall.parquet")
     assert {"total", "age_mass", "age_av", "mass_av", "spatial"} == set(recall["kind"])
     total = recall[(recall["kind"] == "total") & (recall["region"] == "all")]
-    assert list(total["n_injected"]) == [len(truth)] * 2
+    assert list(total["n_injected"]) == [len(matches)] * 2
     metrics = read_table(art / "metrics.parquet")
     assert {"recall", "reference_recall", "bias_log_age_yr"} <= set(metrics["metric"])
     for png in ("recall_map.png", "recall_parameters.png", "class_visibility.png"):
         assert (art / png).stat().st_size > 10_000
     # the detection's own maps of the injected mosaic, made only near the mocks
     made = fits.getheader(out / "detect" / "maps.fits")
-    with fits.open(art / "maps.fits") as hdul:
+    with fits.open(art / "layer_0" / "maps.fits") as hdul:
         for key in ("DETMODE", "DETSTEP", "MODELSHA"):
             assert hdul[0].header[key] == made[key]
         assert hdul["CLASS"].data.shape == original.shape
@@ -694,7 +709,17 @@ def test_nothing_to_do_after_a_run(built):
             lambda c: c["artificial"].update(spacing_px=40),
             {"artificial_grid", "artificial_search_mask"} | INJECTION,
         ),
-        (lambda c: c["artificial"].update(seed_offset=1), INJECTION),
+        # the second layer's offset comes from the seed stream
+        (lambda c: c["artificial"].update(seed_offset=1), {"artificial_grid"} | INJECTION),
+        (lambda c: c["artificial"]["draw"].update(far_keep=0.5), {"artificial_shard"}),
+        # one more layer: its own grid, mocks, search and matches; the pool and what reads it
+        (
+            lambda c: c["artificial"].update(n_layers=3),
+            {"artificial_grid", "artificial_search_mask", "artificial_tile"}
+            | INJECTION
+            | SEARCH
+            | MATCHES,
+        ),
         (lambda c: c["artificial"].update(search="whole_mosaic"), {"artificial_search_mask"}),
         # the same largest radius: the same search
         (lambda c: c["artificial"].update(match_radii_px=[2.0, 6.0]), MATCHES),
@@ -705,7 +730,7 @@ def test_nothing_to_do_after_a_run(built):
         ),
         (
             lambda c: c.update(arms={"source": "none"}),
-            {"artificial_truth", "arm_profiles", "spatial_maps", "analysis_metrics"},
+            {"artificial_pool", "arm_profiles", "spatial_maps", "analysis_metrics"},
         ),
     ],
 )
@@ -733,8 +758,9 @@ def test_a_new_shard_runs_alone(built):
         "detection_gallery": 1,
         "truth_match": 1,
         **dict.fromkeys(ANALYSIS, 1),
-        "artificial_tile": 4,
-        **dict.fromkeys(SEARCH | MATCHES - ANALYSIS, 1),
+        "artificial_tile": 8,  # 4 tiles x 2 layers
+        **dict.fromkeys(SEARCH | {"artificial_match"}, 2),
+        **dict.fromkeys(POOLED - ANALYSIS, 1),
         # the new bank: the peer's CI calibration and SED library; the new network
         **dict.fromkeys(VALIDATION_CNN | {"baseline_photometry", "scorecard"}, 1),
         "validation_baseline_photometry": 1,

@@ -1,17 +1,25 @@
 """Artificial-cluster tests (thesis §4.2.3, Figs. 4.1–4.3): fresh mocks on a regular grid,
-injected with compose(), found by the same detection and peaks, matched back, recall."""
+injected with compose(), found by the same detection and peaks, matched back, recall.
+Per layer (artificial.n_layers, each its own copy of the mosaic) under
+artificial/layer_{layer}/; the layers pooled, the recall and the selection function in
+artificial/."""
+
+
+wildcard_constraints:
+    layer=r"\d+",
 
 
 rule artificial_grid:
-    """The injection sites: one every artificial.spacing_px px where the window is usable."""
+    """A layer's injection sites: one every artificial.spacing_px px where the window is
+    usable, the grid shifted by the layer's offset (none for layer 0)."""
     input:
         mask="results/{galaxy}/mosaic/mask.fits",
     output:
-        grid="results/{galaxy}/artificial/grid.parquet",
+        grid="results/{galaxy}/artificial/layer_{layer}/grid.parquet",
     log:
-        "results/{galaxy}/logs/artificial_grid.log",
+        "results/{galaxy}/logs/artificial_grid_{layer}.log",
     benchmark:
-        "results/{galaxy}/benchmarks/artificial_grid.tsv"
+        "results/{galaxy}/benchmarks/artificial_grid_{layer}.tsv"
     conda:
         "../../envs/science.yaml"
     resources:
@@ -21,25 +29,28 @@ rule artificial_grid:
         window_px=config["window_px"],
         spacing_px=ARTIFICIAL["spacing_px"],
         n_shards=ARTIFICIAL["n_shards"],
+        seed=config["seed"],
+        seed_offset=ARTIFICIAL["seed_offset"],
     script:
         "../scripts/artificial_grid.py"
 
 
 rule artificial_shard:
-    """Noise-free artificial mocks for one shard of the sites, rendered by the bank's code
-    from a seed stream the bank never uses (thesis §4.2.3)."""
+    """Noise-free artificial mocks for one shard of a layer's sites, rendered by the bank's
+    code from a seed stream the bank never uses (thesis §4.2.3), drawn as artificial.draw
+    says."""
     input:
-        grid="results/{galaxy}/artificial/grid.parquet",
+        grid="results/{galaxy}/artificial/layer_{layer}/grid.parquet",
         isochrones="results/{galaxy}/photometry/isochrones.parquet",
         extinction="results/{galaxy}/photometry/extinction.parquet",
         psfs=expand("results/{{galaxy}}/psf/{band}.fits", band=BANDS),
     output:
-        stamps="results/{galaxy}/artificial/mock_shard_{shard}.fits",
-        params="results/{galaxy}/artificial/mock_shard_{shard}.parquet",
+        stamps="results/{galaxy}/artificial/layer_{layer}/mock_shard_{shard}.fits",
+        params="results/{galaxy}/artificial/layer_{layer}/mock_shard_{shard}.parquet",
     log:
-        "results/{galaxy}/logs/artificial_shard_{shard}.log",
+        "results/{galaxy}/logs/artificial_shard_{layer}_{shard}.log",
     benchmark:
-        "results/{galaxy}/benchmarks/artificial_shard_{shard}.tsv"
+        "results/{galaxy}/benchmarks/artificial_shard_{layer}_{shard}.tsv"
     wildcard_constraints:
         shard=r"\d+",
     conda:
@@ -52,32 +63,36 @@ rule artificial_shard:
         config=artificial_mock_config(),
         seed=config["seed"],
         seed_offset=ARTIFICIAL["seed_offset"],
+        draw=ARTIFICIAL["draw"],
     script:
         "../scripts/artificial_shard.py"
 
 
 rule artificial_inject:
-    """The mosaic with every artificial mock added by compose() (thesis Fig. 4.1), per band
-    with the mosaic's header and WCS, and the injected mocks' table."""
+    """A copy of the mosaic with the layer's artificial mocks added by compose() (thesis
+    Fig. 4.1), per band with the mosaic's header and WCS, and the injected mocks' table
+    with the local background before the injection (the scorecard's annulus)."""
     input:
         bands=expand("results/{{galaxy}}/mosaic/{band}.fits", band=BANDS),
-        grid="results/{galaxy}/artificial/grid.parquet",
+        grid="results/{galaxy}/artificial/layer_{layer}/grid.parquet",
         shards=expand(
-            "results/{{galaxy}}/artificial/mock_shard_{shard}.fits",
+            "results/{{galaxy}}/artificial/layer_{{layer}}/mock_shard_{shard}.fits",
             shard=range(ARTIFICIAL["n_shards"]),
         ),
         tables=expand(
-            "results/{{galaxy}}/artificial/mock_shard_{shard}.parquet",
+            "results/{{galaxy}}/artificial/layer_{{layer}}/mock_shard_{shard}.parquet",
             shard=range(ARTIFICIAL["n_shards"]),
         ),
         psfs=expand("results/{{galaxy}}/psf/{band}.fits", band=BANDS),
     output:
-        bands=expand("results/{{galaxy}}/artificial/{band}.fits", band=BANDS),
-        injected="results/{galaxy}/artificial/injected.parquet",
+        bands=expand(
+            "results/{{galaxy}}/artificial/layer_{{layer}}/{band}.fits", band=BANDS
+        ),
+        injected="results/{galaxy}/artificial/layer_{layer}/injected.parquet",
     log:
-        "results/{galaxy}/logs/artificial_inject.log",
+        "results/{galaxy}/logs/artificial_inject_{layer}.log",
     benchmark:
-        "results/{galaxy}/benchmarks/artificial_inject.tsv"
+        "results/{galaxy}/benchmarks/artificial_inject_{layer}.tsv"
     conda:
         "../../envs/science.yaml"
     resources:
@@ -89,20 +104,23 @@ rule artificial_inject:
         psf_oversampling=PSF["oversampling"],
         seed=config["seed"],
         seed_offset=ARTIFICIAL["seed_offset"],
+        background_band=BANDS[-1],
+        background_annulus_px=config["scorecard"]["background_annulus_px"],
     script:
         "../scripts/artificial_inject.py"
 
 
-rule artificial_truth:
-    """The injected mocks with galactocentric distance, arm distance and arm membership."""
+rule artificial_pool:
+    """Every layer's matched mocks in one table, with galactocentric distance, arm distance
+    and arm membership."""
     input:
-        unpack(artificial_truth_inputs),
+        unpack(artificial_pool_inputs),
     output:
-        truth="results/{galaxy}/artificial/truth.parquet",
+        matches="results/{galaxy}/artificial/matches.parquet",
     log:
-        "results/{galaxy}/logs/artificial_truth.log",
+        "results/{galaxy}/logs/artificial_pool.log",
     benchmark:
-        "results/{galaxy}/benchmarks/artificial_truth.tsv"
+        "results/{galaxy}/benchmarks/artificial_pool.tsv"
     conda:
         "../../envs/science.yaml"
     resources:
@@ -113,7 +131,7 @@ rule artificial_truth:
         geometry=config["galaxy_geometry"],
         distance_mpc=PHOT["distance_mpc"],
     script:
-        "../scripts/artificial_truth.py"
+        "../scripts/artificial_pool.py"
 
 
 rule artificial_search_mask:
@@ -122,13 +140,13 @@ rule artificial_search_mask:
     """
     input:
         mask="results/{galaxy}/mosaic/mask.fits",
-        grid="results/{galaxy}/artificial/grid.parquet",
+        grid="results/{galaxy}/artificial/layer_{layer}/grid.parquet",
     output:
-        mask="results/{galaxy}/artificial/search_mask.fits",
+        mask="results/{galaxy}/artificial/layer_{layer}/search_mask.fits",
     log:
-        "results/{galaxy}/logs/artificial_search_mask.log",
+        "results/{galaxy}/logs/artificial_search_mask_{layer}.log",
     benchmark:
-        "results/{galaxy}/benchmarks/artificial_search_mask.tsv"
+        "results/{galaxy}/benchmarks/artificial_search_mask_{layer}.tsv"
     conda:
         "../../envs/science.yaml"
     resources:
@@ -145,16 +163,18 @@ rule artificial_tile:
     with the detect settings (whatever detect.mode says) and the tile plan of the mosaic.
     """
     input:
-        bands=expand("results/{{galaxy}}/artificial/{band}.fits", band=BANDS),
-        mask="results/{galaxy}/artificial/search_mask.fits",
+        bands=expand(
+            "results/{{galaxy}}/artificial/layer_{{layer}}/{band}.fits", band=BANDS
+        ),
+        mask="results/{galaxy}/artificial/layer_{layer}/search_mask.fits",
         model="results/{galaxy}/model/model.pt",
         plan="results/{galaxy}/detect/tiles.parquet",
     output:
-        tile="results/{galaxy}/artificial/tiles/{t}.fits",
+        tile="results/{galaxy}/artificial/layer_{layer}/tiles/{t}.fits",
     log:
-        "results/{galaxy}/logs/artificial_tile_{t}.log",
+        "results/{galaxy}/logs/artificial_tile_{layer}_{t}.log",
     benchmark:
-        "results/{galaxy}/benchmarks/artificial_tile_{t}.tsv"
+        "results/{galaxy}/benchmarks/artificial_tile_{layer}_{t}.tsv"
     wildcard_constraints:
         t=r"\d+",
     conda:
@@ -176,13 +196,13 @@ rule artificial_maps:
     input:
         tiles=artificial_tile_files,
         plan="results/{galaxy}/detect/tiles.parquet",
-        mask="results/{galaxy}/artificial/search_mask.fits",
+        mask="results/{galaxy}/artificial/layer_{layer}/search_mask.fits",
     output:
-        maps="results/{galaxy}/artificial/maps.fits",
+        maps="results/{galaxy}/artificial/layer_{layer}/maps.fits",
     log:
-        "results/{galaxy}/logs/artificial_maps.log",
+        "results/{galaxy}/logs/artificial_maps_{layer}.log",
     benchmark:
-        "results/{galaxy}/benchmarks/artificial_maps.tsv"
+        "results/{galaxy}/benchmarks/artificial_maps_{layer}.tsv"
     conda:
         "../../envs/torch.yaml"
     resources:
@@ -199,13 +219,13 @@ rule artificial_peaks:
     input:
         unpack(artificial_catalog_inputs),
     output:
-        peaks="results/{galaxy}/artificial/peaks.parquet",
-        candidates="results/{galaxy}/artificial/candidates.parquet",
-        regions="results/{galaxy}/artificial/candidates.reg",
+        peaks="results/{galaxy}/artificial/layer_{layer}/peaks.parquet",
+        candidates="results/{galaxy}/artificial/layer_{layer}/candidates.parquet",
+        regions="results/{galaxy}/artificial/layer_{layer}/candidates.reg",
     log:
-        "results/{galaxy}/logs/artificial_peaks.log",
+        "results/{galaxy}/logs/artificial_peaks_{layer}.log",
     benchmark:
-        "results/{galaxy}/benchmarks/artificial_peaks.tsv"
+        "results/{galaxy}/benchmarks/artificial_peaks_{layer}.tsv"
     conda:
         "../../envs/science.yaml"
     resources:
@@ -228,18 +248,19 @@ rule artificial_peaks:
 
 
 rule artificial_match:
-    """Every injected mock against the candidates within each match radius (thesis: 3 and
-    6 px, one to one) and against all peaks (the nearest one's class and visibility)."""
+    """A layer's injected mocks against its candidates within each match radius (thesis: 3
+    and 6 px, one to one) and against all peaks (the nearest one's class and visibility).
+    """
     input:
-        truth="results/{galaxy}/artificial/truth.parquet",
-        candidates="results/{galaxy}/artificial/candidates.parquet",
-        peaks="results/{galaxy}/artificial/peaks.parquet",
+        injected="results/{galaxy}/artificial/layer_{layer}/injected.parquet",
+        candidates="results/{galaxy}/artificial/layer_{layer}/candidates.parquet",
+        peaks="results/{galaxy}/artificial/layer_{layer}/peaks.parquet",
     output:
-        matches="results/{galaxy}/artificial/matches.parquet",
+        matches="results/{galaxy}/artificial/layer_{layer}/matches.parquet",
     log:
-        "results/{galaxy}/logs/artificial_match.log",
+        "results/{galaxy}/logs/artificial_match_{layer}.log",
     benchmark:
-        "results/{galaxy}/benchmarks/artificial_match.tsv"
+        "results/{galaxy}/benchmarks/artificial_match_{layer}.tsv"
     conda:
         "../../envs/science.yaml"
     resources:

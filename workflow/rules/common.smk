@@ -385,9 +385,20 @@ def artificial_search_radius():
     )
 
 
-def artificial_truth_inputs(wildcards):
-    """artificial_truth's inputs: the injected mocks, the arms' files, the synthetic geometry."""
-    inputs = {"injected": f"results/{wildcards.galaxy}/artificial/injected.parquet"}
+def artificial_layers():
+    """The layers of the artificial-cluster test (0 … artificial.n_layers − 1)."""
+    return range(ARTIFICIAL["n_layers"])
+
+
+def artificial_pool_inputs(wildcards):
+    """artificial_pool's inputs: every layer's matches, the arms' files, the synthetic geometry."""
+    inputs = {
+        "matches": expand(
+            "results/{galaxy}/artificial/layer_{layer}/matches.parquet",
+            galaxy=wildcards.galaxy,
+            layer=artificial_layers(),
+        )
+    }
     inputs |= arm_inputs(wildcards)
     if config["galaxy_geometry"].get("source") == "synthetic":
         inputs["arms"] = f"results/{wildcards.galaxy}/mosaic/arms.parquet"
@@ -396,11 +407,14 @@ def artificial_truth_inputs(wildcards):
 
 def artificial_catalog_inputs(wildcards):
     """artificial_peaks' inputs: find_peaks' with the injected mosaic's value maps."""
-    galaxy = wildcards.galaxy
+    galaxy, layer_dir = (
+        wildcards.galaxy,
+        f"results/{wildcards.galaxy}/artificial/layer_{wildcards.layer}",
+    )
     return (
         catalog_inputs(wildcards)
-        | {"maps": f"results/{galaxy}/artificial/maps.fits"}
-        | population_prior_inputs(galaxy, f"results/{galaxy}/artificial")
+        | {"maps": f"{layer_dir}/maps.fits"}
+        | population_prior_inputs(galaxy, layer_dir)
     )
 
 
@@ -410,8 +424,9 @@ def artificial_tile_files(wildcards):
 
     plan = checkpoints.detect_plan.get(galaxy=wildcards.galaxy).output.plan
     return expand(
-        "results/{galaxy}/artificial/tiles/{t}.fits",
+        "results/{galaxy}/artificial/layer_{layer}/tiles/{t}.fits",
         galaxy=wildcards.galaxy,
+        layer=wildcards.layer,
         t=read_table(plan)["t"],
     )
 
@@ -432,9 +447,7 @@ def artificial_outputs():
     network has no detection to test)."""
     if not detect_outputs():
         return []
-    names = [f"{band}.fits" for band in BANDS] + ["truth.parquet", "maps.fits"]
-    names += ["peaks.parquet", "candidates.parquet", "matches.parquet"]
-    names += ["recall.parquet", "metrics.parquet"]
+    names = ["matches.parquet", "recall.parquet", "metrics.parquet"]
     names += ["recall_map.png", "recall_parameters.png", "class_visibility.png"]
     return expand("results/{galaxy}/artificial/{name}", galaxy=GALAXY, name=names)
 

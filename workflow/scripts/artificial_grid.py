@@ -10,5 +10,8 @@ sites, meta = make_grid(
     snakemake.params.window_px,
     snakemake.params.spacing_px,
     snakemake.params.n_shards,
+    layer=int(snakemake.wildcards.layer),
+    config_seed=snakemake.params.seed,
+    seed_offset=snakemake.params.seed_offset,
 )
 write_table(snakemake.output.grid, sites, meta)

@@ -6,7 +6,7 @@ from starclusters.logs import setup_logging
 
 setup_logging(snakemake.log[0])
 matches, meta = make_matches(
-    snakemake.input.truth,
+    snakemake.input.injected,
     snakemake.input.candidates,
     snakemake.input.peaks,
     snakemake.params.radii_px,

@@ -14,6 +14,8 @@ stamps, table, header = build_artificial_shard(
     snakemake.input.extinction,
     list(snakemake.input.psfs),
     snakemake.params.config,
+    layer=int(snakemake.wildcards.layer),
+    draw=snakemake.params.draw,
 )
 write_cube(snakemake.output.stamps, stamps, header)
 write_table(

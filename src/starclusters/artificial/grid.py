@@ -3,7 +3,12 @@
 Grid (thesis §4.2.3: "placed on the mosaic in a regular grid ... spaced 64 pix apart from
 each other, covering the whole extent of the mosaic"): centres at rows and columns
 ``spacing // 2 + k · spacing`` (k = 0, 1, …) of the mosaic grid, on pixel centres, with no
-sub-grid jitter (the thesis places them on the grid). A site is kept where detection
+sub-grid jitter (the thesis places them on the grid). Layers (``artificial.n_layers``):
+each layer is injected into its own copy of the mosaic, so that many more mocks can be
+tested than one grid holds without ever crowding them; layer 0 is the thesis' grid, every
+further layer the same grid shifted by its own whole-pixel offset (:func:`layer_offset_px`)
+so that its mocks sit elsewhere. Within a layer the mocks are ``spacing_px`` apart, and
+with ``spacing_px ≥ window_px`` their stamps never overlap. A site is kept where detection
 would give its centre a value: the pixel is unmasked and its window complete
 (:func:`starclusters.detect.exact.complete_windows`, the detection's own test), so every
 injected mock can be found.
@@ -50,30 +55,63 @@ def usable_centres(mask: np.ndarray, window_px: int) -> np.ndarray:
     return (mask == 0) & complete_windows(blank, window_px)
 
 
-def grid_sites(shape: Sequence[int], spacing_px: int) -> tuple[np.ndarray, np.ndarray]:
+#: Stream of the layers' grid offsets (the mocks and the injection have their own streams).
+OFFSET_STREAM = 2
+
+
+def layer_offset_px(
+    config_seed: int, seed_offset: int, layer: int, spacing_px: int
+) -> tuple[int, int]:
+    """(row, column) shift of layer ``layer``'s grid, px: (0, 0) for layer 0 (the thesis'
+    grid), else uniform in [−spacing // 2, spacing − spacing // 2) from the layer's own seed."""
+    if layer == 0:
+        return 0, 0
+    from starclusters.artificial.inject import ARTIFICIAL_STAGE
+
+    rng = np.random.default_rng(
+        [int(config_seed), ARTIFICIAL_STAGE, int(seed_offset), OFFSET_STREAM, int(layer)]
+    )
+    lo, hi = -(spacing_px // 2), spacing_px - spacing_px // 2
+    dy, dx = rng.integers(lo, hi, 2)
+    return int(dy), int(dx)
+
+
+def grid_sites(
+    shape: Sequence[int], spacing_px: int, offset_px: tuple[int, int] = (0, 0)
+) -> tuple[np.ndarray, np.ndarray]:
     """(rows, cols) int64 of every grid site of a mosaic of ``shape`` (H, W), row-major.
 
-    Sites at spacing // 2 + k · spacing along each axis, px (0-based pixel centres).
+    Sites at spacing // 2 + offset + k · spacing along each axis (every integer k that
+    puts the site on the mosaic), px (0-based pixel centres); offset_px: (row, column) shift of the grid.
     """
     if not isinstance(spacing_px, int | np.integer) or spacing_px < 1:
         raise ConfigError(f"artificial.spacing_px: must be a positive integer, got {spacing_px!r}")
     height, width = (int(v) for v in shape)
-    ys = np.arange(spacing_px // 2, height, spacing_px, dtype=np.int64)
-    xs = np.arange(spacing_px // 2, width, spacing_px, dtype=np.int64)
+    y0, x0 = (spacing_px // 2 + int(v) for v in offset_px)
+    # the first site on the mosaic of the shifted grid
+    ys = np.arange(y0 % spacing_px, height, spacing_px, dtype=np.int64)
+    xs = np.arange(x0 % spacing_px, width, spacing_px, dtype=np.int64)
     rows, cols = np.meshgrid(ys, xs, indexing="ij")
     return rows.ravel(), cols.ravel()
 
 
-def grid_table(mask: np.ndarray, window_px: int, spacing_px: int, n_shards: int) -> pd.DataFrame:
+def grid_table(
+    mask: np.ndarray,
+    window_px: int,
+    spacing_px: int,
+    n_shards: int,
+    offset_px: tuple[int, int] = (0, 0),
+) -> pd.DataFrame:
     """The injection sites of a mosaic: mock_id, x_px, y_px (0-based), shard (int64).
 
-    mask: (H, W) uint8 mosaic mask. Only usable sites (:func:`usable_centres`) are kept;
-    they are numbered row-major and the shards get contiguous blocks of them (shard after
-    shard is then mock_id order, the order of the injection).
+    mask: (H, W) uint8 mosaic mask; offset_px: the grid's shift (:func:`grid_sites`).
+    Only usable sites (:func:`usable_centres`) are kept; they are numbered row-major and
+    the shards get contiguous blocks of them (shard after shard is then mock_id order,
+    the order of the injection).
     """
     if n_shards < 1:
         raise ConfigError(f"artificial.n_shards: must be ≥ 1, got {n_shards}")
-    rows, cols = grid_sites(np.shape(mask), spacing_px)
+    rows, cols = grid_sites(np.shape(mask), spacing_px, offset_px)
     keep = usable_centres(mask, window_px)[rows, cols]
     rows, cols = rows[keep], cols[keep]
     mock_id = np.arange(len(rows), dtype=np.int64)

@@ -3,9 +3,10 @@
 Seeds. The bank draws mock k of shard s from ``mock_seed(seed, s, k)``; the artificial mocks
 are drawn by the same code (:func:`starclusters.mocks.stage.build_mock_shard`) with the
 config seed replaced by :func:`artificial_seed` — a 63-bit number hashed from (seed,
-:data:`ARTIFICIAL_STAGE`, ``artificial.seed_offset``) — so they come from the bank's
-parameter distribution and magnitude cuts but are never among the mocks the network was
-trained or tested on. ``seed_offset`` picks another independent set.
+:data:`ARTIFICIAL_STAGE`, ``artificial.seed_offset``, and the layer for layers ≥ 1) — so
+they come from the bank's parameter distribution (with or without its magnitude cuts,
+``artificial.draw``) but are never among the mocks the network was trained or tested on.
+``seed_offset`` picks another independent set.
 
 Injection (thesis §4.2.3 with the photon-noise recipe of §3.1.3): for every site, in
 mock_id order, the window (B, S, S) centred on it is replaced by what
@@ -28,20 +29,26 @@ from starclusters.mocks.compose import compose
 ARTIFICIAL_STAGE = 7
 #: Stream of the injection's Poisson draws (the mocks' own streams come from their seeds).
 COMPOSE_STREAM = 1
+#: Marks the seeds of layers ≥ 1 (layer 0's are those of the single grid before layers).
+LAYER_STREAM = 3
 
 
-def artificial_seed(config_seed: int, seed_offset: int = 0) -> int:
-    """The seed that replaces the config seed when the artificial mocks are drawn (63 bits)."""
-    state = np.random.SeedSequence([int(config_seed), ARTIFICIAL_STAGE, int(seed_offset)])
+def _layer_key(config_seed: int, seed_offset: int, layer: int) -> list[int]:
+    """The entropy of a layer's streams; layer 0 keeps the single grid's (before layers)."""
+    key = [int(config_seed), ARTIFICIAL_STAGE, int(seed_offset)]
+    return key if layer == 0 else key + [LAYER_STREAM, int(layer)]
+
+
+def artificial_seed(config_seed: int, seed_offset: int = 0, layer: int = 0) -> int:
+    """The seed that replaces the config seed when layer ``layer``'s mocks are drawn (63 bits)."""
+    state = np.random.SeedSequence(_layer_key(config_seed, seed_offset, layer))
     words = state.generate_state(2, np.uint32)
     return int(words[0]) << 31 | int(words[1] >> 1)
 
 
-def compose_rng(config_seed: int, seed_offset: int = 0) -> np.random.Generator:
-    """The generator of the injection's Poisson draws."""
-    return np.random.default_rng(
-        [int(config_seed), ARTIFICIAL_STAGE, int(seed_offset), COMPOSE_STREAM]
-    )
+def compose_rng(config_seed: int, seed_offset: int = 0, layer: int = 0) -> np.random.Generator:
+    """The generator of layer ``layer``'s injection's Poisson draws."""
+    return np.random.default_rng(_layer_key(config_seed, seed_offset, layer) + [COMPOSE_STREAM])
 
 
 def inject_mocks(

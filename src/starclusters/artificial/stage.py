@@ -1,10 +1,11 @@
 """The artificial-cluster stage's products from files (the workflow's entry points).
 
-grid (:func:`make_grid`) -> mock shards (:func:`build_artificial_shard`, the bank's renderer)
--> injected mosaics (:func:`inject_artificial`) -> truth with arms and galactocentric
-distances (:func:`make_truth`); the search mask (:func:`write_search_mask`); after the
-detection stage's own tile, merge and catalog functions have run on the injected mosaics:
-matches (:func:`make_matches`), recall tables and figures (:func:`make_recall`) and the
+Per layer (``artificial.n_layers``, each its own copy of the mosaic): grid
+(:func:`make_grid`) -> mock shards (:func:`build_artificial_shard`, the bank's renderer)
+-> injected mosaic (:func:`inject_artificial`); the search mask (:func:`write_search_mask`);
+after the detection stage's own tile, merge and catalog functions have run on the injected
+mosaic: matches (:func:`make_matches`). Then all layers pooled with arms and galactocentric
+distances (:func:`pool_matches`), recall tables and figures (:func:`make_recall`) and the
 class–visibility figure (:func:`make_class_visibility`).
 """
 
@@ -21,7 +22,13 @@ import pandas as pd
 from astropy.io import fits
 from astropy.wcs import WCS
 
-from starclusters.artificial.grid import MASK_NO_SEARCH, grid_table, search_mask
+from starclusters.artificial.draw import edge_keep
+from starclusters.artificial.grid import (
+    MASK_NO_SEARCH,
+    grid_table,
+    layer_offset_px,
+    search_mask,
+)
 from starclusters.artificial.inject import artificial_seed, compose_rng, inject_mocks
 from starclusters.artificial.matching import match_artificial
 from starclusters.artificial.recall import metrics_table, recall_table
@@ -31,6 +38,8 @@ from starclusters.io import atomic_path, read_cube, read_table, write_table
 
 log = logging.getLogger(__name__)
 
+#: Floor of the log10 background, counts/s per pixel (below: a sky-subtracted empty field).
+MIN_BACKGROUND_COUNTS_S = 1e-3
 #: Parameters with recall bins (``artificial.recall_bins``).
 BINNED = ("log_age_yr", "log_mass_msun", "av_mag")
 
@@ -44,16 +53,24 @@ def _read_mask(mask_path: str | os.PathLike) -> tuple[np.ndarray, fits.Header]:
 
 
 def make_grid(
-    mask_path: str | os.PathLike, window_px: int, spacing_px: int, n_shards: int
+    mask_path: str | os.PathLike,
+    window_px: int,
+    spacing_px: int,
+    n_shards: int,
+    layer: int = 0,
+    config_seed: int = 0,
+    seed_offset: int = 0,
 ) -> tuple[pd.DataFrame, dict]:
-    """(sites, meta): the injection sites of the mosaic of ``mask_path`` with RA/Dec.
+    """(sites, meta): layer ``layer``'s injection sites on the mosaic of ``mask_path``.
 
     Columns mock_id, x_px, y_px (0-based mosaic pixels), shard (contiguous blocks of
     mock_id, so that the injection goes shard after shard in mock_id order), ra_deg,
-    dec_deg (the mask's WCS). See :mod:`starclusters.artificial.grid`.
+    dec_deg (the mask's WCS). The grid is shifted by the layer's offset (from config_seed
+    and seed_offset; none for layer 0). See :mod:`starclusters.artificial.grid`.
     """
     mask, header = _read_mask(mask_path)
-    table = grid_table(mask, window_px, spacing_px, n_shards)
+    offset = layer_offset_px(config_seed, seed_offset, layer, spacing_px)
+    table = grid_table(mask, window_px, spacing_px, n_shards, offset)
     wcs = WCS(header).celestial
     if len(table):
         ra, dec = wcs.pixel_to_world_values(
@@ -66,11 +83,14 @@ def make_grid(
         range(spacing_px // 2, mask.shape[1], spacing_px)
     )
     log.info(
-        "%d × %d mosaic: %d of %d grid sites (every %d px) usable, %d shard(s)",
+        "layer %d, %d × %d mosaic: %d of %d grid sites (every %d px, shifted %s) usable, "
+        "%d shard(s)",
+        layer,
         *mask.shape,
         len(table),
         n_sites,
         spacing_px,
+        offset,
         n_shards,
     )
     meta = {
@@ -80,6 +100,8 @@ def make_grid(
         "window_px": int(window_px),
         "n_shards": int(n_shards),
         "n_sites": int(n_sites),
+        "layer": int(layer),
+        "offset_px": [int(v) for v in offset],
         "mosaic_shape": [int(v) for v in mask.shape],
         "pixels": "0-based pixel centres of the mosaic grid",
     }
@@ -95,19 +117,30 @@ def build_artificial_shard(
     extinction_path: str,
     psf_paths: Sequence[str],
     config: Mapping,
+    layer: int = 0,
+    draw: Mapping | None = None,
 ) -> tuple[np.ndarray, pd.DataFrame, dict]:
     """Noise-free stamps (N, B, S, S) counts/s, their parameters and FITS cards for one shard.
 
     The bank's :func:`starclusters.mocks.stage.build_mock_shard` with the seed of
-    :func:`~starclusters.artificial.inject.artificial_seed` and as many mocks as the
-    shard has sites; the table gets the sites' mock_id first. config: as for the bank
-    (bands, pixel_scale_arcsec, window_px, photometry, psf, mocks).
+    :func:`~starclusters.artificial.inject.artificial_seed` for the layer and as many mocks
+    as the shard has sites; the table gets the sites' mock_id first. config: as for the
+    bank (bands, pixel_scale_arcsec, window_px, photometry, psf, mocks); draw: the
+    ``artificial.draw`` section (:mod:`starclusters.artificial.draw`; None: the bank's draw).
     """
     from starclusters.mocks.stage import build_mock_shard
 
     sites = read_table(grid_path)
     sites = sites[sites["shard"] == shard].reset_index(drop=True)
-    seed = artificial_seed(config_seed, seed_offset)
+    seed = artificial_seed(config_seed, seed_offset, layer)
+    phot = config["photometry"]
+    bank_cut = phot.get("magnitude_cut", "all")
+    require, keep = None, None
+    if draw is not None:
+        require = bank_cut if draw["magnitude_cut"] == "bank" else "none"
+        keep = edge_keep(
+            phot["magnitude_limits"], bank_cut, draw["edge_width_mag"], draw["far_keep"]
+        )
     bands, size = list(config["bands"]), int(config["window_px"])
     if len(sites) == 0:
         log.info("shard %d: no sites, an empty shard", shard)
@@ -118,7 +151,15 @@ def build_artificial_shard(
         config = copy.deepcopy(dict(config))
         config["mocks"] = {**config["mocks"], "per_shard": len(sites)}
         stamps, table, header = build_mock_shard(
-            shard, seed, isochrones_path, extinction_path, list(psf_paths), config, progress=False
+            shard,
+            seed,
+            isochrones_path,
+            extinction_path,
+            list(psf_paths),
+            config,
+            progress=False,
+            require=require,
+            keep=keep,
         )
         table.insert(0, "mock_id", sites["mock_id"].to_numpy(np.int64))
     header = {
@@ -160,6 +201,9 @@ def inject_artificial(
     config_seed: int,
     seed_offset: int,
     out_band_paths: Sequence[str | os.PathLike],
+    layer: int = 0,
+    background_band: str | None = None,
+    background_annulus_px: Sequence[float] = (8.0, 16.0),
 ) -> tuple[pd.DataFrame, dict]:
     """Inject every shard's mocks into the mosaic and write the injected bands.
 
@@ -168,17 +212,34 @@ def inject_artificial(
     cubes in shard order (each one's table is the .parquet beside it); psf_paths: the
     bands' ePSFs (their half-light radii widen r_h into r_h,obs for the visibility).
     Returns (injected mocks, meta): the sites with their parameters, visibility and
-    visibility_<band> (thesis eq. 3.2 as compose() measures it).
+    visibility_<band> (thesis eq. 3.2 as compose() measures it), the layer, and
+    background_counts_s — the mosaic's median in an annulus of ``background_annulus_px``
+    (inner, outer) around the site in ``background_band`` (default the last band) before
+    the injection, the scorecard's local background
+    (:func:`starclusters.scorecard.score.local_background`) — with its log10.
     """
     from starclusters.mocks.compose import observed_rh_px
     from starclusters.mocks.psf import half_light_radius_px, read_psfs
+    from starclusters.scorecard.score import local_background
 
     bands = list(bands)
+    background_band = background_band or bands[-1]
+    if background_band not in bands:
+        raise ValueError(f"background band {background_band!r} is not one of {bands}")
     sites = read_table(grid_path)
     images, headers, exptime_s = _band_images(band_paths, bands)
+    inner, outer = (float(v) for v in background_annulus_px)
+    background = local_background(
+        images[bands.index(background_band)],
+        None,
+        sites["x_px"].to_numpy(float),
+        sites["y_px"].to_numpy(float),
+        inner,
+        outer,
+    )
     epsfs, _ = read_psfs(psf_paths, bands, pixel_scale_arcsec, psf_oversampling)
     psf_rh_px = np.array([half_light_radius_px(e, psf_oversampling) for e in epsfs])
-    rng = compose_rng(config_seed, seed_offset)
+    rng = compose_rng(config_seed, seed_offset, layer)
     parts = []
     for shard, path in enumerate(shard_paths):
         stamps, _ = read_cube(path)
@@ -208,10 +269,14 @@ def inject_artificial(
     injected = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame({"mock_id": []})
     injected = sites.merge(injected, on="mock_id", how="left", validate="one_to_one")
     injected["rh_arcsec"] = 10.0 ** injected["log_rh_arcsec"].astype(float)
+    injected.insert(0, "layer", np.full(len(injected), int(layer), np.int64))
+    injected["background_counts_s"] = background
+    # floored: a background at or below zero is the sky-subtracted noise of an empty field
+    injected["log_background_counts_s"] = np.log10(np.maximum(background, MIN_BACKGROUND_COUNTS_S))
     grid_meta = sites.attrs.get("meta", {})
     spacing = grid_meta.get("spacing_px")
     for b, (header, path) in enumerate(zip(headers, out_band_paths, strict=True)):
-        header["ARTNMOCK"] = (len(injected), "artificial clusters injected (artificial/truth)")
+        header["ARTNMOCK"] = (len(injected), "artificial clusters injected in this layer")
         if spacing is not None:
             header["ARTSPACE"] = (int(spacing), "[px] grid spacing of the artificial clusters")
         with atomic_path(path) as tmp:
@@ -223,49 +288,75 @@ def inject_artificial(
         "exptime_s": dict(zip(bands, exptime_s.tolist(), strict=True)),
         "psf_rh_px": dict(zip(bands, psf_rh_px.tolist(), strict=True)),
         "order": "composed in mock_id order; a window overlapping an earlier one sees that mock",
+        "layer": int(layer),
+        "background": f"median of {background_band} in the annulus {inner:g}–{outer:g} px "
+        f"before the injection, counts/s; log10 floored at {MIN_BACKGROUND_COUNTS_S:g}",
     }
     return injected, meta
 
 
-def make_truth(
-    injected_path: str | os.PathLike,
+def pool_matches(
+    match_paths: Sequence[str | os.PathLike],
     arms_section: Mapping | None,
     geometry_section: Mapping | None,
     distance_mpc: float,
     arms_path: str | os.PathLike | None = None,
 ) -> tuple[pd.DataFrame, dict]:
-    """(truth, meta): the injected mocks with galactocentric_kpc (deprojected, NaN without a
-    disk geometry), on_arm and arm_distance_kpc (:mod:`starclusters.analysis.arms`; False and
-    NaN without arms). arms_path: the synthetic galaxy's ``mosaic/arms.parquet``."""
+    """(matches, meta): every layer's matched mocks in one table, with galactocentric_kpc
+    (deprojected, NaN without a disk geometry), on_arm and arm_distance_kpc
+    (:mod:`starclusters.analysis.arms`; False and NaN without arms).
+
+    match_paths: the layers' ``matches.parquet`` in layer order; rows are unique by
+    (layer, mock_id). arms_path: the synthetic galaxy's ``mosaic/arms.parquet``.
+    """
     from starclusters.analysis.arms import arm_columns, arms_from_files
     from starclusters.detect.candidates_stage import disk_geometry
 
-    injected = read_table(injected_path)
+    parts = [read_table(path) for path in match_paths]
+    for path, part in zip(match_paths, parts, strict=True):
+        if "layer" not in part or part["layer"].nunique() > 1:
+            raise InputFileError(
+                f"{path}: needs one layer per file (a 'layer' column); rerun artificial_inject"
+            )
+    pooled = pd.concat(parts, ignore_index=True)
+    if pooled.duplicated(["layer", "mock_id"]).any():
+        raise InputFileError(f"{list(match_paths)}: a layer appears twice; rerun the stage")
     geometry_section = dict(geometry_section or {})
     disk = disk_geometry(geometry_section, distance_mpc, arms_path)
     arms = arms_from_files(arms_section, geometry_section, distance_mpc, arms_path)
-    truth = injected.copy()
-    ra, dec = truth["ra_deg"].to_numpy(float), truth["dec_deg"].to_numpy(float)
-    truth["galactocentric_kpc"] = (
-        disk.galactocentric_kpc(ra, dec) if disk is not None else np.full(len(truth), np.nan)
+    ra, dec = pooled["ra_deg"].to_numpy(float), pooled["dec_deg"].to_numpy(float)
+    pooled["galactocentric_kpc"] = (
+        disk.galactocentric_kpc(ra, dec) if disk is not None else np.full(len(pooled), np.nan)
     )
     for name, values in arm_columns(arms, ra, dec).items():
-        truth[name] = values
+        pooled[name] = values
+    first = parts[0].attrs.get("meta", {}) if parts else {}
     meta = {
-        **injected.attrs.get("meta", {}),
-        "what": "the artificial clusters injected into the mosaic, with their true parameters",
+        **first,
+        "what": "every injected mock of every layer with its true parameters and its matches "
+        "among the candidates and peaks of its layer's injected mosaic",
+        "n_layers": len(parts),
+        "layers": {
+            str(int(part["layer"].iloc[0])): part.attrs.get("meta", {}).get("offset_px")
+            for part in parts
+            if len(part)
+        },
         "arms": arms.to_dict() if arms is not None else None,
         "geometry": disk.to_dict() if disk is not None else None,
         "units": {
             "x_px, y_px": "0-based pixel centres of the mosaic grid",
             "visibility": "thesis eq. 3.2 as compose() measures it; max over bands",
+            "background_counts_s": "local background before the injection, counts/s per pixel",
             "galactocentric_kpc": "deprojected; kpc of the model galaxy for synthetic geometry",
             "arm_distance_kpc": "from the nearest dust lane, positive on the leading side",
         },
     }
+    meta.pop("offset_px", None)
+    meta.pop("layer", None)
     if arms is not None:
-        log.info("%d of %d mocks on the arms", int(truth["on_arm"].sum()), len(truth))
-    return truth, meta
+        log.info("%d of %d mocks on the arms", int(pooled["on_arm"].sum()), len(pooled))
+    log.info("%d mocks in %d layer(s)", len(pooled), len(parts))
+    return pooled, meta
 
 
 def write_search_mask(
@@ -291,13 +382,14 @@ def write_search_mask(
 
 
 def make_matches(
-    truth_path: str | os.PathLike,
+    injected_path: str | os.PathLike,
     candidates_path: str | os.PathLike,
     peaks_path: str | os.PathLike,
     radii_px: Sequence[float],
 ) -> tuple[pd.DataFrame, dict]:
-    """(matches, meta): :func:`~starclusters.artificial.matching.match_artificial` of the files."""
-    truth = read_table(truth_path)
+    """(matches, meta): :func:`~starclusters.artificial.matching.match_artificial` of one
+    layer's injected mocks (``injected_path``) against its candidates and peaks."""
+    truth = read_table(injected_path)
     matches = match_artificial(truth, read_table(candidates_path), read_table(peaks_path), radii_px)
     for radius in radii_px:
         label = f"recovered_{float(radius):g}px"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -77,10 +77,19 @@ def render_mock(
     av_grid_mag: np.ndarray,
     limits_mag: Mapping[str, float],
     require: str = "all",
+    keep: Callable[[Mapping], float] | None = None,
 ) -> tuple[dict, np.ndarray | None]:
-    """One mock from its own seed: (parameter row, stamp (B, S, S) or None if it fails the cuts)."""
+    """One mock from its own seed: (parameter row, stamp (B, S, S) or None if it fails the cuts).
+
+    keep: the probability of keeping a mock of the drawn parameters (log_age_yr,
+    log_mass_msun, av_mag, ...), decided before any star is drawn, to reshape the parameter
+    distribution (the artificial test's draw); None keeps every draw and uses no random
+    number (the bank's draw).
+    """
     rng = np.random.default_rng(seed)
     row = draw_parameters(1, log_ages_yr, av_grid_mag, mocks, rng).iloc[0].to_dict()
+    if keep is not None and rng.uniform() >= keep(row):
+        return row, None
     stars = draw_stars(
         population, row["log_age_yr"], row["log_mass_msun"], row["av_mag"], mocks, rng
     )
@@ -109,11 +118,12 @@ def build_shard(
     limits_mag: Mapping[str, float],
     progress: bool = True,
     require: str = "all",
+    keep: Callable[[Mapping], float] | None = None,
 ) -> tuple[np.ndarray, pd.DataFrame]:
     """``n_mocks`` mocks that pass the magnitude cuts: stamps (N, B, S, S) float32 and their table.
 
     require: the limits must be passed in "all" bands (thesis) or in "any"
-    (``photometry.magnitude_cut``).
+    (``photometry.magnitude_cut``), or not at all ("none"); keep: as :func:`render_mock`.
 
     Mocks failing the cuts are redrawn (thesis §3.1.2) up to
     ``mocks.max_draws_per_mock`` × n_mocks attempts; then ConfigError.
@@ -139,6 +149,7 @@ def build_shard(
                 av_grid_mag,
                 limits_mag,
                 require,
+                keep,
             )
             draw += 1
             if stamp is None:

@@ -98,11 +98,15 @@ def build_mock_shard(
     psf_paths: Sequence[str],
     config: Mapping,
     progress: bool = True,
+    require: str | None = None,
+    keep=None,
 ):
     """Stamps (N, B, S, S), their parameter table and FITS header cards for shard ``shard``.
 
     config: the whole (validated) config; only bands, pixel_scale_arcsec,
-    window_px, photometry, psf and mocks are read.
+    window_px, photometry, psf and mocks are read. require: the magnitude cut
+    (default ``photometry.magnitude_cut``); keep: a function of the population giving
+    :func:`~starclusters.mocks.bank.render_mock`'s keep probability (None: every draw).
     """
     bands = list(config["bands"])
     phot = config["photometry"]
@@ -120,7 +124,8 @@ def build_mock_shard(
         grid(phot["extinction"]["av_mag"], "photometry.extinction.av_mag"),
         phot["magnitude_limits"],
         progress=progress,
-        require=phot.get("magnitude_cut", "all"),
+        require=require or phot.get("magnitude_cut", "all"),
+        keep=None if keep is None else keep(population),
     )
     header = {
         "BUNIT": ("counts/s", "noise-free cluster light per native pixel"),

@@ -40,8 +40,9 @@ def magnitude_from_counts(counts_s: np.ndarray, zeropoint_mag: float) -> np.ndar
 
 
 #: How the per-band magnitude limits combine (``photometry.magnitude_cut``): "all" — brighter
-#: than every band's limit (the thesis' cuts, §3.1.2); "any" — brighter than at least one.
-MAGNITUDE_CUTS = ("all", "any")
+#: than every band's limit (the thesis' cuts, §3.1.2); "any" — brighter than at least one;
+#: "none" — no cut (the artificial test's mocks that map the completeness, artificial.draw).
+MAGNITUDE_CUTS = ("all", "any", "none")
 
 
 def passes_magnitude_cuts(
@@ -57,6 +58,9 @@ def passes_magnitude_cuts(
     """
     if require not in MAGNITUDE_CUTS:
         raise ValueError(f"require must be one of {MAGNITUDE_CUTS}, got {require!r}")
+    if require == "none":
+        shape = np.shape(next(iter(app_mag.values()))) if app_mag else ()
+        return True if shape == () else np.ones(shape, bool)
     if not limits_mag:
         return True
     bright = [np.asarray(app_mag[band], float) < limit for band, limit in limits_mag.items()]
@@ -253,6 +257,21 @@ class StellarPopulation:
             imf.mass_min_msun, split_msun
         )  # stars below the isochrone are dark
         return (number[:, None] * self.star_counts(log_age_yr, nodes, av_mag)).sum(axis=0) / total
+
+    def expected_magnitudes(
+        self, log_age_yr: float, mass_msun: float, av_mag: float
+    ) -> dict[str, float]:
+        """Apparent Vega magnitude per band of a cluster's mean light: the IMF-weighted mean
+        count rate of its stars times their expected number, i.e. the mean over stochastic
+        draws of the flux (bright draws lie above it, most draws of a small cluster below)."""
+        imf = self.imf
+        lo, hi = imf.mass_min_msun, imf.mass_max_msun
+        per_star = self._mean_counts_below(log_age_yr, hi, av_mag)  # (B,)
+        n_stars = mass_msun * float(imf.number_between(lo, hi) / imf.mass_between(lo, hi))
+        return {
+            band: float(magnitude_from_counts(n_stars * per_star[j], self.zeropoints_mag[band]))
+            for j, band in enumerate(self.bands)
+        }
 
     def integrated_magnitudes(self, stars: ClusterStars) -> dict[str, float]:
         """Apparent Vega magnitude of the whole cluster per band (inf if it has no light)."""

@@ -1,15 +1,15 @@
-"""Rule artificial_truth: unpack, call the library, write."""
+"""Rule artificial_pool: unpack, call the library, write."""
 
-from starclusters.artificial.stage import make_truth
+from starclusters.artificial.stage import pool_matches
 from starclusters.io import write_table
 from starclusters.logs import setup_logging
 
 setup_logging(snakemake.log[0])
-truth, meta = make_truth(
-    snakemake.input.injected,
+matches, meta = pool_matches(
+    list(snakemake.input.matches),
     snakemake.params.arms,
     snakemake.params.geometry,
     snakemake.params.distance_mpc,
     arms_path=snakemake.input.get("arms"),
 )
-write_table(snakemake.output.truth, truth, meta)
+write_table(snakemake.output.matches, matches, meta)
