@@ -19,6 +19,7 @@ MOCKS = {"mock_shard", "mock_figures", "train", "evaluate_model"}
 #: The population analysis (report.smk), downstream of the candidates.
 ANALYSIS = {
     "population_figures",
+    "population_fit",
     "arm_profiles",
     "spatial_maps",
     "catalog_comparison",
@@ -32,9 +33,10 @@ INJECTION = {"artificial_shard", "artificial_inject"}
 #: tile plan stays), its peaks, the matches, recall and Fig. 4.2, and the analysis rules
 #: that read the matches (report.smk: recovered mocks across the arms).
 SEARCH = {"artificial_maps", "artificial_peaks"}
-#: The layers pooled, and what reads the pool.
+#: The layers pooled, and what reads the pool: the recall, the selection function and the
+#: population fits that use it.
 POOLED = {"artificial_pool", "artificial_recall", "artificial_class_visibility"}
-POOLED |= {"arm_profiles", "analysis_metrics"}
+POOLED |= {"artificial_selection", "population_fit", "arm_profiles", "analysis_metrics"}
 MATCHES = {"artificial_match"} | POOLED
 #: The validation galaxies (validation.smk): built by the training galaxy's generator ...
 VALIDATION_GALAXY = {"validation_galaxy", "validation_mosaic", "validation_truth"}
@@ -200,6 +202,8 @@ def with_scorecard(rules: set[str]) -> set[str]:
     """
     if rules & VALIDATION_GALAXY or "train" in rules:
         rules = rules | VALIDATION_CNN
+    if rules & VALIDATION_CNN:  # a validation galaxy's new candidates: its population fit
+        rules = rules | {"population_fit", "analysis_metrics"}
     if rules & VALIDATION_GALAXY or rules & {"mock_shard", "psf"}:
         rules = rules | VALIDATION_BASELINE
     if rules & {"mosaic", "mock_shard", "psf"}:
@@ -704,6 +708,10 @@ def test_nothing_to_do_after_a_run(built):
             {"population_figures", "analysis_metrics"},
         ),
         (lambda c: c["analysis"].update(map_max_px=128), {"spatial_maps"}),
+        (
+            lambda c: c["analysis"]["population_fit"].update(min_completeness=0.2),
+            {"population_fit", "analysis_metrics"},
+        ),
         # the artificial-cluster test's keys rerun what they shape
         (
             lambda c: c["artificial"].update(spacing_px=40),
@@ -758,6 +766,7 @@ def test_a_new_shard_runs_alone(built):
         "detection_gallery": 1,
         "truth_match": 1,
         **dict.fromkeys(ANALYSIS, 1),
+        "population_fit": 2,  # the training and the validation galaxy
         "artificial_tile": 8,  # 4 tiles x 2 layers
         **dict.fromkeys(SEARCH | {"artificial_match"}, 2),
         **dict.fromkeys(POOLED - ANALYSIS, 1),

@@ -4,10 +4,14 @@
         --seed N --checkpoint PATH --model PATH --history PATH --plot PATH [--log-file PATH]
     starclusters detect --model MODEL --images BAND.fits... [--mask MASK] --output MAPS
         [--step-px N] [--tile-px N] [--batch-size N] [--device cpu|cuda] [--log-file PATH]
+    starclusters completeness --selection PATH --log-age-yr T [--log-mass-msun M]
+        [--av-mag A] [--rh-arcsec R] [--background-counts-s B] [--mass-at P]
 
 ``detect`` applies a trained model to a user's images (one FITS per band on one grid) and
 writes the value maps (:func:`starclusters.detect.stage.detect_images`, the functions of
-the workflow's detection rules).
+the workflow's detection rules). ``completeness`` prints the detection probability of the
+artificial test's selection function (:class:`starclusters.artificial.selection.SelectionFunction`)
+at one point, and with ``--mass-at`` the log mass at which it reaches a given probability.
 
 One process on CPU or one GPU (``python -m starclusters.cli train ...``), or one process
 per GPU under ``torchrun --standalone --nproc_per_node=N -m starclusters.cli train ...``:
@@ -227,6 +231,100 @@ def _add_detect(commands) -> None:
     detect.set_defaults(run=_detect)
 
 
+def _completeness(args: argparse.Namespace) -> int:
+    setup_logging(None)
+    try:
+        import numpy as np
+
+        from starclusters.artificial.selection import FEATURE_UNITS, SelectionFunction
+
+        if args.log_mass_msun is None and args.mass_at is None:
+            raise ConfigError("give --log-mass-msun (P at that mass) or --mass-at (the mass at P)")
+        if args.mass_at is not None and not 0 < args.mass_at <= 1:
+            raise ConfigError(f"--mass-at: {args.mass_at:g} is not a probability in (0, 1]")
+        if args.rh_arcsec is not None and not args.rh_arcsec > 0:
+            raise ConfigError(f"--rh-arcsec: {args.rh_arcsec:g}; give a radius > 0 arcsec")
+        selection = SelectionFunction.read(args.selection)
+        background = args.background_counts_s
+        if background is not None:
+            # ≤ 0 (a sky-subtracted empty field): below every node, clipped to the lowest
+            background = np.log10(background) if background > 0 else -np.inf
+        point = {
+            "log_age_yr": args.log_age_yr,
+            "log_mass_msun": args.log_mass_msun,
+            "av_mag": args.av_mag,
+            "log_rh_arcsec": None if args.rh_arcsec is None else np.log10(args.rh_arcsec),
+            "log_background_counts_s": background,
+        }
+        meta = selection.meta
+        print(
+            f"selection function {args.selection} ({meta.get('detected_column', '?')}, "
+            f"{meta.get('n_injections', '?')} injections)"
+        )
+        for name, value in point.items():
+            if value is None and name == "log_mass_msun":
+                continue  # only --mass-at
+            notes = [] if value is not None else ["median of the injections"]
+            value = point[name] = selection.medians[name] if value is None else float(value)
+            lo, hi = selection.ranges[name]
+            if not lo <= value <= hi:
+                notes.append(f"outside the grid: clipped to [{lo:.4g}, {hi:.4g}]")
+            note = f"  ({'; '.join(notes)})" if notes else ""
+            print(f"  {name} = {value:.4g} {FEATURE_UNITS[name]}{note}")
+        nuisances = {n: point[n] for n in ("av_mag", "log_rh_arcsec", "log_background_counts_s")}
+        if args.log_mass_msun is not None:
+            p = float(selection(point["log_age_yr"], point["log_mass_msun"], **nuisances))
+            print(f"p_detected = {p:.4f}")
+        if args.mass_at is not None:
+            mass = float(selection.log_mass_at(args.mass_at, point["log_age_yr"], **nuisances))
+            if np.isfinite(mass):
+                print(f"log_mass_msun at p_detected = {args.mass_at:g}: {mass:.3f}")
+            else:
+                lo, hi = selection.ranges["log_mass_msun"]
+                p_lo = float(selection(point["log_age_yr"], lo, **nuisances))
+                where = (
+                    f"P ≥ {args.mass_at:g} already at the grid's lowest mass, log M = {lo:.3g}"
+                    if p_lo >= args.mass_at
+                    else f"P stays below {args.mass_at:g} up to the grid's highest mass, "
+                    f"log M = {hi:.3g}"
+                )
+                print(f"log_mass_msun at p_detected = {args.mass_at:g}: nan ({where})")
+    except StarclustersError as err:
+        log.critical("%s", err)
+        return 1
+    return 0
+
+
+def _add_completeness(commands) -> None:
+    query = commands.add_parser(
+        "completeness",
+        help="detection probability from the artificial test's selection function",
+        description=(
+            "Print P(detected) of the selection function (the gridded table of the "
+            "artificial-cluster test, interpolated linearly) at one age, mass, A_V, r_h and "
+            "background; a value left out is the injections' median, one outside the grid "
+            "is clipped onto its edge. With --mass-at P: the log mass at which P(detected) "
+            "first reaches P at that age."
+        ),
+    )
+    query.add_argument("--selection", required=True, help="selection function table (Parquet)")
+    query.add_argument("--log-age-yr", type=float, required=True, help="log10(age / yr)")
+    query.add_argument("--log-mass-msun", type=float, help="log10(mass / M_sun)")
+    query.add_argument("--av-mag", type=float, help="extinction A_V, mag (default: median)")
+    query.add_argument(
+        "--rh-arcsec", type=float, help="half-light radius, arcsec (default: median)"
+    )
+    query.add_argument(
+        "--background-counts-s",
+        type=float,
+        help="local background, counts/s per pixel (default: median; <= 0: the lowest)",
+    )
+    query.add_argument(
+        "--mass-at", type=float, help="also print the log mass at which P(detected) reaches this"
+    )
+    query.set_defaults(run=_completeness)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="starclusters",
@@ -263,6 +361,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     train.set_defaults(run=_train)
     _add_detect(commands)
+    _add_completeness(commands)
     return parser
 
 

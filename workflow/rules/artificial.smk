@@ -332,3 +332,40 @@ rule artificial_class_visibility:
         radii_px=ARTIFICIAL["match_radii_px"],
     script:
         "../scripts/artificial_class_visibility.py"
+
+
+rule artificial_selection:
+    """The selection function P(recovered | log t, log M, A_V, r_h, local background) fitted
+    to the pooled injections, on a grid the analysis and users query, with its
+    cross-validated calibration and its 50 % / 90 % completeness masses against age."""
+    input:
+        matches="results/{galaxy}/artificial/matches.parquet",
+    output:
+        selection="results/{galaxy}/artificial/selection.parquet",
+        calibration="results/{galaxy}/artificial/selection_calibration.parquet",
+        calibration_png=report(
+            "results/{galaxy}/artificial/selection_calibration.png",
+            caption="../report/artificial_selection_calibration.rst",
+            category="Artificial clusters",
+        ),
+        contours_png=report(
+            "results/{galaxy}/artificial/selection_contours.png",
+            caption="../report/artificial_selection_contours.rst",
+            category="Artificial clusters",
+        ),
+    log:
+        "results/{galaxy}/logs/artificial_selection.log",
+    benchmark:
+        "results/{galaxy}/benchmarks/artificial_selection.tsv"
+    conda:
+        "../../envs/science.yaml"
+    # the boosting's OpenMP threads spin-wait: one per job keeps it from stalling the others
+    threads: 1
+    resources:
+        mem_mb=job_mem_mb(extra_mb=500.0),
+        runtime=job_runtime(work_s=120.0),
+    params:
+        radius_px=ARTIFICIAL["match_radii_px"][0],
+        seed=config["seed"],
+    script:
+        "../scripts/artificial_selection.py"

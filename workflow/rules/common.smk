@@ -339,7 +339,56 @@ def metrics_inputs(wildcards):
     if MOSAIC["source"] == "synthetic":
         inputs["truth"] = f"results/{wildcards.galaxy}/mosaic/truth.parquet"
         inputs["arms"] = f"results/{wildcards.galaxy}/mosaic/arms.parquet"
+    inputs["population_fits"] = [
+        f"{out}/population_fit/{field}.parquet" for field in population_fit_fields()
+    ]
     return inputs
+
+
+def population_fit_fields():
+    """The galaxies whose populations are fitted with the selection function: the training
+    galaxy and every validation galaxy; none without the artificial-cluster test."""
+    if not detect_outputs():
+        return []
+    return ["training", *VALIDATION]
+
+
+def population_fit_inputs(wildcards):
+    """population_fit's inputs: a galaxy's candidates and the band the local background is
+    measured in, the training galaxy's selection function and artificial metrics, and for a
+    scored galaxy its matched truth."""
+    root = field_dir(wildcards.galaxy, wildcards.field)
+    art = f"results/{wildcards.galaxy}/artificial"
+    inputs = {
+        "candidates": f"{root}/detect/candidates.parquet",
+        "image": f"{root}/mosaic/{BANDS[-1]}.fits",
+        "selection": f"{art}/selection.parquet",
+        "artificial_metrics": f"{art}/metrics.parquet",
+    }
+    if (
+        wildcards.field in score_fields()
+    ):  # a galaxy with a truth: the selection checked on it
+        inputs["truth_matched"] = (
+            f"results/{wildcards.galaxy}/scorecard/{wildcards.field}/cnn_matched.parquet"
+        )
+    return inputs
+
+
+def field_injected_population(field):
+    """The population a synthetic galaxy injected (slope, M*, age index); {} for real data."""
+    from starclusters.mosaic.synthetic_spec import SyntheticGalaxySpec
+
+    if field == "training" and MOSAIC["source"] != "synthetic":
+        return {}
+    section = (
+        MOSAIC["synthetic"] if field == "training" else VALIDATION[field]["synthetic"]
+    )
+    spec = SyntheticGalaxySpec.from_config(section)
+    return {
+        "mass_function_slope": spec.mass_function_slope,
+        "schechter_mass_msun": spec.schechter_mass_msun,
+        "age_distribution_index": spec.age_distribution_index,
+    }
 
 
 def analysis_outputs():
@@ -352,6 +401,8 @@ def analysis_outputs():
     names += ["arm_peaks.parquet", "metrics.parquet"]
     if ANALYSIS["comparison"]["source"] != "none":
         names += ["comparison.parquet", "comparison_summary.parquet", "comparison.png"]
+    for field in population_fit_fields():
+        names += [f"population_fit/{field}.parquet", f"population_fit/{field}.png"]
     return expand("results/{galaxy}/analysis/{name}", galaxy=GALAXY, name=names)
 
 
@@ -449,6 +500,11 @@ def artificial_outputs():
         return []
     names = ["matches.parquet", "recall.parquet", "metrics.parquet"]
     names += ["recall_map.png", "recall_parameters.png", "class_visibility.png"]
+    names += [
+        "selection.parquet",
+        "selection_calibration.png",
+        "selection_contours.png",
+    ]
     return expand("results/{galaxy}/artificial/{name}", galaxy=GALAXY, name=names)
 
 

@@ -144,6 +144,54 @@ if ANALYSIS["comparison"]["source"] != "none":
             "../scripts/analysis_comparison.py"
 
 
+rule population_fit:
+    """The mass function and age distribution of one galaxy's candidates fitted by maximum
+    likelihood with the artificial test's selection function in the likelihood (each
+    candidate's detection probability at its own A_V, r_h and local background), instead of
+    a hand-set mass cut."""
+    input:
+        unpack(population_fit_inputs),
+    output:
+        table="results/{galaxy}/analysis/population_fit/{field}.parquet",
+        figure=report(
+            "results/{galaxy}/analysis/population_fit/{field}.png",
+            caption="../report/analysis_population_fit.rst",
+            category="Analysis",
+            subcategory="Population fits",
+            labels={"galaxy": "{field}"},
+        ),
+    log:
+        "results/{galaxy}/logs/population_fit_{field}.log",
+    benchmark:
+        "results/{galaxy}/benchmarks/population_fit_{field}.tsv"
+    wildcard_constraints:
+        field="|".join(["training", *VALIDATION]),
+    conda:
+        "../../envs/science.yaml"
+    resources:
+        mem_mb=job_mem_mb(extra_mb=500.0),
+        runtime=job_runtime(work_s=60.0),
+    params:
+        # of mass_function only the fixed slope: its mass cut is what this fit replaces
+        analysis={
+            "population_fit": ANALYSIS["population_fit"],
+            "mass_function": {"slope": ANALYSIS["mass_function"]["slope"]},
+        },
+        log_mass_range_msun=[
+            config["mocks"]["log_mass_msun"]["min"],
+            config["mocks"]["log_mass_msun"]["max"],
+        ],
+        log_age_range_yr=[
+            PHOT["isochrones"]["log_age_yr"]["min"],
+            PHOT["isochrones"]["log_age_yr"]["max"],
+        ],
+        background_annulus_px=config["scorecard"]["background_annulus_px"],
+        radius_px=ARTIFICIAL["match_radii_px"][0],
+        injected=lambda w: field_injected_population(w.field),
+    script:
+        "../scripts/population_fit.py"
+
+
 rule analysis_metrics:
     """Mass-function slope and M*, count peaks across the arms and the catalog comparison in
     one table; for the synthetic galaxy with the same measured on its truth and the values

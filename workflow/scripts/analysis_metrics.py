@@ -16,4 +16,5 @@ make_metrics(
     truth_path=snakemake.input.get("truth"),
     arms_path=snakemake.input.get("arms"),
     comparison_path=snakemake.input.get("comparison"),
+    population_fit_paths=list(snakemake.input.population_fits),
 )

@@ -450,3 +450,104 @@ def plot_comparison(
     n_hit = int(hit.sum())
     fig.suptitle(f"{n_hit} of {len(matched)} {label} objects matched by a candidate")
     save_figure(fig, path)
+
+
+def plot_population_fit(
+    sample: pd.DataFrame,
+    candidates: pd.DataFrame,
+    predicted: Mapping[str, tuple[np.ndarray, np.ndarray | None]],
+    mass_edges: np.ndarray,
+    age_edges: np.ndarray,
+    fits: Mapping[str, object],
+    injected: Mapping[str, float],
+    field: str,
+    path: str | os.PathLike,
+    check: pd.DataFrame | None = None,
+) -> None:
+    """Observed against predicted counts of derived mass (a) and age (b); with ``check``
+    (:func:`starclusters.analysis.stage.selection_check`) also c) the recall of the galaxy's
+    own clusters the selection function predicts against the one measured, per mass bin.
+
+    sample: the fitted candidates (C ≥ min_completeness at their derived values); candidates:
+    all of them (grey); predicted: label -> (counts per mass bin, per age bin) of each fit
+    (:func:`starclusters.analysis.population_fit.expected_counts`); fits: label ->
+    PopulationFit; injected: slope, log_mstar_msun, age_index of the synthetic galaxy (NaN
+    where unknown).
+    """
+    styles = {"schechter": "-", "schechter_fixed_slope": "--", "power_law": ":"}
+    n_panels = 2 if check is None else 3
+    fig, axes = plt.subplots(1, n_panels, figsize=(6 * n_panels, 4.5), layout="constrained")
+    if check is not None:
+        ax = axes[2]
+        ax.set_title("c) selection function on this galaxy's clusters", loc="left")
+        bins = check[check["bin"] != "all"].reset_index(drop=True)
+        x = np.arange(len(bins))
+        ax.errorbar(
+            x,
+            bins["observed"],
+            yerr=[bins["observed"] - bins["observed_lo"], bins["observed_hi"] - bins["observed"]],
+            fmt="o",
+            color="k",
+            label="measured (truth clusters found)",
+        )
+        ax.plot(x, bins["predicted"], "s", color="tab:red", label="predicted (mean P)")
+        for k, n in enumerate(bins["n"]):
+            ax.annotate(f"{n}", (k, 0.02), ha="center", fontsize=8, color="0.4")
+        ax.set_xticks(x, bins["bin"])
+        ax.set_xlabel(f"true {LABELS['log_mass_msun']}")
+        ax.set_ylabel("recall")
+        ax.set_ylim(0, 1.05)
+        whole = check[check["bin"] == "all"].iloc[0]
+        ax.legend(
+            fontsize=8,
+            title=f"all {whole['n']}: predicted {whole['predicted']:.2f}, measured "
+            f"{whole['observed']:.2f} ± {whole['observed_err']:.2f}",
+            title_fontsize=8,
+            loc="upper left",
+        )
+    for k, (ax, column, edges, what) in enumerate(
+        (
+            (axes[0], "log_mass_msun", mass_edges, "a) mass"),
+            (axes[1], "log_age_yr", age_edges, "b) age"),
+        )
+    ):
+        ax.set_title(what, loc="left")
+        ax.set_xlabel(LABELS[column])
+        ax.set_ylabel("candidates per bin")
+        ax.set_yscale("log")
+        if not len(candidates):
+            no_data(ax)
+            continue
+        everything = np.histogram(candidates[column].to_numpy(float), edges)[0]
+        observed = np.histogram(sample[column].to_numpy(float), edges)[0]
+        centres = 0.5 * (edges[1:] + edges[:-1])
+        ax.stairs(everything, edges, color="0.7", label=f"all candidates ({len(candidates)})")
+        ax.errorbar(
+            centres,
+            observed,
+            yerr=np.sqrt(observed),
+            fmt="o",
+            color="k",
+            ms=4,
+            label=f"fitted sample ({len(sample)})",
+        )
+        for label, counts in predicted.items():
+            values = counts[k]
+            if values is None:
+                continue
+            fit = fits[label]
+            text = f"{label}: β {fit.slope:.2f}"
+            if math.isfinite(fit.log_mstar_msun):
+                text += f", log M* {fit.log_mstar_msun:.2f}"
+            text += f", γ {fit.age_index:.2f}"
+            ax.stairs(values, edges, linestyle=styles.get(label, "-"), label=text)
+        ax.set_ylim(bottom=0.5)
+    truth = ", ".join(
+        f"{name} {value:.2f}" for name, value in injected.items() if math.isfinite(value)
+    )
+    axes[0].legend(fontsize=7, loc="lower left")
+    fig.suptitle(
+        f"{field}: population fits with the selection function in the likelihood"
+        + (f" (injected: {truth})" if truth else "")
+    )
+    save_figure(fig, path)

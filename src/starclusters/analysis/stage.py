@@ -18,6 +18,7 @@ import pandas as pd
 from starclusters.analysis import plots
 from starclusters.analysis.mass_function import (
     THESIS_SLOPE,
+    equivalent_power_law_slope,
     fit_power_law,
     fit_schechter,
     fit_schechter_mstar,
@@ -32,6 +33,7 @@ from starclusters.analysis.population import (
     group_count_profiles,
     window_centres,
 )
+from starclusters.errors import InputFileError
 from starclusters.io import read_table, write_table
 
 log = logging.getLogger(__name__)
@@ -52,7 +54,10 @@ ANALYSIS_DEFAULTS = {
     "map_min_log_mass_msun": 4.0,
     "bootstrap": 200,
     "comparison": {"source": "none"},
+    "population_fit": {"min_completeness": 0.1, "error_kernel": True},
 }
+#: Node spacing of the (log M, log t) grid of the population fits, dex.
+POPULATION_GRID_STEP_DEX = 0.05
 
 
 def analysis_settings(section: Mapping | None) -> dict:
@@ -379,6 +384,62 @@ def make_comparison(
     return summary
 
 
+#: Rows of analysis/metrics.parquet from the population fits: (fit label, parameter, the
+#: prefix of its error columns, quantity, unit).
+POPULATION_FIT_QUANTITIES = (
+    ("schechter", "slope", "slope", "completeness_fit_slope", "dN/dM exponent"),
+    ("schechter", "log_mstar_msun", "log_mstar", "completeness_fit_log_mstar_msun", "dex"),
+    ("schechter", "age_index", "age_index", "completeness_fit_age_index", "dN/dt exponent"),
+    (
+        "schechter_fixed_slope",
+        "log_mstar_msun",
+        "log_mstar",
+        "completeness_fit_log_mstar_msun_fixed_slope",
+        "dex",
+    ),
+    ("power_law", "slope", "slope", "completeness_fit_power_law_slope", "dN/dM exponent"),
+)
+
+
+def population_fit_rows(paths) -> list[dict]:
+    """analysis/metrics rows of the population fits with completeness: per galaxy and
+    quantity the fitted value, its 1σ error (the mean of the two 68 % distances) and the
+    injected value."""
+    rows = []
+    for path in paths:
+        table = read_table(path).set_index("label")
+        for label, parameter, error, quantity, unit in POPULATION_FIT_QUANTITIES:
+            if label not in table.index:
+                continue
+            fit = table.loc[label]
+            rows.append(
+                {
+                    "quantity": quantity,
+                    "sample": str(fit["field"]),
+                    "n": int(fit["n_clusters"]),
+                    "measured": float(fit[parameter]),
+                    "error": 0.5 * (float(fit[f"{error}_err_lo"]) + float(fit[f"{error}_err_hi"])),
+                    "injected": float(fit[f"injected_{parameter}"]),
+                    "unit": unit,
+                }
+            )
+        check = table.attrs.get("meta", {}).get("selection_check")
+        if check:  # the selection function's recall of the galaxy's own clusters, and the truth
+            whole = next(row for row in check if row["bin"] == "all")
+            field = str(table["field"].iloc[0])
+            rows.append(
+                {
+                    "quantity": "selection_predicted_recall",
+                    "sample": field,
+                    "n": int(whole["n"]),
+                    "measured": float(whole["predicted"]),
+                    "injected": float(whole["observed"]),
+                    "unit": "fraction of the truth clusters (injected: measured by the scorecard)",
+                }
+            )
+    return rows
+
+
 def make_metrics(
     mass_function_path: str | os.PathLike,
     arm_peaks_path: str | os.PathLike,
@@ -391,11 +452,13 @@ def make_metrics(
     truth_path: str | os.PathLike | None = None,
     arms_path: str | os.PathLike | None = None,
     comparison_path: str | os.PathLike | None = None,
+    population_fit_paths: list[str | os.PathLike] | None = None,
 ) -> pd.DataFrame:
     """The analysis' numbers in one table: quantity, sample, measured, error (1σ), unit,
     and for the synthetic galaxy the same measured on its truth (truth_sample) and the
     value it injected (injected). log_age_grid_yr: the isochrone grid {min, max, step}
-    (the generator's ages lie on it)."""
+    (the generator's ages lie on it). population_fit_paths: the population fits with
+    completeness of the training and validation galaxies (sample: the galaxy)."""
     from starclusters.analysis.injected import (
         injected_arm_peaks,
         injected_mass_function,
@@ -510,6 +573,7 @@ def make_metrics(
                     "unit": row.unit,
                 }
             )
+    rows += population_fit_rows(population_fit_paths or [])
     table = pd.DataFrame(rows)
     for column in ("sample", "n", "measured", "error", "truth_sample", "truth_sample_error"):
         if column not in table.columns:
@@ -554,6 +618,330 @@ def make_metrics(
                 "derived - catalog and its robust scatter",
                 "truth_sample": "the same measurement on mosaic/truth.parquet",
                 "injected": "the synthetic galaxy's spec (analysis.injected)",
+            },
+        },
+    )
+    return table
+
+
+def population_grid(lo: float, hi: float) -> np.ndarray:
+    """Nodes from lo to hi (both exactly) about :data:`POPULATION_GRID_STEP_DEX` apart."""
+    n = max(int(round((float(hi) - float(lo)) / POPULATION_GRID_STEP_DEX)), 1) + 1
+    return np.linspace(float(lo), float(hi), n)
+
+
+def candidate_completeness(
+    selection,
+    candidates: pd.DataFrame,
+    log_background_counts_s: np.ndarray,
+    log_mass_grid: np.ndarray,
+    log_age_grid: np.ndarray,
+) -> np.ndarray:
+    """(N, n_mass, n_age) detection probability of a cluster with each candidate's derived
+    A_V, r_h and local background at every (log M, log t) node of the grids.
+
+    selection: a :class:`~starclusters.artificial.selection.SelectionFunction`; candidates:
+    av_mag (mag), log_rh_arcsec; log_background_counts_s: (N,) as the injections'.
+    """
+
+    def nuisance(name, values):
+        # a missing value (a background off the image) takes the injections' median
+        values = np.asarray(values, float)
+        return np.where(np.isfinite(values), values, selection.medians[name])[:, None, None]
+
+    av = nuisance("av_mag", candidates["av_mag"])
+    rh = nuisance("log_rh_arcsec", candidates["log_rh_arcsec"])
+    background = nuisance("log_background_counts_s", log_background_counts_s)
+    return np.asarray(
+        selection(
+            np.asarray(log_age_grid, float)[None, None, :],
+            np.asarray(log_mass_grid, float)[None, :, None],
+            av_mag=av,
+            log_rh_arcsec=rh,
+            log_background_counts_s=background,
+        ),
+        float,
+    )
+
+
+def population_fits(
+    candidates: pd.DataFrame,
+    completeness: np.ndarray,
+    log_mass_grid: np.ndarray,
+    log_age_grid: np.ndarray,
+    *,
+    c_min: float,
+    sigma_log_mass: float,
+    sigma_log_age: float,
+    fixed_slope: float,
+) -> dict[str, object]:
+    """The population fits (label -> PopulationFit) of the candidates with completeness in
+    the likelihood: Schechter with slope free, with the slope fixed, and a power law."""
+    from starclusters.analysis.population_fit import fit_population
+
+    common = {
+        "c_min": c_min,
+        "sigma_log_mass": sigma_log_mass,
+        "sigma_log_age": sigma_log_age,
+    }
+    m = candidates["log_mass_msun"].to_numpy(float)
+    t = candidates["log_age_yr"].to_numpy(float)
+    args = (m, t, completeness, log_mass_grid, log_age_grid)
+    return {
+        "schechter": fit_population(*args, model="schechter", **common),
+        "schechter_fixed_slope": fit_population(
+            *args, model="schechter", fix_slope=fixed_slope, **common
+        ),
+        "power_law": fit_population(*args, model="power_law", **common),
+    }
+
+
+#: Bins of true log10(M/Msun) in which the selection function's predicted recall of a
+#: galaxy's own clusters is compared with the recall measured on it.
+CHECK_LOG_MASS_EDGES_MSUN = (3.5, 4.0, 4.5, 5.0, 5.5)
+
+
+def selection_check(selection, truth: pd.DataFrame, log_background_counts_s) -> pd.DataFrame:
+    """The selection function tested on a galaxy's own clusters: per bin of true log M (and
+    "all"), the recall it predicts (mean P at each cluster's true age, mass, A_V, r_h and
+    local background) against the recall measured on the galaxy (scorecard: ``detected``).
+
+    truth: the scorecard's matched truth (log_age_yr, log_mass_msun, av_mag,
+    log_rh_arcsec, detected). Columns bin, n, predicted, observed, observed_err,
+    observed_lo, observed_hi (Wilson ±1σ).
+    """
+    from starclusters.artificial.recall import binomial_recall
+
+    p = np.asarray(
+        selection(
+            truth["log_age_yr"].to_numpy(float),
+            truth["log_mass_msun"].to_numpy(float),
+            av_mag=truth["av_mag"].to_numpy(float),
+            log_rh_arcsec=truth["log_rh_arcsec"].to_numpy(float),
+            log_background_counts_s=np.nan_to_num(
+                np.asarray(log_background_counts_s, float),
+                nan=selection.medians["log_background_counts_s"],
+            ),
+        ),
+        float,
+    )
+    found = truth["detected"].to_numpy(bool)
+    mass = truth["log_mass_msun"].to_numpy(float)
+    edges = CHECK_LOG_MASS_EDGES_MSUN
+    bins = [("all", np.ones(len(truth), bool))] + [
+        (f"{lo:g}-{hi:g}", (mass >= lo) & ((mass < hi) | ((hi == edges[-1]) & (mass <= hi))))
+        for lo, hi in zip(edges[:-1], edges[1:], strict=True)
+    ]
+    rows = []
+    for label, inside in bins:
+        n = int(inside.sum())
+        stats = binomial_recall(int(found[inside].sum()), n)
+        rows.append(
+            {
+                "bin": label,
+                "n": n,
+                "predicted": float(p[inside].mean()) if n else math.nan,
+                "observed": float(stats["recall"]),
+                "observed_err": float(stats["recall_err"]),
+                "observed_lo": float(stats["recall_lo"]),
+                "observed_hi": float(stats["recall_hi"]),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def artificial_scatter_dex(metrics_path: str | os.PathLike, radius_px: float) -> dict[str, float]:
+    """The artificial test's robust scatter of derived − true log M and log t (dex) at the
+    primary match radius, all regions: {"log_mass_msun": σ, "log_age_yr": σ}."""
+    metrics = read_table(metrics_path)
+    out = {}
+    for name in ("log_mass_msun", "log_age_yr"):
+        hit = metrics[
+            (metrics["metric"] == f"scatter_{name}")
+            & (metrics["region"] == "all")
+            & np.isclose(metrics["radius_px"].astype(float), float(radius_px))
+        ]
+        if hit.empty or not np.isfinite(float(hit["value"].iloc[0])):
+            raise InputFileError(
+                f"{metrics_path}: no scatter_{name} at {radius_px:g} px; rerun artificial_recall"
+            )
+        out[name] = float(hit["value"].iloc[0])
+    return out
+
+
+def make_population_fit(
+    candidates_path: str | os.PathLike,
+    selection_path: str | os.PathLike,
+    image_path: str | os.PathLike,
+    artificial_metrics_path: str | os.PathLike,
+    settings: Mapping,
+    log_mass_range_msun: tuple[float, float],
+    log_age_range_yr: tuple[float, float],
+    background_annulus_px: tuple[float, float],
+    radius_px: float,
+    injected: Mapping | None,
+    field: str,
+    table_path: str | os.PathLike,
+    figure_path: str | os.PathLike,
+    truth_matched_path: str | os.PathLike | None = None,
+) -> pd.DataFrame:
+    """Fit the candidates' mass function and age distribution with the selection function in
+    the likelihood; write the table (one row per model, fitted and injected values) and the
+    figure (observed against predicted counts). Returns the table.
+
+    image_path: the band the injections' local background was measured in (the last band);
+    settings: the ``analysis`` section (population_fit, mass_function.slope);
+    log_mass_range_msun / log_age_range_yr: the population's range — the network's
+    (mocks.log_mass_msun, the isochrone grid); injected: for a synthetic galaxy its
+    mass_function_slope, schechter_mass_msun and age_distribution_index, else None;
+    truth_matched_path: for a galaxy with a truth, the scorecard's matched truth of the
+    network's catalog: the selection function's predicted recall of the galaxy's own
+    clusters is then set against the measured one (:func:`selection_check`, in the table's
+    meta and the figure).
+    """
+    from starclusters.analysis.population_fit import expected_counts, sample_mask
+    from starclusters.artificial.selection import SelectionFunction
+    from starclusters.artificial.stage import log_background
+    from starclusters.io import open_fits
+    from starclusters.scorecard.score import local_background
+
+    settings = analysis_settings(settings)
+    pf = settings["population_fit"]
+    candidates = read_table(candidates_path)
+    selection = SelectionFunction.read(selection_path)
+    with open_fits(image_path) as hdul:
+        image = np.asarray(hdul[0].data, float)
+    inner, outer = (float(v) for v in background_annulus_px)
+    background = local_background(
+        image, None, candidates["x"].to_numpy(float), candidates["y"].to_numpy(float), inner, outer
+    )
+    sigma = (
+        artificial_scatter_dex(artificial_metrics_path, radius_px)
+        if pf["error_kernel"]
+        else {"log_mass_msun": 0.0, "log_age_yr": 0.0}
+    )
+    mass_grid = population_grid(*log_mass_range_msun)
+    age_grid = population_grid(*log_age_range_yr)
+    completeness = candidate_completeness(
+        selection, candidates, log_background(background), mass_grid, age_grid
+    )
+    fit_kwargs = {
+        "c_min": float(pf["min_completeness"]),
+        "sigma_log_mass": sigma["log_mass_msun"],
+        "sigma_log_age": sigma["log_age_yr"],
+    }
+    fits = population_fits(
+        candidates,
+        completeness,
+        mass_grid,
+        age_grid,
+        fixed_slope=float(settings["mass_function"]["slope"]),
+        **fit_kwargs,
+    )
+    check = None
+    if truth_matched_path is not None:
+        matched = read_table(truth_matched_path)
+        truth_background = local_background(
+            image,
+            None,
+            matched["x_px"].to_numpy(float),
+            matched["y_px"].to_numpy(float),
+            inner,
+            outer,
+        )
+        check = selection_check(selection, matched, log_background(truth_background))
+        whole = check.iloc[0]
+        log.info(
+            "%s: the selection function predicts a recall of %.2f of the %d truth clusters, "
+            "measured %.2f ± %.2f",
+            field,
+            whole["predicted"],
+            whole["n"],
+            whole["observed"],
+            whole["observed_err"],
+        )
+    injected = dict(injected or {})
+    equivalent = math.nan
+    if injected.get("schechter_mass_msun"):
+        equivalent = equivalent_power_law_slope(
+            injected["mass_function_slope"], injected["schechter_mass_msun"], *log_mass_range_msun
+        )
+    truth = {
+        "slope": injected.get("mass_function_slope", math.nan),
+        "log_mstar_msun": math.log10(injected["schechter_mass_msun"])
+        if injected.get("schechter_mass_msun")
+        else math.nan,
+        "age_index": injected.get("age_distribution_index", math.nan),
+    }
+    rows = []
+    for label, fit in fits.items():
+        log.info(
+            "%s %s: n %d, slope %.2f (−%.2f +%.2f), log M* %.2f, age index %.2f (−%.2f +%.2f)",
+            field,
+            label,
+            fit.n_clusters,
+            fit.slope,
+            fit.slope_err_lo,
+            fit.slope_err_hi,
+            fit.log_mstar_msun,
+            fit.age_index,
+            fit.age_index_err_lo,
+            fit.age_index_err_hi,
+        )
+        injected_values = {f"injected_{k}": v for k, v in truth.items()}
+        if label == "power_law":  # what a power law fits to the injected Schechter function
+            injected_values["injected_slope"] = equivalent
+        rows.append({"field": field, "label": label, **fit.to_dict(), **injected_values})
+    table = pd.DataFrame(rows)
+    args = (
+        candidates["log_mass_msun"].to_numpy(float),
+        candidates["log_age_yr"].to_numpy(float),
+        completeness,
+        mass_grid,
+        age_grid,
+    )
+    kept = sample_mask(
+        *args,
+        c_min=fit_kwargs["c_min"],
+        sigma_log_mass=fit_kwargs["sigma_log_mass"],
+        sigma_log_age=fit_kwargs["sigma_log_age"],
+        mass_range=log_mass_range_msun,
+        age_range=log_age_range_yr,
+    )
+    mass_edges = np.arange(log_mass_range_msun[0], log_mass_range_msun[1] + 0.1, 0.2)
+    age_edges = np.arange(log_age_range_yr[0], log_age_range_yr[1] + 0.1, 0.25)
+    predicted = {
+        label: expected_counts(fit, *args, mass_edges, age_edges) for label, fit in fits.items()
+    }
+    plots.plot_population_fit(
+        candidates[kept],
+        candidates,
+        predicted,
+        mass_edges,
+        age_edges,
+        fits,
+        truth,
+        field,
+        figure_path,
+        check=check,
+    )
+    write_table(
+        table_path,
+        table,
+        {
+            "what": "mass function and age distribution fitted by maximum likelihood with the "
+            "artificial test's selection function in the likelihood "
+            "(starclusters.analysis.population_fit)",
+            "field": field,
+            "n_candidates": len(candidates),
+            "sigma_dex": sigma,
+            "settings": dict(pf),
+            "selection_check": check.to_dict(orient="records") if check is not None else None,
+            "units": {
+                "slope": "dN/dM exponent",
+                "log_mstar_msun": "log10(M*/Msun); inf: power law",
+                "age_index": "dN/dt exponent (t in yr)",
+                "*_err_lo, *_err_hi": "68 % profile-likelihood distances to the interval ends",
             },
         },
     )

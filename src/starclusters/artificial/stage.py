@@ -44,6 +44,13 @@ MIN_BACKGROUND_COUNTS_S = 1e-3
 BINNED = ("log_age_yr", "log_mass_msun", "av_mag")
 
 
+def log_background(background_counts_s) -> np.ndarray:
+    """The selection function's background feature: log10 of the local background
+    (counts/s per pixel), floored at :data:`MIN_BACKGROUND_COUNTS_S` — a background at or
+    below zero is the sky-subtracted noise of an empty field."""
+    return np.log10(np.maximum(np.asarray(background_counts_s, float), MIN_BACKGROUND_COUNTS_S))
+
+
 def _read_mask(mask_path: str | os.PathLike) -> tuple[np.ndarray, fits.Header]:
     path = Path(mask_path)
     if not path.exists():
@@ -271,8 +278,7 @@ def inject_artificial(
     injected["rh_arcsec"] = 10.0 ** injected["log_rh_arcsec"].astype(float)
     injected.insert(0, "layer", np.full(len(injected), int(layer), np.int64))
     injected["background_counts_s"] = background
-    # floored: a background at or below zero is the sky-subtracted noise of an empty field
-    injected["log_background_counts_s"] = np.log10(np.maximum(background, MIN_BACKGROUND_COUNTS_S))
+    injected["log_background_counts_s"] = log_background(background)
     grid_meta = sites.attrs.get("meta", {})
     spacing = grid_meta.get("spacing_px")
     for b, (header, path) in enumerate(zip(headers, out_band_paths, strict=True)):
@@ -503,3 +509,62 @@ def make_class_visibility(
     plot_class_visibility(
         read_table(matches_path), read_table(peaks_path), thresholds, radii_px, figure_path
     )
+
+
+def make_selection(
+    matches_path: str | os.PathLike,
+    radius_px: float,
+    seed: int,
+    grid_path: str | os.PathLike,
+    calibration_path: str | os.PathLike,
+    calibration_png: str | os.PathLike,
+    contours_png: str | os.PathLike,
+    n_threads: int = 1,
+) -> dict:
+    """The selection function P(recovered within ``radius_px`` | log t, log M, A_V, r_h,
+    background) of the pooled injections (:func:`~starclusters.artificial.selection.
+    fit_selection`): its grid table, its cross-validated calibration table and both figures.
+    Returns the fit's meta (Brier score, log loss, counts)."""
+    from starclusters.artificial.selection import SelectionFunction, fit_selection
+    from starclusters.artificial.selection_plots import (
+        plot_selection_calibration,
+        plot_selection_contours,
+    )
+
+    matches = read_table(matches_path)
+    detected = f"recovered_{float(radius_px):g}px"
+    if detected not in matches:
+        raise InputFileError(f"{matches_path}: no column {detected}; rerun artificial_match")
+    injections = matches  # its columns: the features (log_rh_arcsec from the mock table)
+    grid, calibration, meta = fit_selection(injections, detected, seed=seed, n_threads=n_threads)
+    meta = {
+        **meta,
+        "what": "P(detected | parameters) of the artificial-cluster test on its grid "
+        "(starclusters.artificial.selection.SelectionFunction reads it)",
+        "n_layers": matches.attrs.get("meta", {}).get("n_layers"),
+    }
+    log.info(
+        "selection function of %d injections (%d recovered within %g px): Brier %.3f (base "
+        "rate %.3f), log loss %.3f (%.3f)",
+        len(injections),
+        int(injections[detected].sum()),
+        radius_px,
+        meta["brier_cv"],
+        meta["brier_base_rate"],
+        meta["log_loss_cv"],
+        meta["log_loss_base_rate"],
+    )
+    write_table(grid_path, grid, meta)
+    write_table(
+        calibration_path,
+        calibration,
+        {
+            **meta,
+            "what": "reliability of the selection function: cross-validated predictions "
+            "of every injection in bins of predicted probability",
+        },
+    )
+    plot_selection_calibration(calibration, meta, calibration_png)
+    selection = SelectionFunction.from_table(read_table(grid_path), source=grid_path)
+    plot_selection_contours(selection, contours_png, empirical=injections, detected_column=detected)
+    return meta
