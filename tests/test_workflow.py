@@ -103,6 +103,8 @@ def tiny_config(default_config: dict) -> dict:
     # mocks every 48 px: 25 sites on the 256² mosaic, those with complete windows kept; two
     # layers, so that the second one's shifted grid and the pooling are run
     config["artificial"].update(spacing_px=48, spatial_bin_px=128, n_layers=2)
+    # the tiny network finds ~1 in 10 mocks: fit the population down to 5 % completeness
+    config["analysis"]["population_fit"] = {"min_completeness": 0.05}
     # one small validation galaxy of the same generator (its own seed and part of the disk)
     config["validation"] = {
         "galaxies": {
@@ -215,6 +217,8 @@ def with_scorecard(rules: set[str]) -> set[str]:
         rules = rules | SCORE
     if rules & (scored | {"synthetic_galaxy", "mosaic"}):
         rules = rules | DIAGNOSIS
+    if "score_catalog" in rules:  # the population fits check the selection on the matches
+        rules = rules | {"population_fit", "analysis_metrics"}
     return rules
 
 
@@ -556,6 +560,46 @@ def test_run_makes_the_artificial_cluster_test(built):
     assert 0 < searched.sum() < whole.sum()
 
 
+def test_run_makes_the_selection_function_and_the_population_fits(built):
+    """The pooled injections give a selection function on a grid (with its calibration and
+    figures); every galaxy's population is fitted with it, checked against its own truth
+    clusters, and the fits reach analysis/metrics.parquet."""
+    from starclusters.artificial.selection import SELECTION_FEATURES, SelectionFunction
+    from starclusters.io import read_table
+
+    workdir, _ = built
+    out = workdir / "results" / "tiny"
+    art = out / "artificial"
+    grid = read_table(art / "selection.parquet")
+    assert set(SELECTION_FEATURES) | {"p_detected"} <= set(grid.columns)
+    meta = grid.attrs["meta"]
+    assert meta["n_injections"] == len(read_table(art / "matches.parquet"))
+    selection = SelectionFunction.read(art / "selection.parquet")
+    p = selection(np.array([7.0, 9.0]), np.array([4.0, 5.0]))
+    assert p.shape == (2,) and ((p >= 0) & (p <= 1)).all()
+    calibration = read_table(art / "selection_calibration.parquet")
+    assert calibration["n"].sum() == meta["n_injections"]
+    for png in ("selection_calibration.png", "selection_contours.png"):
+        assert (art / png).stat().st_size > 10_000
+    fits = out / "analysis" / "population_fit"
+    for field in ("training", "other"):
+        table = read_table(fits / f"{field}.parquet")
+        assert list(table["label"]) == ["schechter", "schechter_fixed_slope", "power_law"]
+        assert (table["injected_slope"].iloc[:2] == -2.0).all()
+        check = table.attrs["meta"]["selection_check"]
+        assert check[0]["bin"] == "all" and check[0]["n"] > 0
+        assert (fits / f"{field}.png").stat().st_size > 10_000
+    training = read_table(fits / "training.parquet").set_index("label")
+    # the tiny sample is fitted (min_completeness 0.05 above the tiny network's base rate)
+    assert training.loc["power_law", "n_clusters"] > 3
+    assert np.isfinite(training.loc["power_law", "slope"])
+    metrics = read_table(out / "analysis" / "metrics.parquet").set_index(["quantity", "sample"])
+    for field in ("training", "other"):
+        assert ("completeness_fit_power_law_slope", field) in metrics.index
+        assert ("selection_predicted_recall", field) in metrics.index
+    assert metrics.loc[("completeness_fit_slope", "training"), "injected"] == -2.0
+
+
 def test_run_makes_the_scorecard(built):
     """The validation galaxy is built and searched, the classical peer runs on both galaxies,
     and every catalog is scored against its truth, side by side."""
@@ -676,10 +720,15 @@ def test_nothing_to_do_after_a_run(built):
         # the validation galaxies' catalogs keep their own synthetic geometry
         (
             lambda c: c["galaxy_geometry"].update(source="none"),
-            CATALOG | {"artificial_peaks", "artificial_truth", "baseline_catalog"},
+            CATALOG | {"artificial_peaks", "artificial_pool", "baseline_catalog"},
         ),
         # the scorecard's and the peer's own keys
         (lambda c: c["scorecard"].update(match_radius_px=2.0), SCORE | DIAGNOSIS),
+        # the local background of the scores and of the selection function's injections
+        (
+            lambda c: c["scorecard"].update(background_annulus_px=[6.0, 14.0]),
+            SCORE | {"artificial_pool"},
+        ),
         # the diagnosis' own keys rerun the diagnosis only, not the scores
         (lambda c: c["scorecard"]["diagnosis"].update(blend_radius_px=6.0), DIAGNOSIS),
         (lambda c: c["baseline"].update(aperture_radius_px=3.5), BASELINE | VALIDATION_BASELINE),
@@ -719,7 +768,7 @@ def test_nothing_to_do_after_a_run(built):
         ),
         # the second layer's offset comes from the seed stream
         (lambda c: c["artificial"].update(seed_offset=1), {"artificial_grid"} | INJECTION),
-        (lambda c: c["artificial"]["draw"].update(far_keep=0.5), {"artificial_shard"}),
+        (lambda c: c["artificial"]["draw"].update(far_keep=0.5), INJECTION),
         # one more layer: its own grid, mocks, search and matches; the pool and what reads it
         (
             lambda c: c["artificial"].update(n_layers=3),

@@ -70,8 +70,8 @@ rule artificial_shard:
 
 rule artificial_inject:
     """A copy of the mosaic with the layer's artificial mocks added by compose() (thesis
-    Fig. 4.1), per band with the mosaic's header and WCS, and the injected mocks' table
-    with the local background before the injection (the scorecard's annulus)."""
+    Fig. 4.1), per band with the mosaic's header and WCS, and the injected mocks' table.
+    """
     input:
         bands=expand("results/{{galaxy}}/mosaic/{band}.fits", band=BANDS),
         grid="results/{galaxy}/artificial/layer_{layer}/grid.parquet",
@@ -104,15 +104,14 @@ rule artificial_inject:
         psf_oversampling=PSF["oversampling"],
         seed=config["seed"],
         seed_offset=ARTIFICIAL["seed_offset"],
-        background_band=BANDS[-1],
-        background_annulus_px=config["scorecard"]["background_annulus_px"],
     script:
         "../scripts/artificial_inject.py"
 
 
 rule artificial_pool:
-    """Every layer's matched mocks in one table, with galactocentric distance, arm distance
-    and arm membership."""
+    """Every layer's matched mocks in one table, with galactocentric distance, arm distance,
+    arm membership and the local background (the scorecard's annulus, last band, on the
+    layer's injected mosaic: as the candidates' and truth clusters' are measured)."""
     input:
         unpack(artificial_pool_inputs),
     output:
@@ -130,6 +129,7 @@ rule artificial_pool:
         arms=arms_config(),
         geometry=config["galaxy_geometry"],
         distance_mpc=PHOT["distance_mpc"],
+        background_annulus_px=config["scorecard"]["background_annulus_px"],
     script:
         "../scripts/artificial_pool.py"
 

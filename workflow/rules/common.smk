@@ -442,13 +442,17 @@ def artificial_layers():
 
 
 def artificial_pool_inputs(wildcards):
-    """artificial_pool's inputs: every layer's matches, the arms' files, the synthetic geometry."""
+    """artificial_pool's inputs: every layer's matches and injected last band, the arms'
+    files, the synthetic geometry."""
+    layers = {"galaxy": wildcards.galaxy, "layer": artificial_layers()}
     inputs = {
         "matches": expand(
-            "results/{galaxy}/artificial/layer_{layer}/matches.parquet",
-            galaxy=wildcards.galaxy,
-            layer=artificial_layers(),
-        )
+            "results/{galaxy}/artificial/layer_{layer}/matches.parquet", **layers
+        ),
+        # each layer's injected mosaic in the band of the local background (the last one)
+        "bands": expand(
+            f"results/{{galaxy}}/artificial/layer_{{layer}}/{BANDS[-1]}.fits", **layers
+        ),
     }
     inputs |= arm_inputs(wildcards)
     if config["galaxy_geometry"].get("source") == "synthetic":

@@ -17,7 +17,5 @@ injected, meta = inject_artificial(
     snakemake.params.seed_offset,
     list(snakemake.output.bands),
     layer=int(snakemake.wildcards.layer),
-    background_band=snakemake.params.background_band,
-    background_annulus_px=snakemake.params.background_annulus_px,
 )
 write_table(snakemake.output.injected, injected, meta)

@@ -7,6 +7,8 @@ from starclusters.logs import setup_logging
 setup_logging(snakemake.log[0])
 matches, meta = pool_matches(
     list(snakemake.input.matches),
+    list(snakemake.input.bands),
+    snakemake.params.background_annulus_px,
     snakemake.params.arms,
     snakemake.params.geometry,
     snakemake.params.distance_mpc,

@@ -676,8 +676,11 @@ def population_fits(
     fixed_slope: float,
 ) -> dict[str, object]:
     """The population fits (label -> PopulationFit) of the candidates with completeness in
-    the likelihood: Schechter with slope free, with the slope fixed, and a power law."""
-    from starclusters.analysis.population_fit import fit_population
+    the likelihood: Schechter with slope free, with the slope fixed, and a power law. With
+    fewer usable candidates than a fit has parameters (C ≥ c_min at their derived values:
+    :func:`~starclusters.analysis.population_fit.sample_mask`) a fit is all NaN, not an
+    error — a galaxy with too few clusters still gets its table."""
+    from starclusters.analysis.population_fit import PopulationFit, fit_population, sample_mask
 
     common = {
         "c_min": c_min,
@@ -687,13 +690,44 @@ def population_fits(
     m = candidates["log_mass_msun"].to_numpy(float)
     t = candidates["log_age_yr"].to_numpy(float)
     args = (m, t, completeness, log_mass_grid, log_age_grid)
-    return {
-        "schechter": fit_population(*args, model="schechter", **common),
-        "schechter_fixed_slope": fit_population(
-            *args, model="schechter", fix_slope=fixed_slope, **common
-        ),
-        "power_law": fit_population(*args, model="power_law", **common),
+    n_usable = int(sample_mask(*args, **common).sum()) if len(m) else 0
+    models = {
+        "schechter": ({"model": "schechter"}, 3),
+        "schechter_fixed_slope": ({"model": "schechter", "fix_slope": fixed_slope}, 2),
+        "power_law": ({"model": "power_law"}, 2),
     }
+    fits = {}
+    for label, (options, n_free) in models.items():
+        if n_usable > n_free:
+            fits[label] = fit_population(*args, **options, **common)
+            continue
+        log.warning(
+            "%s: %d of %d candidates have C ≥ %g at their derived values, too few to fit",
+            label,
+            n_usable,
+            len(m),
+            c_min,
+        )
+        nan = math.nan
+        fits[label] = PopulationFit(
+            model=options["model"],
+            **dict.fromkeys(("slope", "slope_err_lo", "slope_err_hi"), nan),
+            **dict.fromkeys(("log_mstar_msun", "log_mstar_err_lo", "log_mstar_err_hi"), nan),
+            **dict.fromkeys(("age_index", "age_index_err_lo", "age_index_err_hi"), nan),
+            n_clusters=0,
+            n_dropped=len(m),
+            c_min=c_min,
+            sigma_log_mass=sigma_log_mass,
+            sigma_log_age=sigma_log_age,
+            log_mass_lo_msun=float(log_mass_grid[0]),
+            log_mass_hi_msun=float(log_mass_grid[-1]),
+            log_age_lo_yr=float(log_age_grid[0]),
+            log_age_hi_yr=float(log_age_grid[-1]),
+            nll=nan,
+            converged=False,
+            uncertainty="none",
+        )
+    return fits
 
 
 #: Bins of true log10(M/Msun) in which the selection function's predicted recall of a
@@ -761,11 +795,22 @@ def artificial_scatter_dex(metrics_path: str | os.PathLike, radius_px: float) ->
             & (metrics["region"] == "all")
             & np.isclose(metrics["radius_px"].astype(float), float(radius_px))
         ]
-        if hit.empty or not np.isfinite(float(hit["value"].iloc[0])):
+        if hit.empty:
             raise InputFileError(
                 f"{metrics_path}: no scatter_{name} at {radius_px:g} px; rerun artificial_recall"
             )
-        out[name] = float(hit["value"].iloc[0])
+        value = float(hit["value"].iloc[0])
+        if not np.isfinite(value):  # no mock recovered: nothing to measure the errors on
+            log.warning(
+                "%s: no scatter_%s (no mock recovered within %g px): no kernel in %s "
+                "(analysis.population_fit.error_kernel)",
+                metrics_path,
+                name,
+                radius_px,
+                name,
+            )
+            value = 0.0
+        out[name] = value
     return out
 
 
@@ -801,19 +846,14 @@ def make_population_fit(
     """
     from starclusters.analysis.population_fit import expected_counts, sample_mask
     from starclusters.artificial.selection import SelectionFunction
-    from starclusters.artificial.stage import log_background
-    from starclusters.io import open_fits
-    from starclusters.scorecard.score import local_background
+    from starclusters.artificial.stage import local_backgrounds, log_background
 
     settings = analysis_settings(settings)
     pf = settings["population_fit"]
     candidates = read_table(candidates_path)
     selection = SelectionFunction.read(selection_path)
-    with open_fits(image_path) as hdul:
-        image = np.asarray(hdul[0].data, float)
-    inner, outer = (float(v) for v in background_annulus_px)
-    background = local_background(
-        image, None, candidates["x"].to_numpy(float), candidates["y"].to_numpy(float), inner, outer
+    background = local_backgrounds(
+        image_path, candidates["x"], candidates["y"], background_annulus_px
     )
     sigma = (
         artificial_scatter_dex(artificial_metrics_path, radius_px)
@@ -841,13 +881,8 @@ def make_population_fit(
     check = None
     if truth_matched_path is not None:
         matched = read_table(truth_matched_path)
-        truth_background = local_background(
-            image,
-            None,
-            matched["x_px"].to_numpy(float),
-            matched["y_px"].to_numpy(float),
-            inner,
-            outer,
+        truth_background = local_backgrounds(
+            image_path, matched["x_px"], matched["y_px"], background_annulus_px
         )
         check = selection_check(selection, matched, log_background(truth_background))
         whole = check.iloc[0]
@@ -900,18 +935,22 @@ def make_population_fit(
         mass_grid,
         age_grid,
     )
-    kept = sample_mask(
-        *args,
-        c_min=fit_kwargs["c_min"],
-        sigma_log_mass=fit_kwargs["sigma_log_mass"],
-        sigma_log_age=fit_kwargs["sigma_log_age"],
-        mass_range=log_mass_range_msun,
-        age_range=log_age_range_yr,
-    )
+    kept = np.zeros(len(candidates), bool)
+    if len(candidates):
+        kept = sample_mask(
+            *args,
+            c_min=fit_kwargs["c_min"],
+            sigma_log_mass=fit_kwargs["sigma_log_mass"],
+            sigma_log_age=fit_kwargs["sigma_log_age"],
+            mass_range=log_mass_range_msun,
+            age_range=log_age_range_yr,
+        )
     mass_edges = np.arange(log_mass_range_msun[0], log_mass_range_msun[1] + 0.1, 0.2)
     age_edges = np.arange(log_age_range_yr[0], log_age_range_yr[1] + 0.1, 0.25)
     predicted = {
-        label: expected_counts(fit, *args, mass_edges, age_edges) for label, fit in fits.items()
+        label: expected_counts(fit, *args, mass_edges, age_edges)
+        for label, fit in fits.items()
+        if fit.n_clusters > 0
     }
     plots.plot_population_fit(
         candidates[kept],

@@ -25,6 +25,7 @@ from astropy.wcs import WCS
 from starclusters.artificial.draw import edge_keep
 from starclusters.artificial.grid import (
     MASK_NO_SEARCH,
+    grid_sites,
     grid_table,
     layer_offset_px,
     search_mask,
@@ -42,6 +43,25 @@ log = logging.getLogger(__name__)
 MIN_BACKGROUND_COUNTS_S = 1e-3
 #: Parameters with recall bins (``artificial.recall_bins``).
 BINNED = ("log_age_yr", "log_mass_msun", "av_mag")
+
+
+def local_backgrounds(
+    image_path: str | os.PathLike, x_px, y_px, annulus_px: Sequence[float]
+) -> np.ndarray:
+    """(N,) local background, counts/s per pixel, of positions (0-based x, y) on an image:
+    the median in an annulus (inner, outer px) by the scorecard's
+    :func:`~starclusters.scorecard.score.local_background`, every pixel counted (no mask).
+    One definition for the artificial mocks, the candidates and the truth clusters: each
+    measured on an image that holds its own light."""
+    from starclusters.io import open_fits
+    from starclusters.scorecard.score import local_background
+
+    with open_fits(image_path) as hdul:
+        image = np.asarray(hdul[0].data, float)
+    inner, outer = (float(v) for v in annulus_px)
+    return local_background(
+        image, None, np.asarray(x_px, float), np.asarray(y_px, float), inner, outer
+    )
 
 
 def log_background(background_counts_s) -> np.ndarray:
@@ -86,9 +106,7 @@ def make_grid(
     else:
         ra = dec = np.zeros(0)
     table["ra_deg"], table["dec_deg"] = np.asarray(ra, float), np.asarray(dec, float)
-    n_sites = len(range(spacing_px // 2, mask.shape[0], spacing_px)) * len(
-        range(spacing_px // 2, mask.shape[1], spacing_px)
-    )
+    n_sites = len(grid_sites(mask.shape, spacing_px, offset)[0])
     log.info(
         "layer %d, %d × %d mosaic: %d of %d grid sites (every %d px, shifted %s) usable, "
         "%d shard(s)",
@@ -209,8 +227,6 @@ def inject_artificial(
     seed_offset: int,
     out_band_paths: Sequence[str | os.PathLike],
     layer: int = 0,
-    background_band: str | None = None,
-    background_annulus_px: Sequence[float] = (8.0, 16.0),
 ) -> tuple[pd.DataFrame, dict]:
     """Inject every shard's mocks into the mosaic and write the injected bands.
 
@@ -219,31 +235,14 @@ def inject_artificial(
     cubes in shard order (each one's table is the .parquet beside it); psf_paths: the
     bands' ePSFs (their half-light radii widen r_h into r_h,obs for the visibility).
     Returns (injected mocks, meta): the sites with their parameters, visibility and
-    visibility_<band> (thesis eq. 3.2 as compose() measures it), the layer, and
-    background_counts_s — the mosaic's median in an annulus of ``background_annulus_px``
-    (inner, outer) around the site in ``background_band`` (default the last band) before
-    the injection, the scorecard's local background
-    (:func:`starclusters.scorecard.score.local_background`) — with its log10.
+    visibility_<band> (thesis eq. 3.2 as compose() measures it) and the layer.
     """
     from starclusters.mocks.compose import observed_rh_px
     from starclusters.mocks.psf import half_light_radius_px, read_psfs
-    from starclusters.scorecard.score import local_background
 
     bands = list(bands)
-    background_band = background_band or bands[-1]
-    if background_band not in bands:
-        raise ValueError(f"background band {background_band!r} is not one of {bands}")
     sites = read_table(grid_path)
     images, headers, exptime_s = _band_images(band_paths, bands)
-    inner, outer = (float(v) for v in background_annulus_px)
-    background = local_background(
-        images[bands.index(background_band)],
-        None,
-        sites["x_px"].to_numpy(float),
-        sites["y_px"].to_numpy(float),
-        inner,
-        outer,
-    )
     epsfs, _ = read_psfs(psf_paths, bands, pixel_scale_arcsec, psf_oversampling)
     psf_rh_px = np.array([half_light_radius_px(e, psf_oversampling) for e in epsfs])
     rng = compose_rng(config_seed, seed_offset, layer)
@@ -277,8 +276,6 @@ def inject_artificial(
     injected = sites.merge(injected, on="mock_id", how="left", validate="one_to_one")
     injected["rh_arcsec"] = 10.0 ** injected["log_rh_arcsec"].astype(float)
     injected.insert(0, "layer", np.full(len(injected), int(layer), np.int64))
-    injected["background_counts_s"] = background
-    injected["log_background_counts_s"] = log_background(background)
     grid_meta = sites.attrs.get("meta", {})
     spacing = grid_meta.get("spacing_px")
     for b, (header, path) in enumerate(zip(headers, out_band_paths, strict=True)):
@@ -295,14 +292,14 @@ def inject_artificial(
         "psf_rh_px": dict(zip(bands, psf_rh_px.tolist(), strict=True)),
         "order": "composed in mock_id order; a window overlapping an earlier one sees that mock",
         "layer": int(layer),
-        "background": f"median of {background_band} in the annulus {inner:g}–{outer:g} px "
-        f"before the injection, counts/s; log10 floored at {MIN_BACKGROUND_COUNTS_S:g}",
     }
     return injected, meta
 
 
 def pool_matches(
     match_paths: Sequence[str | os.PathLike],
+    band_paths: Sequence[str | os.PathLike],
+    background_annulus_px: Sequence[float],
     arms_section: Mapping | None,
     geometry_section: Mapping | None,
     distance_mpc: float,
@@ -310,20 +307,28 @@ def pool_matches(
 ) -> tuple[pd.DataFrame, dict]:
     """(matches, meta): every layer's matched mocks in one table, with galactocentric_kpc
     (deprojected, NaN without a disk geometry), on_arm and arm_distance_kpc
-    (:mod:`starclusters.analysis.arms`; False and NaN without arms).
+    (:mod:`starclusters.analysis.arms`; False and NaN without arms), and the local
+    background (:func:`local_backgrounds` on the layer's injected mosaic).
 
     match_paths: the layers' ``matches.parquet`` in layer order; rows are unique by
-    (layer, mock_id). arms_path: the synthetic galaxy's ``mosaic/arms.parquet``.
+    (layer, mock_id). band_paths: each layer's injected mosaic in the band the background
+    is measured in (the last band), in the same order; background_annulus_px: (inner,
+    outer), px. arms_path: the synthetic galaxy's ``mosaic/arms.parquet``.
     """
     from starclusters.analysis.arms import arm_columns, arms_from_files
     from starclusters.detect.candidates_stage import disk_geometry
 
     parts = [read_table(path) for path in match_paths]
-    for path, part in zip(match_paths, parts, strict=True):
+    if len(band_paths) != len(parts):
+        raise ValueError(f"{len(parts)} layers' matches but {len(band_paths)} band images")
+    for path, part, band_path in zip(match_paths, parts, band_paths, strict=True):
         if "layer" not in part or part["layer"].nunique() > 1:
             raise InputFileError(
                 f"{path}: needs one layer per file (a 'layer' column); rerun artificial_inject"
             )
+        background = local_backgrounds(band_path, part["x_px"], part["y_px"], background_annulus_px)
+        part["background_counts_s"] = background
+        part["log_background_counts_s"] = log_background(background)
     pooled = pd.concat(parts, ignore_index=True)
     if pooled.duplicated(["layer", "mock_id"]).any():
         raise InputFileError(f"{list(match_paths)}: a layer appears twice; rerun the stage")
@@ -352,7 +357,9 @@ def pool_matches(
         "units": {
             "x_px, y_px": "0-based pixel centres of the mosaic grid",
             "visibility": "thesis eq. 3.2 as compose() measures it; max over bands",
-            "background_counts_s": "local background before the injection, counts/s per pixel",
+            "background_counts_s": "median of the last band in the annulus "
+            f"{background_annulus_px} px around the mock on its layer's injected mosaic, "
+            "counts/s per pixel (log_background_counts_s: log10, floored)",
             "galactocentric_kpc": "deprojected; kpc of the model galaxy for synthetic geometry",
             "arm_distance_kpc": "from the nearest dust lane, positive on the leading side",
         },
@@ -536,7 +543,12 @@ def make_selection(
     if detected not in matches:
         raise InputFileError(f"{matches_path}: no column {detected}; rerun artificial_match")
     injections = matches  # its columns: the features (log_rh_arcsec from the mock table)
-    grid, calibration, meta = fit_selection(injections, detected, seed=seed, n_threads=n_threads)
+    try:
+        grid, calibration, meta = fit_selection(
+            injections, detected, seed=seed, n_threads=n_threads
+        )
+    except InputFileError as error:
+        raise InputFileError(f"{matches_path}: {error}") from None
     meta = {
         **meta,
         "what": "P(detected | parameters) of the artificial-cluster test on its grid "

@@ -138,7 +138,10 @@ def build_shard(
             if draw >= max_draws:
                 raise ConfigError(
                     f"photometry.magnitude_limits / mocks: only {len(rows)} of {draw} drawn mocks pass the "
-                    f"magnitude cuts {dict(limits_mag)}; raise mocks.log_mass_msun or relax the limits"
+                    f"magnitude cuts {dict(limits_mag)}"
+                    + ("" if keep is None else " and the thinning far from the edge")
+                    + "; raise mocks.log_mass_msun or relax the limits"
+                    + ("" if keep is None else " or raise artificial.draw.far_keep")
                 )
             row, stamp = render_mock(
                 mock_seed(config_seed, shard, draw),

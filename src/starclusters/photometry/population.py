@@ -264,9 +264,14 @@ class StellarPopulation:
         """Apparent Vega magnitude per band of a cluster's mean light: the IMF-weighted mean
         count rate of its stars times their expected number, i.e. the mean over stochastic
         draws of the flux (bright draws lie above it, most draws of a small cluster below)."""
+        self.isochrone(log_age_yr)  # checks the age
         imf = self.imf
         lo, hi = imf.mass_min_msun, imf.mass_max_msun
-        per_star = self._mean_counts_below(log_age_yr, hi, av_mag)  # (B,)
+        # stars above the isochrone's last point are remnants: the mean light is that of the
+        # stars up to it, shared among all the stars the IMF draws
+        top = min(float(self._arrays[round(float(log_age_yr), 4)][0][-1]), hi)
+        living = float(imf.number_between(lo, top) / imf.number_between(lo, hi))
+        per_star = living * self._mean_counts_below(log_age_yr, top, av_mag)  # (B,)
         n_stars = mass_msun * float(imf.number_between(lo, hi) / imf.mass_between(lo, hi))
         return {
             band: float(magnitude_from_counts(n_stars * per_star[j], self.zeropoints_mag[band]))
