@@ -33,6 +33,8 @@ INJECTION = {"artificial_shard", "artificial_inject"}
 #: tile plan stays), its peaks, the matches, recall and Fig. 4.2, and the analysis rules
 #: that read the matches (report.smk: recovered mocks across the arms).
 SEARCH = {"artificial_maps", "artificial_peaks"}
+#: The population fits with the selection function, and the metrics that collect them.
+FITS = {"population_fit", "analysis_metrics"}
 #: The layers pooled, and what reads the pool: the recall, the selection function and the
 #: population fits that use it.
 POOLED = {"artificial_pool", "artificial_recall", "artificial_class_visibility"}
@@ -217,7 +219,7 @@ def with_scorecard(rules: set[str]) -> set[str]:
         rules = rules | SCORE
     if rules & (scored | {"synthetic_galaxy", "mosaic"}):
         rules = rules | DIAGNOSIS
-    if "score_catalog" in rules:  # the population fits check the selection on the matches
+    if rules & scored:  # the network's new scores: its matches check the selection function
         rules = rules | {"population_fit", "analysis_metrics"}
     return rules
 
@@ -723,7 +725,11 @@ def test_nothing_to_do_after_a_run(built):
             CATALOG | {"artificial_peaks", "artificial_pool", "baseline_catalog"},
         ),
         # the scorecard's and the peer's own keys
-        (lambda c: c["scorecard"].update(match_radius_px=2.0), SCORE | DIAGNOSIS),
+        # (the population fits check the selection function on the network's matches)
+        (
+            lambda c: c["scorecard"].update(match_radius_px=2.0),
+            SCORE | DIAGNOSIS | {"population_fit", "analysis_metrics"},
+        ),
         # the local background of the scores and of the selection function's injections
         (
             lambda c: c["scorecard"].update(background_annulus_px=[6.0, 14.0]),
@@ -767,7 +773,10 @@ def test_nothing_to_do_after_a_run(built):
             {"artificial_grid", "artificial_search_mask"} | INJECTION,
         ),
         # the second layer's offset comes from the seed stream
-        (lambda c: c["artificial"].update(seed_offset=1), {"artificial_grid"} | INJECTION),
+        (
+            lambda c: c["artificial"].update(seed_offset=1),
+            {"artificial_grid", "artificial_search_mask"} | INJECTION,
+        ),
         (lambda c: c["artificial"]["draw"].update(far_keep=0.5), INJECTION),
         # one more layer: its own grid, mocks, search and matches; the pool and what reads it
         (
@@ -780,10 +789,11 @@ def test_nothing_to_do_after_a_run(built):
         (lambda c: c["artificial"].update(search="whole_mosaic"), {"artificial_search_mask"}),
         # the same largest radius: the same search
         (lambda c: c["artificial"].update(match_radii_px=[2.0, 6.0]), MATCHES),
-        (lambda c: c["artificial"].update(spatial_bin_px=64), {"artificial_recall"}),
+        # (the population fits read the recall's metrics for the scatter of their kernel)
+        (lambda c: c["artificial"].update(spatial_bin_px=64), {"artificial_recall"} | FITS),
         (
             lambda c: c["artificial"]["reference"].update(log_mass_msun=4.2),
-            {"artificial_recall"},
+            {"artificial_recall"} | FITS,
         ),
         (
             lambda c: c.update(arms={"source": "none"}),
