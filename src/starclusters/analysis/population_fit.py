@@ -118,6 +118,39 @@ class PopulationFit:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def unfitted(
+        cls,
+        model: str,
+        n_dropped: int,
+        c_min: float,
+        sigma_log_mass: float,
+        sigma_log_age: float,
+        log_mass_grid,
+        log_age_grid,
+    ) -> PopulationFit:
+        """The fit that could not be made (too few usable clusters): every value NaN, no
+        cluster fitted, ``n_dropped`` left out, the population range the grids'."""
+        nan = math.nan
+        return cls(
+            model=model,
+            **dict.fromkeys(("slope", "slope_err_lo", "slope_err_hi"), nan),
+            **dict.fromkeys(("log_mstar_msun", "log_mstar_err_lo", "log_mstar_err_hi"), nan),
+            **dict.fromkeys(("age_index", "age_index_err_lo", "age_index_err_hi"), nan),
+            n_clusters=0,
+            n_dropped=int(n_dropped),
+            c_min=float(c_min),
+            sigma_log_mass=float(sigma_log_mass),
+            sigma_log_age=float(sigma_log_age),
+            log_mass_lo_msun=float(log_mass_grid[0]),
+            log_mass_hi_msun=float(log_mass_grid[-1]),
+            log_age_lo_yr=float(log_age_grid[0]),
+            log_age_hi_yr=float(log_age_grid[-1]),
+            nll=nan,
+            converged=False,
+            uncertainty="none",
+        )
+
 
 def _one_blas_thread(func):
     """Run func with one BLAS thread: its products are tall and thin, bound by memory, so

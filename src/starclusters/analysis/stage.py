@@ -708,24 +708,14 @@ def population_fits(
             len(m),
             c_min,
         )
-        nan = math.nan
-        fits[label] = PopulationFit(
-            model=options["model"],
-            **dict.fromkeys(("slope", "slope_err_lo", "slope_err_hi"), nan),
-            **dict.fromkeys(("log_mstar_msun", "log_mstar_err_lo", "log_mstar_err_hi"), nan),
-            **dict.fromkeys(("age_index", "age_index_err_lo", "age_index_err_hi"), nan),
-            n_clusters=0,
-            n_dropped=len(m),
-            c_min=c_min,
-            sigma_log_mass=sigma_log_mass,
-            sigma_log_age=sigma_log_age,
-            log_mass_lo_msun=float(log_mass_grid[0]),
-            log_mass_hi_msun=float(log_mass_grid[-1]),
-            log_age_lo_yr=float(log_age_grid[0]),
-            log_age_hi_yr=float(log_age_grid[-1]),
-            nll=nan,
-            converged=False,
-            uncertainty="none",
+        fits[label] = PopulationFit.unfitted(
+            options["model"],
+            len(m),
+            c_min,
+            sigma_log_mass,
+            sigma_log_age,
+            log_mass_grid,
+            log_age_grid,
         )
     return fits
 

@@ -577,6 +577,7 @@ def make_selection(
         },
     )
     plot_selection_calibration(calibration, meta, calibration_png)
-    selection = SelectionFunction.from_table(read_table(grid_path), source=grid_path)
+    grid.attrs["meta"] = meta  # what the written table carries, without reading it back
+    selection = SelectionFunction.from_table(grid, source=grid_path)
     plot_selection_contours(selection, contours_png, empirical=injections, detected_column=detected)
     return meta
