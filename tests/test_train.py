@@ -458,6 +458,25 @@ def test_vectorised_draw_geometry(data, device):
 
 
 @pytest.mark.parametrize("device", [None, "cpu"])
+def test_a_dark_mock_leaves_its_background_untouched(data, device):
+    """A positive differs from a negative by the cluster's light and its shot noise only: with
+    stamps of zero flux every composed window is one orientation of its background, bit for
+    bit, so the class head has no cue but the cluster (thesis §3.1.3's second draw of the sky
+    noise was one; docs/mocks.md)."""
+    from starclusters.model.data import _orient
+
+    dark = dataclasses.replace(data, mocks=np.zeros_like(data.mocks))
+    n = 32
+    images, table = dark.draw("train", n, np.random.default_rng(5), jitter_px=3, device=device)
+    images = np.asarray(images)
+    orientations = [(k, flip) for flip in (False, True) for k in range(4)]
+    for i in range(n // 2, n):
+        background = dark.backgrounds[table["background_index"][i]]
+        assert any(np.array_equal(images[i], _orient(background, *o)) for o in orientations), i
+        assert table["visibility"][i] == 0
+
+
+@pytest.mark.parametrize("device", [None, "cpu"])
 def test_vectorised_draw_is_deterministic_given_the_rng(data, device):
     kw = dict(jitter_px=2, calibration_jitter=0.2, device=device)
     a, ta = data.draw("val", 16, np.random.default_rng(9), **kw)

@@ -69,7 +69,7 @@ def tiny_config(default_config: dict) -> dict:
     config["photometry"]["isochrones"]["log_age_yr"] = {"min": 6.6, "max": 10.0, "step": 0.2}
     config["photometry"]["extinction"]["av_mag"] = {"min": 0.0, "max": 3.0, "step": 0.5}
     config["psf"].update(oversampling=3, size_arcsec=3.0, core_radius_px=4)
-    config["mocks"].update(n_shards=2, per_shard=3, log_mass_msun={"min": 4.0, "max": 4.5})
+    config["mocks"].update(n_shards=2, per_shard=3, log_mass_msun={"min": 3.5, "max": 4.5})
     config["mosaic"]["synthetic"] = {
         "shape_px": [256, 256],
         "geometry_scale": 0.03,

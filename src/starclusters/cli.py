@@ -1,17 +1,31 @@
 """The ``starclusters`` command line; the rule ``train`` runs ``starclusters train``.
 
+    starclusters --version
     starclusters train --mocks M... --backgrounds B... --psfs P... --config-json CONFIG
         --seed N --checkpoint PATH --model PATH --history PATH --plot PATH [--log-file PATH]
     starclusters detect --model MODEL --images BAND.fits... [--mask MASK] --output MAPS
-        [--step-px N] [--tile-px N] [--batch-size N] [--device cpu|cuda] [--log-file PATH]
+        [--mode auto|exact|fast] [--step-px N] [--tile-px N] [--batch-size N]
+        [--device cpu|cuda] [--threads N] [--log-file PATH]
+        [--catalog-dir DIR [catalog options]]
+    starclusters catalog MAPS --output-dir DIR [--model MODEL --images BAND.fits...]
+        [--class-threshold C] [--visibility-threshold V] [--smooth-sigma-px S] ...
+        [--distance-mpc D] [--geometry RA DEC INCL PA] [--gallery PNG [--zeropoints-mag ZP...]]
     starclusters completeness --selection PATH --log-age-yr T [--log-mass-msun M]
         [--av-mag A] [--rh-arcsec R] [--background-counts-s B] [--mass-at P]
 
 ``detect`` applies a trained model to a user's images (one FITS per band on one grid) and
 writes the value maps (:func:`starclusters.detect.stage.detect_images`, the functions of
-the workflow's detection rules). ``completeness`` prints the detection probability of the
+the workflow's detection rules); ``--mode auto`` (the default) runs the fast mode where the
+network allows it and the exact mode otherwise
+(:func:`starclusters.detect.settings.resolve_mode`); the windows done of all, with an ETA,
+are shown as it runs. ``catalog`` writes the peaks, candidates and DS9 regions of maps
+(:func:`starclusters.detect.candidates_stage.catalog_of_maps`, the rule find_peaks'
+functions) and with ``--gallery`` the gallery figure
+(:func:`~starclusters.detect.candidates_stage.gallery_of_images`); ``detect --catalog-dir``
+runs it right after the maps. ``completeness`` prints the detection probability of the
 artificial test's selection function (:class:`starclusters.artificial.selection.SelectionFunction`)
 at one point, and with ``--mass-at`` the log mass at which it reaches a given probability.
+Every command logs a config or input error naming the option or file and exits with 1.
 
 One process on CPU or one GPU (``python -m starclusters.cli train ...``), or one process
 per GPU under ``torchrun --standalone --nproc_per_node=N -m starclusters.cli train ...``:
@@ -166,6 +180,8 @@ def _detect(args: argparse.Namespace) -> int:
             batch_size=args.batch_size,
             device=args.device,
         )
+        if args.catalog_dir is None and args.gallery is not None:
+            raise ConfigError("--gallery: drawn from the catalog; give --catalog-dir too")
         import torch
 
         from starclusters.detect.stage import detect_images
@@ -180,14 +196,134 @@ def _detect(args: argparse.Namespace) -> int:
             bands=args.bands,
             settings=settings,
         )
+        if args.catalog_dir is not None:
+            _write_catalog(args, args.output, args.catalog_dir)
     except StarclustersError as err:
         log.critical("%s", err)
         return 1
     return 0
 
 
+def _catalog(args: argparse.Namespace) -> int:
+    setup_logging(args.log_file)
+    try:
+        if args.gallery is not None and (args.model is None or not args.images):
+            raise ConfigError("--gallery: needs --model and --images (the maps' network, images)")
+        if args.threads:
+            import torch
+
+            torch.set_num_threads(args.threads)
+        _write_catalog(args, args.maps, args.output_dir)
+    except StarclustersError as err:
+        log.critical("%s", err)
+        return 1
+    return 0
+
+
+def _write_catalog(args: argparse.Namespace, maps: str, output_dir: str) -> None:
+    """The catalog (and with --gallery its figure) of ``maps`` from the parsed options."""
+    from starclusters.detect.candidates_stage import catalog_of_maps, gallery_of_images
+
+    detect = {
+        key: getattr(args, key)
+        for key in CATALOG_KEYS + GALLERY_KEYS
+        if getattr(args, key) is not None
+    }
+    geometry = {"source": "none"}
+    if args.geometry is not None:
+        geometry = {"source": "config", **dict(zip(GEOMETRY_OPTION, args.geometry, strict=True))}
+    paths = catalog_of_maps(
+        maps,
+        output_dir,
+        detect=detect,
+        geometry=geometry,
+        distance_mpc=args.distance_mpc,
+        model_path=args.model,
+        image_paths=args.images,
+        bands=args.bands,
+    )
+    if args.gallery is not None:
+        gallery_of_images(
+            paths["candidates"],
+            args.model,
+            args.images,
+            args.gallery,
+            bands=args.bands,
+            zeropoints_mag=args.zeropoints_mag,
+            detect=detect,
+        )
+
+
+#: The catalog's ``detect`` keys that have an option of their own (--class-threshold, ...).
+CATALOG_KEYS = (
+    "class_threshold",
+    "visibility_threshold",
+    "smooth_sigma_px",
+    "weight_window_px",
+    "weight_sigma_px",
+    "population_prior",
+    "population_prior_shrink",
+)
+GALLERY_KEYS = ("gallery_size", "gallery_field_arcsec")
+#: galaxy_geometry keys of --geometry, in its order.
+GEOMETRY_OPTION = ("centre_ra_deg", "centre_dec_deg", "inclination_deg", "position_angle_deg")
+
+
+def _add_catalog_options(parser: argparse.ArgumentParser) -> None:
+    """Options of the catalog step (thresholds, geometry, gallery); defaults from
+    :data:`starclusters.detect.candidates_stage.DETECT_DEFAULTS`."""
+    from starclusters.detect.candidates_stage import DETECT_DEFAULTS as D
+
+    group = parser.add_argument_group(
+        "catalog", "peaks and candidates (thesis §4.2.2; config keys detect.* of the same name)"
+    )
+    helps = {
+        "class_threshold": "candidates have class above this",
+        "visibility_threshold": "candidates have visibility above this",
+        "smooth_sigma_px": "Gaussian σ of the class map's smoothing, px",
+        "weight_window_px": "side of the window of a peak's weighted parameters, px (odd)",
+        "weight_sigma_px": "σ of the distance weight in that window, px",
+        "population_prior_shrink": "shrinkage of the A_V prior towards the training one",
+        "gallery_size": "candidates in the gallery",
+        "gallery_field_arcsec": "side of a gallery cut-out, arcsec",
+    }
+    for key, text in helps.items():
+        kind = int if isinstance(D[key], int) else float
+        group.add_argument(
+            "--" + key.replace("_", "-"), type=kind, help=f"{text} (default: {D[key]})"
+        )
+    group.add_argument(
+        "--population-prior",
+        action=argparse.BooleanOptionalAction,
+        help="read the candidates' age, A_V and mass under the galaxy's own A_V prior "
+        f"(needs --model and --images; default: {D['population_prior']})",
+    )
+    group.add_argument(
+        "--distance-mpc",
+        type=float,
+        help="distance to the galaxy, Mpc, for r_h in pc and densities (default: unknown, NaN)",
+    )
+    group.add_argument(
+        "--geometry",
+        nargs=4,
+        type=float,
+        metavar=("RA_DEG", "DEC_DEG", "INCLINATION_DEG", "PA_DEG"),
+        help="the disk's centre, inclination and major-axis position angle (north through "
+        "east), deg, for deprojected galactocentric distances; needs --distance-mpc "
+        "(default: none, distances NaN)",
+    )
+    group.add_argument("--gallery", help="also draw the best candidates' gallery (PNG)")
+    group.add_argument(
+        "--zeropoints-mag",
+        nargs="+",
+        type=float,
+        help="gallery colours: Vega magnitude of 1 count/s per band, in the model's band "
+        "order (default: 0 each, colours in counts/s)",
+    )
+
+
 def _add_detect(commands) -> None:
-    from starclusters.detect.settings import MODES, DetectSettings
+    from starclusters.detect.settings import MODE_CHOICES, DetectSettings
 
     default = DetectSettings()
     detect = commands.add_parser(
@@ -197,7 +333,10 @@ def _add_detect(commands) -> None:
             "Slide the trained network over images (one FITS per band, counts/s, on one "
             "common grid at the model's pixel scale, in the model's band order) and write "
             "the maps CLASS, VISIBILITY, LOG_AGE, LOG_MASS, AV and LOG_RH with the images' "
-            "WCS. Tiles run one after the other; memory per tile: see docs/detection.md."
+            "WCS; with --catalog-dir also the peaks and candidates (as `starclusters "
+            "catalog`). Tiles run one after the other; windows done / total and the ETA "
+            "are shown (a bar on a terminal, a log line every 30 s); memory per tile: see "
+            "docs/detection.md."
         ),
     )
     detect.add_argument("--model", required=True, help="trained model (model.pt)")
@@ -211,10 +350,11 @@ def _add_detect(commands) -> None:
     detect.add_argument("--output", required=True, help="maps FITS to write")
     detect.add_argument(
         "--mode",
-        choices=MODES,
+        choices=MODE_CHOICES,
         default=default.mode,
-        help="detection mode: exact (per window) or fast (fully convolutional; needs a "
-        "network trained with model.padding valid and model.input_norm fixed)",
+        help="detection mode: exact (per window), fast (fully convolutional; needs a "
+        "network trained with model.padding valid and model.input_norm fixed) or auto "
+        f"(fast where the network allows it, else exact; default: {default.mode})",
     )
     detect.add_argument(
         "--step-px", type=int, default=default.step_px, help="px between window centres"
@@ -228,7 +368,40 @@ def _add_detect(commands) -> None:
     detect.add_argument("--device", choices=["cpu", "cuda"], default=default.device)
     detect.add_argument("--threads", type=int, help="CPU threads (default: torch's)")
     detect.add_argument("--log-file", help="log file; messages also go to stderr")
+    detect.add_argument(
+        "--catalog-dir",
+        help="also write peaks.parquet, candidates.parquet and candidates.reg of the maps "
+        "into this folder (the catalog options below apply)",
+    )
+    _add_catalog_options(detect)
     detect.set_defaults(run=_detect)
+
+
+def _add_catalog(commands) -> None:
+    catalog = commands.add_parser(
+        "catalog",
+        help="peaks and candidates of value maps (thesis §4.2.2), with DS9 regions",
+        description=(
+            "Find the peaks of the smoothed class map of MAPS (written by `starclusters "
+            "detect`) with their weighted parameters and keep those above the class and "
+            "visibility thresholds, best first: peaks.parquet, candidates.parquet and "
+            "candidates.reg (DS9, FK5) in --output-dir, as the workflow's rule find_peaks. "
+            "With --model and --images (the network and images of the maps) the candidates' "
+            "age, A_V and mass are read under the galaxy's own A_V prior, and --gallery "
+            "can draw the best ones."
+        ),
+    )
+    catalog.add_argument("maps", help="value maps FITS (starclusters detect --output)")
+    catalog.add_argument("--output-dir", required=True, help="folder of the catalog files")
+    catalog.add_argument("--model", help="the model that made the maps (model.pt)")
+    catalog.add_argument("--images", nargs="+", help="the maps' images, one FITS per band")
+    catalog.add_argument(
+        "--bands", nargs="+", help="bands of the images (default: their BAND cards)"
+    )
+    catalog.add_argument("--threads", type=int, help="CPU threads (default: torch's)")
+    catalog.add_argument("--log-file", help="log file; messages also go to stderr")
+    _add_catalog_options(catalog)
+    catalog.set_defaults(run=_catalog)
 
 
 def _completeness(args: argparse.Namespace) -> int:
@@ -325,11 +498,22 @@ def _add_completeness(commands) -> None:
     query.set_defaults(run=_completeness)
 
 
+def package_version() -> str:
+    """The installed starclusters version (package metadata); "unknown" if not installed."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("starclusters")
+    except PackageNotFoundError:
+        return "unknown (not installed; pip install -e .)"
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="starclusters",
         description="Find star clusters in multi-band galaxy images with a CNN.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
     train = commands.add_parser(
         "train",
@@ -361,6 +545,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     train.set_defaults(run=_train)
     _add_detect(commands)
+    _add_catalog(commands)
     _add_completeness(commands)
     return parser
 

@@ -178,9 +178,12 @@ def model_outputs():
     return expand("results/{galaxy}/model/{name}", galaxy=GALAXY, name=names)
 
 
-from starclusters.detect.settings import DetectSettings  # noqa: E402
+from starclusters.detect.settings import DetectSettings, resolve_mode  # noqa: E402
 
-DETECT = DetectSettings.from_config(config["detect"])
+# detect.mode auto: the mode the config's model section runs (one rule, resolve_mode)
+DETECT = resolve_mode(
+    DetectSettings.from_config(config["detect"]), config["model"], "the config's model"
+)
 
 
 def detect_tile_config():

@@ -8,8 +8,8 @@ they come from the bank's parameter distribution (with or without its magnitude 
 ``artificial.draw``) but are never among the mocks the network was trained or tested on.
 ``seed_offset`` picks another independent set.
 
-Injection (thesis §4.2.3 with the photon-noise recipe of §3.1.3): for every site, in
-mock_id order, the window (B, S, S) centred on it is replaced by what
+Injection (thesis §4.2.3; photon noise as in compose(), without §3.1.3's second sky
+draw): for every site, in mock_id order, the window (B, S, S) centred on it is replaced by what
 :func:`starclusters.mocks.compose.compose` makes of the noise-free stamp on that window:
 the cluster with its own Poisson noise on the real background. Sites closer than the
 window (``spacing_px`` < ``window_px``) see the mocks injected before them as part of

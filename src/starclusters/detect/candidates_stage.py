@@ -4,6 +4,12 @@ Each function reads its inputs, calls the library and returns or writes the prod
 the workflow scripts only unpack ``snakemake`` into them. The ``detect`` argument is
 the config's ``detect`` section (keys below, defaults in :data:`DETECT_DEFAULTS`),
 ``geometry`` its ``galaxy_geometry`` section.
+
+A user's maps (the ``starclusters catalog`` command, and ``starclusters detect
+--catalog-dir``): :func:`catalog_of_maps` writes the peaks, candidates and regions of the
+rule find_peaks with the same :func:`make_catalog` and :func:`write_catalog` into one
+folder; :func:`gallery_of_images` draws the rule detection_gallery's figure with
+:func:`make_gallery`, the pixel scale taken from the model.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -21,6 +28,7 @@ from starclusters.detect.catalog import (
     VISIBILITY_THRESHOLD,
     build_catalog,
     candidate_mask,
+    check_catalog_config,
     geometry_from_config,
     rank_candidates,
     select_candidates,
@@ -40,7 +48,7 @@ from starclusters.detect.population_prior import (
     peak_posteriors,
     reweight,
 )
-from starclusters.errors import InputFileError
+from starclusters.errors import ConfigError, InputFileError
 from starclusters.io import read_table, write_table
 
 log = logging.getLogger(__name__)
@@ -105,7 +113,7 @@ def make_catalog(
     maps_path: str | os.PathLike,
     detect: Mapping,
     geometry: Mapping,
-    distance_mpc: float,
+    distance_mpc: float | None,
     arms_path: str | os.PathLike | None = None,
     model_path: str | os.PathLike | None = None,
     band_paths: Mapping[str, str] | None = None,
@@ -119,10 +127,17 @@ def make_catalog(
     ``detect.population_prior``, model_path (the network that made the maps) and
     band_paths (band → the mosaic it ran on), the candidates' age, A_V and mass are read
     again under the galaxy's A_V prior (:func:`population_prior_estimates`); the maps'
-    values stay in ``map_<column>``.
+    values stay in ``map_<column>``. distance_mpc None (unknown): rh_pc and the densities
+    are NaN; a ``galaxy_geometry`` of source config then needs it (ConfigError).
     """
     settings = detect_settings(detect)
-    disk = disk_geometry(geometry, distance_mpc, arms_path)
+    if distance_mpc is None and (geometry or {}).get("source", "none") == "config":
+        raise ConfigError(
+            "photometry.distance_mpc (--distance-mpc): needed for galactocentric distances in "
+            "kpc with galaxy_geometry.source: config (--geometry); give the galaxy's distance"
+        )
+    distance = float("nan") if distance_mpc is None else float(distance_mpc)
+    disk = disk_geometry(geometry, distance, arms_path)
     maps, wcs = read_value_maps(maps_path)
     peaks = find_peaks(
         maps,
@@ -135,7 +150,7 @@ def make_catalog(
         peaks, prior_meta = population_prior_estimates(
             peaks, maps, model_path, band_paths, settings
         )
-    catalog = build_catalog(peaks, wcs, distance_mpc, disk)
+    catalog = build_catalog(peaks, wcs, distance, disk)
     candidates = rank_candidates(
         select_candidates(catalog, settings["class_threshold"], settings["visibility_threshold"])
     )
@@ -151,7 +166,7 @@ def make_catalog(
         "class x Gaussian-distance weighted means of the maps in a window around each",
         "settings": settings,
         "maps": os.fspath(maps_path),
-        "distance_mpc": float(distance_mpc),
+        "distance_mpc": None if distance_mpc is None else float(distance_mpc),
         "geometry": {
             "source": (geometry or {}).get("source", "none"),
             **(disk.to_dict() if disk is not None else {}),
@@ -290,6 +305,137 @@ def write_catalog(
         {**meta, "what": "peaks above the class and visibility thresholds, best first"},
     )
     write_regions(regions_path, candidates)
+
+
+#: What :func:`catalog_of_maps` writes into its folder, by :func:`write_catalog` argument
+#: (the names of the workflow's detect/ folder).
+CATALOG_FILES = {
+    "peaks": "peaks.parquet",
+    "candidates": "candidates.parquet",
+    "regions": "candidates.reg",
+}
+
+
+def image_band_paths(
+    image_paths: Sequence[str | os.PathLike],
+    model_path: str | os.PathLike,
+    bands: Sequence[str] | None = None,
+) -> dict[str, str]:
+    """{band: image path} of a user's images for the model of ``model_path``.
+
+    image_paths: one FITS image per band (counts/s, the maps' grid); bands: theirs, in
+    order (default: their BAND cards, else the model's order, as ``starclusters detect``
+    takes them: :func:`starclusters.detect.stage.image_bands`). ConfigError naming
+    ``--images`` if their number is not the model's.
+    """
+    from starclusters.detect.stage import image_bands
+    from starclusters.model.train import load_model
+
+    _, _, meta = load_model(model_path, device="cpu")
+    model_bands = list(meta["bands"])
+    if len(image_paths) != len(model_bands):
+        raise ConfigError(
+            f"--images: {len(image_paths)} image(s) given, the model {model_path} takes "
+            f"{len(model_bands)} ({', '.join(model_bands)}); give one image per band"
+        )
+    if bands is not None and len(bands) != len(image_paths):
+        raise ConfigError(f"--bands: {len(bands)} band(s) for {len(image_paths)} images")
+    names = list(bands) if bands is not None else image_bands(image_paths, model_bands)
+    return {band: os.fspath(path) for band, path in zip(names, image_paths, strict=True)}
+
+
+def catalog_of_maps(
+    maps_path: str | os.PathLike,
+    output_dir: str | os.PathLike,
+    *,
+    detect: Mapping | None = None,
+    geometry: Mapping | None = None,
+    distance_mpc: float | None = None,
+    model_path: str | os.PathLike | None = None,
+    image_paths: Sequence[str | os.PathLike] | None = None,
+    bands: Sequence[str] | None = None,
+) -> dict[str, Path]:
+    """Peaks, candidates and their DS9 regions of a maps file, written into ``output_dir``.
+
+    The rule find_peaks' :func:`make_catalog` and :func:`write_catalog` on a user's maps
+    (``starclusters catalog``): detect: the catalog keys of the ``detect`` section (absent
+    ones at :data:`DETECT_DEFAULTS`); geometry: a ``galaxy_geometry`` section (default
+    source none: galactocentric distances NaN); distance_mpc: the galaxy's distance, Mpc
+    (None: r_h in pc and the densities NaN). With model_path (the network that made the
+    maps) and image_paths (its images, one per band; bands as :func:`image_band_paths`)
+    the candidates are read under the galaxy's A_V prior, as in the workflow. Returns
+    {"peaks", "candidates", "regions": path} (:data:`CATALOG_FILES`).
+    """
+    if image_paths and model_path is None:
+        raise ConfigError(
+            "--images: the images are read only with the model that made the maps (the "
+            "population prior, the gallery); give --model too"
+        )
+    geometry = dict(geometry or {"source": "none"})
+    # the workflow's checks (odd weight window, a complete geometry); a user's maps are
+    # never the synthetic galaxy's, so its geometry source is refused there
+    mosaic = {"source": "user images"}
+    check_catalog_config(
+        {"detect": dict(detect or {}), "galaxy_geometry": geometry, "mosaic": mosaic}
+    )
+    band_paths = image_band_paths(image_paths, model_path, bands) if image_paths else None
+    if model_path is not None and not band_paths and detect_settings(detect)["population_prior"]:
+        log.info("no images given: the candidates keep the maps' values (no population prior)")
+    peaks, candidates, meta = make_catalog(
+        maps_path,
+        dict(detect or {}),
+        geometry,
+        distance_mpc,
+        model_path=model_path,
+        band_paths=band_paths,
+    )
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {key: out / name for key, name in CATALOG_FILES.items()}
+    write_catalog(peaks, candidates, meta, paths["peaks"], paths["candidates"], paths["regions"])
+    log.info("wrote %s", ", ".join(str(p) for p in paths.values()))
+    return paths
+
+
+def gallery_of_images(
+    candidates_path: str | os.PathLike,
+    model_path: str | os.PathLike,
+    image_paths: Sequence[str | os.PathLike],
+    figure_path: str | os.PathLike,
+    *,
+    bands: Sequence[str] | None = None,
+    zeropoints_mag: Sequence[float] | None = None,
+    detect: Mapping | None = None,
+) -> pd.DataFrame:
+    """The rule detection_gallery's figure of a user's candidates (:func:`make_gallery`).
+
+    image_paths: the images the maps were made of, one per band (bands as
+    :func:`image_band_paths`); zeropoints_mag: Vega magnitude of 1 count/s per band in the
+    model's band order (colours in Vega units; default 0 for every band: colours in
+    counts/s); detect: gallery_size, gallery_field_arcsec (defaults :data:`DETECT_DEFAULTS`).
+    The pixel scale is the model's. Returns the shown candidates.
+    """
+    from starclusters.model.train import load_model
+
+    band_paths = image_band_paths(image_paths, model_path, bands)
+    _, _, meta = load_model(model_path, device="cpu")
+    model_bands = list(meta["bands"])
+    if zeropoints_mag is None:
+        zeropoints_mag = [0.0] * len(model_bands)
+    if len(zeropoints_mag) != len(model_bands):
+        raise ConfigError(
+            f"--zeropoints-mag: {len(zeropoints_mag)} value(s), the model has "
+            f"{len(model_bands)} bands ({', '.join(model_bands)}); give one per band, in order"
+        )
+    return make_gallery(
+        candidates_path,
+        model_path,
+        band_paths,
+        dict(detect or {}),
+        float(meta["pixel_scale_arcsec"]),
+        dict(zip(model_bands, map(float, zeropoints_mag), strict=True)),
+        figure_path,
+    )
 
 
 def _band_images(band_paths: Sequence[str]):

@@ -27,16 +27,13 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
-from tqdm import tqdm
 
 from starclusters.backgrounds.cutouts import valid_centres
+from starclusters.detect.progress import WindowProgress, tile_progress
 from starclusters.detect.tiles import Tile, nearest_centre, window_start
 from starclusters.model.inference import ESTIMATES, predict
 
 log = logging.getLogger(__name__)
-
-#: Seconds between progress lines in the log.
-LOG_EVERY_S = 30.0
 
 
 def complete_windows(blank: np.ndarray, window_px: int) -> np.ndarray:
@@ -140,6 +137,7 @@ def exact_tile_maps(
     step_px: int = 1,
     batch_size: int = 256,
     device=None,
+    progress: WindowProgress | None = None,
 ) -> dict[str, np.ndarray]:
     """Exact-mode maps of one tile's core: {estimate: (ny, nx) float32}, keys of ESTIMATES.
 
@@ -150,7 +148,8 @@ def exact_tile_maps(
     the mosaic; tile: the core on the mosaic; model, grids: from
     :func:`starclusters.model.train.load_model`; window_px: the model's S; step_px: evaluate
     every step-th row and column; batch_size: windows per forward pass; device: torch device
-    (default the model's).
+    (default the model's); progress: the windows' counter shared by the tiles of an image
+    (default: one of this tile's, :func:`~starclusters.detect.progress.tile_progress`).
 
     Returns p_cluster (probability that a cluster is centred on the pixel), visibility,
     log_age_yr [log10 yr], av_mag [mag], log_mass_msun [log10 M☉], log_rh_arcsec
@@ -163,8 +162,8 @@ def exact_tile_maps(
     grid_maps = centres.empty_maps()
     if n:
         view = sliding_window_view(images, (window_px, window_px), axis=(1, 2))
-        start = last_log = time.perf_counter()
-        with tqdm(total=n, desc=f"tile {tile.t}", unit="window", disable=None) as bar:
+        start = time.perf_counter()
+        with tile_progress(progress, n, f"tile {tile.t}") as bar:
             for k in range(0, n, batch_size):
                 sel = slice(k, min(k + batch_size, n))
                 # (B, n, S, S) gathered from the view -> (n, B, S, S): one batch in memory
@@ -172,16 +171,6 @@ def exact_tile_maps(
                 out = predict(model, windows, grids, batch_size=batch_size, device=device)
                 centres.put(grid_maps, sel, out)
                 bar.update(sel.stop - sel.start)
-                now = time.perf_counter()
-                if now - last_log >= LOG_EVERY_S:
-                    last_log = now
-                    log.info(
-                        "tile %d: %d / %d windows, %.0f windows/s",
-                        tile.t,
-                        sel.stop,
-                        n,
-                        sel.stop / (now - start),
-                    )
         seconds = time.perf_counter() - start
         log.info(
             "tile %d: %d windows in %.1f s (%.0f windows/s, step %d px, batch %d)",

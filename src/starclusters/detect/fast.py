@@ -24,9 +24,9 @@ from contextlib import nullcontext
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from starclusters.detect.exact import Centres
+from starclusters.detect.progress import WindowProgress, tile_progress
 from starclusters.detect.tiles import FAST_HEAD_BATCH, Tile, fast_strip_rows, widest_channels
 from starclusters.model.dense import check_dense_ready, dense_pooled
 from starclusters.model.inference import estimates
@@ -48,6 +48,7 @@ def fast_tile_maps(
     step_px: int = 1,
     batch_size: int = 256,
     device=None,
+    progress: WindowProgress | None = None,
 ) -> dict[str, np.ndarray]:
     """Fast-mode maps of one tile's core: arguments and result as :func:`exact_tile_maps`.
 
@@ -75,7 +76,7 @@ def fast_tile_maps(
     strips = np.unique(top // rows)
     start = time.perf_counter()
     ctx = torch.autocast("cuda", dtype=torch.bfloat16) if amp else nullcontext()
-    with tqdm(total=n, desc=f"tile {tile.t}", unit="window", disable=None) as bar:
+    with tile_progress(progress, n, f"tile {tile.t}") as bar:
         for strip in strips:
             r0 = int(strip) * rows
             sel = np.flatnonzero((top >= r0) & (top < r0 + rows))

@@ -98,13 +98,17 @@ def read_maps(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], WCS, fits
     """({extension name: (H, W) float32}, WCS, primary header) of a maps or tile file."""
     path = Path(path)
     if not path.exists():
-        raise InputFileError(f"{path}: no such file; run the detection stage first")
+        raise InputFileError(
+            f"{path}: no such file; make the maps first (the detection stage or "
+            "`starclusters detect --output`)"
+        )
     with open_fits(path) as hdul:  # not FITS, truncated: InputFileError, delete and rerun
         names = [h.name for h in hdul[1:]]
         missing = [name for name in MAPS if name not in names]
         if missing:
             raise InputFileError(
-                f"{path}: no {', '.join(missing)} extension(s); delete it and rerun detection"
+                f"{path}: no {', '.join(missing)} extension(s), not a maps file; give the "
+                "maps of the detection stage or `starclusters detect`, or delete it and rerun"
             )
         maps = {name: hdul[name].data.astype(np.float32) for name in MAPS}  # native order
         return maps, WCS(hdul["CLASS"].header), hdul[0].header

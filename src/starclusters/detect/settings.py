@@ -7,18 +7,27 @@ so this module imports neither torch nor the network.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from starclusters.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 CONFIG_KEY = "detect"
 #: Modes that make the maps. exact: one network evaluation per window centre (the reference);
 #: fast: the dense-ready network evaluated fully convolutionally (same values, far fewer
 #: operations; needs model.padding: valid and model.input_norm: fixed).
 MODES = ("exact", "fast")
+#: The mode that picks one of MODES for the network at hand (:func:`resolve_mode`).
+AUTO = "auto"
+#: Values of detect.mode (``--mode``): auto or one of MODES.
+MODE_CHOICES = (AUTO, *MODES)
 #: model.<key>: value a network needs for the fast mode (NetworkSpec.dense_ready).
 DENSE_READY = {"padding": "valid", "input_norm": "fixed"}
+#: model.<key>: the value a model section without the key has (NetworkSpec's defaults).
+MODEL_KEY_DEFAULTS = {"padding": "same", "input_norm": "window"}
 DEVICES = ("cpu", "cuda")
 
 
@@ -26,15 +35,16 @@ DEVICES = ("cpu", "cuda")
 class DetectSettings:
     """How the value maps are made.
 
-    mode: "exact" (see :mod:`starclusters.detect.exact`) or "fast"
-    (:mod:`starclusters.detect.fast`); step_px: pixels between evaluated
+    mode: "exact" (see :mod:`starclusters.detect.exact`), "fast"
+    (:mod:`starclusters.detect.fast`) or "auto" (fast for a dense-ready network, else exact;
+    :func:`resolve_mode` picks it once the model is known); step_px: pixels between evaluated
     window centres along rows and columns (thesis: 1); tile_px: side of a tile's core, px
     (one workflow job per tile); batch_size: windows per forward pass; device: "cpu" or
     "cuda" (bf16 autocast as in training). Invalid values raise ConfigError naming
     ``detect.<key>``.
     """
 
-    mode: str = "exact"
+    mode: str = AUTO
     step_px: int = 1
     tile_px: int = 512
     batch_size: int = 256
@@ -44,8 +54,8 @@ class DetectSettings:
         def bad(key, why):
             raise ConfigError(f"{CONFIG_KEY}.{key}: {why}, got {getattr(self, key)!r}")
 
-        if self.mode not in MODES:
-            bad("mode", f"must be one of {', '.join(MODES)}")
+        if self.mode not in MODE_CHOICES:
+            bad("mode", f"must be one of {', '.join(MODE_CHOICES)}")
         for key in ("step_px", "tile_px", "batch_size"):
             value = getattr(self, key)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -56,18 +66,16 @@ class DetectSettings:
     def check_model(self, model_section: Mapping | None, where: str = "model") -> None:
         """ConfigError naming ``detect.mode`` if the mode cannot run the network of
         ``model_section`` (a ``model`` config section or a checkpoint's spec; absent keys
-        take NetworkSpec's defaults, padding "same", input_norm "window")."""
-        if self.mode != "fast":
+        take NetworkSpec's defaults, padding "same", input_norm "window"). "auto" runs any
+        network (:func:`resolve_mode`)."""
+        if self.mode != "fast" or is_dense_ready(model_section):
             return
-        section = dict(model_section or {})
-        found = {k: section.get(k, d) for k, d in (("padding", "same"), ("input_norm", "window"))}
-        if found != DENSE_READY:
-            have = ", ".join(f"model.{k}: {v}" for k, v in found.items())
-            need = " and ".join(f"model.{k}: {v}" for k, v in DENSE_READY.items())
-            raise ConfigError(
-                f"detect.mode: fast needs a dense-ready network ({need}); {where} has {have} — "
-                "set those model keys (and retrain) or use detect.mode: exact"
-            )
+        have = ", ".join(f"model.{k}: {v}" for k, v in dense_ready_keys(model_section).items())
+        need = " and ".join(f"model.{k}: {v}" for k, v in DENSE_READY.items())
+        raise ConfigError(
+            f"detect.mode: fast needs a dense-ready network ({need}); {where} has {have} — "
+            "set those model keys (and retrain) or use detect.mode: exact or auto"
+        )
 
     @classmethod
     def from_config(cls, section: Mapping | None = None, **overrides) -> DetectSettings:
@@ -83,3 +91,39 @@ class DetectSettings:
     def to_config(self) -> dict:
         """The settings as a plain ``detect`` config mapping."""
         return dataclasses.asdict(self)
+
+
+def dense_ready_keys(model_section: Mapping | None) -> dict[str, str]:
+    """{key: value} of the model keys that decide the fast mode (padding, input_norm) in
+    ``model_section`` (a ``model`` config section or a checkpoint's spec), absent keys at
+    NetworkSpec's defaults (:data:`MODEL_KEY_DEFAULTS`)."""
+    section = dict(model_section or {})
+    return {key: section.get(key, default) for key, default in MODEL_KEY_DEFAULTS.items()}
+
+
+def is_dense_ready(model_section: Mapping | None) -> bool:
+    """True if the network of ``model_section`` runs in the fast mode (:data:`DENSE_READY`)."""
+    return dense_ready_keys(model_section) == DENSE_READY
+
+
+def resolve_mode(
+    settings: DetectSettings, model_section: Mapping | None, where: str = "the model"
+) -> DetectSettings:
+    """``settings`` with mode "auto" replaced by the mode that runs the network.
+
+    model_section: the network's ``model`` config section or a checkpoint's spec
+    (``meta["spec"]``); where: what to call it in the log. auto becomes "fast" for a
+    dense-ready network (:func:`is_dense_ready`: same maps, far fewer operations) and
+    "exact" for any other; which, and why, is logged. exact and fast are returned as given
+    (:meth:`DetectSettings.check_model` refuses fast for a network that cannot run it).
+    """
+    if settings.mode != AUTO:
+        return settings
+    found = ", ".join(f"model.{k}: {v}" for k, v in dense_ready_keys(model_section).items())
+    if is_dense_ready(model_section):
+        mode, why = "fast", f"{where} is dense-ready ({found})"
+    else:
+        need = " and ".join(f"model.{k}: {v}" for k, v in DENSE_READY.items())
+        mode, why = "exact", f"{where} has {found}; the fast mode needs {need}"
+    log.info("detect.mode auto: %s mode, as %s", mode, why)
+    return dataclasses.replace(settings, mode=mode)

@@ -13,7 +13,8 @@ convolutional "fast" mode) plugs in by adding an entry (and its halo to
 :func:`starclusters.detect.tiles.halo_px` if it needs more).
 
 Before any window is read the model is checked against the config (bands, window, output
-grids, pixel scale; :func:`starclusters.model.train.check_checkpoint`).
+grids, pixel scale; :func:`starclusters.model.train.check_checkpoint`), and ``detect.mode:
+auto`` becomes the mode that runs it (:func:`starclusters.detect.settings.resolve_mode`).
 """
 
 from __future__ import annotations
@@ -31,10 +32,11 @@ import numpy as np
 from astropy.wcs import WCS
 from astropy.wcs.utils import proj_plane_pixel_scales
 
-from starclusters.detect.exact import complete_windows, exact_tile_maps
+from starclusters.detect.exact import Centres, complete_windows, exact_tile_maps
 from starclusters.detect.fast import fast_tile_maps
 from starclusters.detect.maps import merge_tiles, provenance_cards, write_tile
-from starclusters.detect.settings import DetectSettings
+from starclusters.detect.progress import WindowProgress
+from starclusters.detect.settings import DetectSettings, resolve_mode
 from starclusters.detect.tiles import (
     Tile,
     check_plan,
@@ -164,6 +166,19 @@ def read_region(
     return images, mask
 
 
+def usable_pixels(
+    images: np.ndarray, mask: np.ndarray, window_px: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(blank, usable), both (h, w) bool, of a region read around a tile.
+
+    images (B, h, w) counts/s, mask (h, w) uint8 (bits of starclusters.mosaic.prepare).
+    blank: no data (mask bit 1 or a NaN in any band); usable: the pixel may get values —
+    unmasked (mask 0) and its window_px window complete (:func:`complete_windows`).
+    """
+    blank = (mask & MASK_BLANK).astype(bool) | ~np.isfinite(images).all(axis=0)
+    return blank, (mask == 0) & complete_windows(blank, window_px)
+
+
 def tile_maps(
     images: np.ndarray,
     mask: np.ndarray,
@@ -172,6 +187,7 @@ def tile_maps(
     model,
     grids: ParameterGrids,
     settings: DetectSettings,
+    progress: WindowProgress | None = None,
 ) -> dict[str, np.ndarray]:
     """One tile's core maps {estimate: (ny, nx) float32} with the mode of ``settings``.
 
@@ -179,11 +195,11 @@ def tile_maps(
     of the region read around the tile, whose first pixel is ``origin`` (row, column) on
     the mosaic. A pixel gets values when it is unmasked (mask 0) and its window is complete
     (inside the mosaic, no blank pixel: mask bit 1 or a NaN in any band); it is NaN
-    otherwise, whatever the mode.
+    otherwise, whatever the mode. progress: the windows' counter shared by an image's
+    tiles (default: the tile's own).
     """
     window_px = model.spec.window_px
-    blank = (mask & MASK_BLANK).astype(bool) | ~np.isfinite(images).all(axis=0)
-    usable = (mask == 0) & complete_windows(blank, window_px)
+    blank, usable = usable_pixels(images, mask, window_px)
     # blank pixels never enter a window that is evaluated; zero them so no NaN is touched
     images = np.where(blank, np.float32(0), images) if blank.any() else images
     maps = MODES[settings.mode](
@@ -197,6 +213,7 @@ def tile_maps(
         step_px=settings.step_px,
         batch_size=settings.batch_size,
         device=settings.device,
+        progress=progress,
     )
     oy, ox = tile.y0 - origin[0], tile.x0 - origin[1]
     wanted = usable[oy : oy + tile.ny, ox : ox + tile.nx]
@@ -240,11 +257,35 @@ def _run_tile(
     cards: Mapping[str, tuple],
     settings: DetectSettings,
     out_path: str | os.PathLike,
+    progress: WindowProgress | None = None,
 ) -> None:
     region = tile.region(shape, halo_px(model.spec.window_px, settings.step_px))
     images, mask = read_region(band_paths, mask_path, region, shape, bands)
-    maps = tile_maps(images, mask, (region[0], region[2]), tile, model, grids, settings)
+    origin = (region[0], region[2])
+    maps = tile_maps(images, mask, origin, tile, model, grids, settings, progress)
     write_tile(out_path, maps, tile, wcs, cards)
+
+
+def count_windows(
+    tiles: Sequence[Tile],
+    band_paths: Sequence[str | os.PathLike],
+    mask_path: str | os.PathLike | None,
+    shape: tuple[int, int],
+    bands: Sequence[str],
+    window_px: int,
+    step_px: int,
+) -> int:
+    """Windows the network evaluates for ``tiles`` of the mosaic ``shape`` (H, W) px: the
+    centres on the step grid each tile needs (:meth:`~starclusters.detect.exact.Centres.of_tile`)
+    from the region read around it (:func:`read_region`), for the progress' total."""
+    total = 0
+    halo = halo_px(window_px, step_px)
+    for tile in tiles:
+        region = tile.region(shape, halo)
+        images, mask = read_region(band_paths, mask_path, region, shape, bands)
+        _, usable = usable_pixels(images, mask, window_px)
+        total += Centres.of_tile(usable, (region[0], region[2]), tile, window_px, step_px).n
+    return total
 
 
 def write_plan(mask_path: str | os.PathLike, tile_px: int, out_path: str | os.PathLike) -> int:
@@ -283,6 +324,7 @@ def detect_tile(
         settings.device,
         settings.mode,
     )
+    settings = resolve_mode(settings, meta["spec"], str(model_path))
     shape, wcs = mosaic_geometry(mask_path)
     plan = read_table(plan_path)
     check_plan(plan, shape, str(plan_path))
@@ -321,7 +363,7 @@ def merge_maps(
     log.info("merged %d tiles into %s", len(plan), out_path)
 
 
-def _image_bands(band_paths: Sequence[str | os.PathLike], model_bands: Sequence[str]) -> list:
+def image_bands(band_paths: Sequence[str | os.PathLike], model_bands: Sequence[str]) -> list:
     """Bands of the images from their BAND cards; the model's where a card is missing."""
     bands = []
     for path, expected in zip(band_paths, model_bands, strict=False):
@@ -466,12 +508,18 @@ def detect_images(
     BAND cards, else the model's). The model must fit the images (bands, pixel scale from
     the WCS): ConfigError before any window is read; every band must be on the first's grid
     (:func:`image_grid`) and hold usable pixels (:func:`check_band_values`): InputFileError
-    naming the file. Tiles run one after the other in this
-    process, into a temporary folder beside ``out_path``, and are merged into it.
+    naming the file. settings.mode auto: fast for a dense-ready model, else exact
+    (:func:`~starclusters.detect.settings.resolve_mode`, logged). Tiles run one after the
+    other in this process, into a temporary folder beside ``out_path``, and are merged into
+    it; the windows of all tiles are counted first, and their progress (done / total, ETA)
+    is shown as a bar on a terminal and logged every
+    :data:`~starclusters.detect.progress.LOG_EVERY_S` s
+    (:class:`~starclusters.detect.progress.WindowProgress`).
     """
     settings = settings or DetectSettings()
     model, grids, meta = load_model(model_path, settings.device)
-    bands = list(bands) if bands is not None else _image_bands(band_paths, meta["bands"])
+    settings = resolve_mode(settings, meta["spec"], str(model_path))
+    bands = list(bands) if bands is not None else image_bands(band_paths, meta["bands"])
     scale = float(meta["pixel_scale_arcsec"])
     shape, wcs = image_grid(band_paths, scale)
     if len(band_paths) != len(meta["bands"]):
@@ -496,11 +544,24 @@ def detect_images(
     out_path.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=f".{out_path.name}.tiles.", dir=out_path.parent))
     try:
-        paths = [scratch / f"{tile.t}.fits" for tile in tiles_of(plan)]
-        for tile, path in zip(tiles_of(plan), paths, strict=True):
-            _run_tile(
-                tile, band_paths, mask_path, shape, bands, wcs, model, grids, cards, settings, path
-            )
+        tiles = tiles_of(plan)
+        paths = [scratch / f"{tile.t}.fits" for tile in tiles]
+        window_px, step_px = int(meta["window_px"]), settings.step_px
+        total = count_windows(tiles, band_paths, mask_path, shape, bands, window_px, step_px)
+        log.info(
+            "%d × %d px, %d tile(s) of %d px, %s mode, step %d px: %d windows",
+            *shape,
+            len(tiles),
+            settings.tile_px,
+            settings.mode,
+            step_px,
+            total,
+        )
+        with WindowProgress(total, "detection") as progress:
+            for tile, path in zip(tiles, paths, strict=True):
+                args = (tile, band_paths, mask_path, shape, bands, wcs, model, grids, cards)
+                _run_tile(*args, settings, path, progress)
+            log.info("%s", progress.line())
         extra = {"TILEPX": (settings.tile_px, "px, side of a tile's core")}
         merge_tiles(paths, plan, wcs, out_path, extra)
     finally:
