@@ -39,6 +39,7 @@ import pandas as pd
 import torch
 
 from starclusters.mocks.compose import compose
+from starclusters.model.codec import ParameterGrids, preprocess
 from starclusters.model.data import (
     MIN_CALIBRATION_FACTOR,
     TrainingData,
@@ -47,7 +48,7 @@ from starclusters.model.data import (
     load_training_data,
     orient_centred,
 )
-from starclusters.model.targets import ParameterGrids, batch_targets, preprocess
+from starclusters.model.targets import batch_targets
 
 BANDS = ("F336W", "F438W", "F814W")
 SKY_COUNTS_S = (0.0084, 0.030, 0.084)  # per-band medians of the synthetic M83 backgrounds

@@ -27,9 +27,9 @@ from starclusters.config import load_config
 from starclusters.detect.settings import DetectSettings
 from starclusters.detect.stage import memory_estimate, tile_maps
 from starclusters.detect.tiles import Tile, halo_px
+from starclusters.model.codec import ParameterGrids
 from starclusters.model.network import ClusterNetwork
 from starclusters.model.stage import network_spec
-from starclusters.model.targets import ParameterGrids
 
 
 def network(name: str, window_px: int):

@@ -57,11 +57,12 @@ import numpy as np
 import torch
 import yaml
 
+from starclusters.model.codec import HEADS, ParameterGrids, preprocess
 from starclusters.model.data import TrainingData
 from starclusters.model.inference import predict
 from starclusters.model.network import ClusterNetwork, NetworkSpec
 from starclusters.model.stage import network_spec
-from starclusters.model.targets import HEADS, ParameterGrids, batch_targets, loss, preprocess
+from starclusters.model.targets import batch_targets, loss
 from starclusters.model.train import _accuracy, _forward
 
 BANDS = ("F336W", "F438W", "F814W")

@@ -22,7 +22,7 @@ import torch
 
 import starclusters.model.train as train_module
 from starclusters.cli import launch_environment, process_group
-from starclusters.model.targets import ParameterGrids
+from starclusters.model.codec import ParameterGrids
 
 
 def weights_hash(model: torch.nn.Module) -> str:

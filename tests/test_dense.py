@@ -9,10 +9,11 @@ import torch
 from conftest import TINY_WINDOW_PX, tiny_training_data
 
 from starclusters.errors import ConfigError
+from starclusters.model.checkpoint import load_model
+from starclusters.model.codec import ParameterGrids, preprocess
 from starclusters.model.dense import dense_pooled, total_stride
 from starclusters.model.network import ClusterNetwork, NetworkSpec, valid_feature_px
-from starclusters.model.targets import ParameterGrids, preprocess
-from starclusters.model.train import TrainSettings, load_model, train
+from starclusters.model.train import TrainSettings, train
 
 DENSE = {"padding": "valid", "input_norm": "fixed"}
 

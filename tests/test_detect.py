@@ -30,10 +30,10 @@ from starclusters.detect.tiles import (
 )
 from starclusters.errors import ConfigError, InputFileError
 from starclusters.io import read_table
+from starclusters.model.checkpoint import FORMAT_VERSION, MODEL_FORMAT, _asdict
+from starclusters.model.codec import DEFAULT_GRIDS, ParameterGrids
 from starclusters.model.inference import predict
 from starclusters.model.network import ClusterNetwork, NetworkSpec
-from starclusters.model.targets import DEFAULT_GRIDS, ParameterGrids
-from starclusters.model.train import FORMAT_VERSION, MODEL_FORMAT, _asdict
 from starclusters.mosaic.prepare import write_image, write_mask
 
 BANDS = ["F336W", "F438W", "F814W"]
@@ -210,7 +210,7 @@ def test_nearest_centre():
 
 
 def test_map_equals_predict_on_the_window_cut_by_hand(data):
-    from starclusters.model.train import load_model
+    from starclusters.model.checkpoint import load_model
 
     model, grids, _ = load_model(data["model"])
     maps, images = data["maps"], data["images"]

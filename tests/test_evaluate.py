@@ -9,6 +9,7 @@ import torch
 from conftest import TINY_NETWORK, TINY_WINDOW_PX
 
 from starclusters.errors import ConfigError
+from starclusters.model.codec import ParameterGrids, decode_outputs, preprocess
 from starclusters.model.evaluate import (
     CALIBRATED,
     EvaluateSettings,
@@ -26,7 +27,6 @@ from starclusters.model.plots import (
     plot_class_visibility,
     plot_parameter_recovery,
 )
-from starclusters.model.targets import ParameterGrids, decode_outputs, preprocess
 
 SPEC = NetworkSpec(**{**TINY_NETWORK, "fc_width": 32}, window_px=TINY_WINDOW_PX)
 

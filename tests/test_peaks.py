@@ -376,9 +376,9 @@ def write_maps(path, maps, wcs):
 def tiny_model_file(path, window_px=32):
     import torch
 
+    from starclusters.model.checkpoint import FORMAT_VERSION, MODEL_FORMAT
+    from starclusters.model.codec import ParameterGrids
     from starclusters.model.network import ClusterNetwork, NetworkSpec
-    from starclusters.model.targets import ParameterGrids
-    from starclusters.model.train import FORMAT_VERSION, MODEL_FORMAT
 
     spec = NetworkSpec(**TINY_NETWORK, window_px=window_px)
     torch.manual_seed(0)

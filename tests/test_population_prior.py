@@ -9,7 +9,7 @@ from starclusters.detect.population_prior import (
     reweight,
     training_marginals,
 )
-from starclusters.model.targets import decode
+from starclusters.model.codec import decode
 
 AV = np.linspace(0.0, 3.0, 10)
 

@@ -8,18 +8,15 @@ import pytest
 import torch
 
 from starclusters.errors import ConfigError
-from starclusters.model.network import probabilities
-from starclusters.model.targets import (
+from starclusters.model.codec import (
     GRID_NAMES,
     ParameterGrids,
-    batch_targets,
     decode,
     decode_outputs,
-    loss,
     preprocess,
-    soft_target_1d,
-    soft_target_3d,
 )
+from starclusters.model.network import probabilities
+from starclusters.model.targets import batch_targets, loss, soft_target_1d, soft_target_3d
 
 GRIDS = ParameterGrids()
 AXES_3D = [GRIDS.log_age_yr, GRIDS.av_mag, GRIDS.log_mass_msun]

@@ -17,17 +17,11 @@ import torch
 from conftest import TINY_BANDS, TINY_NETWORK, TINY_WINDOW_PX, tiny_training_data
 
 from starclusters.errors import ConfigError
+from starclusters.model.checkpoint import check_checkpoint, export_model, load_model
+from starclusters.model.codec import ParameterGrids
 from starclusters.model.data import SPLITS, TrainingData, orient_centred, split_by_seed
 from starclusters.model.network import NetworkSpec
-from starclusters.model.targets import ParameterGrids
-from starclusters.model.train import (
-    TrainSettings,
-    check_checkpoint,
-    check_gpus,
-    export_model,
-    load_model,
-    train,
-)
+from starclusters.model.train import TrainSettings, check_gpus, train
 
 WINDOW = TINY_WINDOW_PX
 BANDS = TINY_BANDS

@@ -396,7 +396,7 @@ def test_download_rule_against_a_local_server(tmp_path, default_config):
 
 def test_run_trains_the_network(built):
     from starclusters.io import read_table
-    from starclusters.model.train import load_model
+    from starclusters.model.checkpoint import load_model
 
     workdir, _ = built
     out = workdir / "results" / "tiny" / "model"

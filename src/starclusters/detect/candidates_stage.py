@@ -209,8 +209,8 @@ def population_prior_estimates(
     output grids leaves the values as they are, with a warning.
     """
     from starclusters.detect.gallery import candidate_grids
-    from starclusters.model.targets import decode
-    from starclusters.model.train import load_model
+    from starclusters.model.checkpoint import load_model
+    from starclusters.model.codec import decode
 
     peaks = peaks.copy()
     for column in PRIOR_COLUMNS:
@@ -329,7 +329,7 @@ def image_band_paths(
     ``--images`` if their number is not the model's.
     """
     from starclusters.detect.stage import image_bands
-    from starclusters.model.train import load_model
+    from starclusters.model.checkpoint import load_model
 
     _, _, meta = load_model(model_path, device="cpu")
     model_bands = list(meta["bands"])
@@ -415,7 +415,7 @@ def gallery_of_images(
     counts/s); detect: gallery_size, gallery_field_arcsec (defaults :data:`DETECT_DEFAULTS`).
     The pixel scale is the model's. Returns the shown candidates.
     """
-    from starclusters.model.train import load_model
+    from starclusters.model.checkpoint import load_model
 
     band_paths = image_band_paths(image_paths, model_path, bands)
     _, _, meta = load_model(model_path, device="cpu")
@@ -487,7 +487,7 @@ def make_gallery(
     (window_<estimate> columns).
     """
     from starclusters.detect.gallery import candidate_grids, cut_windows, plot_gallery
-    from starclusters.model.train import load_model
+    from starclusters.model.checkpoint import load_model
 
     settings = detect_settings(detect)
     candidates = read_table(candidates_path)

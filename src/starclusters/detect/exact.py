@@ -146,7 +146,7 @@ def exact_tile_maps(
     bool, the pixels of the region that may have values — unmasked, and their window
     complete (:func:`complete_windows`); origin: (row, column) of the region's first pixel on
     the mosaic; tile: the core on the mosaic; model, grids: from
-    :func:`starclusters.model.train.load_model`; window_px: the model's S; step_px: evaluate
+    :func:`starclusters.model.checkpoint.load_model`; window_px: the model's S; step_px: evaluate
     every step-th row and column; batch_size: windows per forward pass; device: torch device
     (default the model's); progress: the windows' counter shared by the tiles of an image
     (default: one of this tile's, :func:`~starclusters.detect.progress.tile_progress`).

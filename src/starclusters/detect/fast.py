@@ -28,9 +28,9 @@ import torch
 from starclusters.detect.exact import Centres
 from starclusters.detect.progress import WindowProgress, tile_progress
 from starclusters.detect.tiles import FAST_HEAD_BATCH, Tile, fast_strip_rows, widest_channels
+from starclusters.model.codec import preprocess
 from starclusters.model.dense import check_dense_ready, dense_pooled
 from starclusters.model.inference import estimates
-from starclusters.model.targets import preprocess
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ training prior.
 A peak's posterior is the class × Gaussian-distance weighted mean of the posteriors of
 the windows around it — the same weights :func:`starclusters.detect.peaks.weighted_parameters`
 gives the maps' point estimates (thesis §4.2.2) — decoded by THE decoding
-(:func:`starclusters.model.targets.decode`).
+(:func:`starclusters.model.codec.decode`).
 """
 
 from __future__ import annotations

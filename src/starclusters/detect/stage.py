@@ -13,7 +13,7 @@ convolutional "fast" mode) plugs in by adding an entry (and its halo to
 :func:`starclusters.detect.tiles.halo_px` if it needs more).
 
 Before any window is read the model is checked against the config (bands, window, output
-grids, pixel scale; :func:`starclusters.model.train.check_checkpoint`), and ``detect.mode:
+grids, pixel scale; :func:`starclusters.model.checkpoint.check_checkpoint`), and ``detect.mode:
 auto`` becomes the mode that runs it (:func:`starclusters.detect.settings.resolve_mode`).
 """
 
@@ -48,9 +48,9 @@ from starclusters.detect.tiles import (
 )
 from starclusters.errors import ConfigError, InputFileError
 from starclusters.io import open_fits, read_fits_header, read_table, write_table
+from starclusters.model.checkpoint import check_checkpoint, load_model
+from starclusters.model.codec import ParameterGrids
 from starclusters.model.inference import ESTIMATES
-from starclusters.model.targets import ParameterGrids
-from starclusters.model.train import check_checkpoint, load_model
 from starclusters.mosaic.prepare import MASK_BLANK
 
 log = logging.getLogger(__name__)
@@ -85,7 +85,7 @@ def load_detector(
     """(model, grids, meta) of ``model_path``, refused unless it fits the data and the mode.
 
     ConfigError naming the key if the model was trained on other bands, window, output
-    grids or pixel scale (:func:`starclusters.model.train.check_checkpoint`), if it is
+    grids or pixel scale (:func:`starclusters.model.checkpoint.check_checkpoint`), if it is
     the regression network (thesis ch. 2), which has no class or visibility output, or if
     ``mode`` is "fast" and the network is not dense-ready.
     """

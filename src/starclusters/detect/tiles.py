@@ -58,7 +58,7 @@ NETWORK_DEFAULTS = {
     "stem_channels": 64,
     "fc_width": 1024,
 }
-#: Bins per grid of the thesis (starclusters.model.targets.DEFAULT_GRIDS), for a config
+#: Bins per grid of the thesis (starclusters.model.codec.DEFAULT_GRIDS), for a config
 #: that does not set ``model.grids``; checked against targets by tests/test_detect.py.
 DEFAULT_BINS = {
     "log_age_yr": 20,

@@ -41,12 +41,8 @@ import torch
 from starclusters.errors import ConfigError, InputFileError
 from starclusters.io import default_remedy, read_cube, read_table
 from starclusters.mocks.compose import compose, observed_rh_px
-from starclusters.model.targets import (
-    ParameterGrids,
-    batch_targets,
-    preprocess,
-    regression_targets,
-)
+from starclusters.model.codec import ParameterGrids, preprocess
+from starclusters.model.targets import batch_targets, regression_targets
 
 log = logging.getLogger(__name__)
 

@@ -36,10 +36,10 @@ from tqdm import tqdm
 
 from starclusters.config import dataclass_from_config
 from starclusters.errors import ConfigError
+from starclusters.model.codec import ParameterGrids
 from starclusters.model.data import TrainingData
 from starclusters.model.inference import predict
 from starclusters.model.network import ClusterNetwork
-from starclusters.model.targets import ParameterGrids
 from starclusters.scorecard.score import error_statistics
 
 log = logging.getLogger(__name__)

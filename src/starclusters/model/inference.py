@@ -1,9 +1,9 @@
 """Apply a trained network to windows: THE inference path shared by evaluation and detection.
 
-:func:`predict` takes raw windows (counts/s), applies :func:`~starclusters.model.targets.preprocess`
+:func:`predict` takes raw windows (counts/s), applies :func:`~starclusters.model.codec.preprocess`
 and the network in batches (bf16 autocast and channels_last on CUDA, as in training), turns
 logits into probabilities with :func:`~starclusters.model.network.probabilities` and decodes
-them with :func:`~starclusters.model.targets.decode_outputs` — the same three functions the
+them with :func:`~starclusters.model.codec.decode_outputs` — the same three functions the
 training and the detection stage use, so a window is read the same way everywhere.
 """
 
@@ -14,13 +14,13 @@ from contextlib import nullcontext
 import numpy as np
 import torch
 
-from starclusters.model.network import ClusterNetwork, probabilities, rotation_average
-from starclusters.model.targets import (
+from starclusters.model.codec import (
     REGRESSION_TARGETS,
     ParameterGrids,
     decode_outputs,
     preprocess,
 )
+from starclusters.model.network import ClusterNetwork, probabilities, rotation_average
 
 #: Point estimates returned by :func:`predict`, in this order.
 ESTIMATES = ("p_cluster", "visibility", "log_age_yr", "av_mag", "log_mass_msun", "log_rh_arcsec")

@@ -9,19 +9,12 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from starclusters.errors import ConfigError
+from starclusters.model.checkpoint import check_checkpoint, export_model, load_model
+from starclusters.model.codec import ParameterGrids
 from starclusters.model.data import TrainingData, load_training_data
 from starclusters.model.evaluate import EvaluateSettings, run_test_set, score_test_set
 from starclusters.model.network import NetworkSpec
-from starclusters.model.targets import ParameterGrids
-from starclusters.model.train import (
-    TrainSettings,
-    check_checkpoint,
-    check_gpus,
-    export_model,
-    load_model,
-    rank_and_world,
-    train,
-)
+from starclusters.model.train import TrainSettings, check_gpus, rank_and_world, train
 from starclusters.plotting import save_figure
 
 log = logging.getLogger(__name__)

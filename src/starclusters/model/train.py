@@ -16,10 +16,11 @@ history (except the ``seconds`` column) as an uninterrupted run — bit for bit 
 the same number of threads. A checkpoint made with other settings, network, grids, bands,
 window, pixel scale, seed or data is refused with a ConfigError naming the key.
 
-The checkpoint holds only plain Python values and tensors (``torch.load(weights_only=True)``
-reads it). ``meta`` in it records spec, grids (:meth:`ParameterGrids.to_dict`), bands,
-window, pixel scale, settings, seed and a fingerprint of the data; :func:`load_model` returns
-the best model with it and :func:`check_checkpoint` compares it with a config.
+The checkpoint's format, and reading, exporting and checking it and the model file, are in
+:mod:`starclusters.model.checkpoint` (:func:`~starclusters.model.checkpoint.load_model`,
+:func:`~starclusters.model.checkpoint.export_model`,
+:func:`~starclusters.model.checkpoint.check_checkpoint`); the targets and losses in
+:mod:`starclusters.model.targets`, the grids in :mod:`starclusters.model.codec`.
 
 Several GPUs (DistributedDataParallel). Launched by ``torchrun`` (``starclusters train``
 joins the process group), :func:`train` runs one process per GPU: the global batch stays
@@ -41,16 +42,14 @@ draws differ from an uninterrupted run's).
 
 from __future__ import annotations
 
-import copy
-import dataclasses
 import json
 import logging
 import math
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -60,24 +59,25 @@ from tqdm import tqdm
 
 from starclusters.config import dataclass_from_config
 from starclusters.errors import ConfigError, InputFileError
-from starclusters.io import atomic_path
+from starclusters.model.checkpoint import (
+    CHECKPOINT_FORMAT,
+    FORMAT_VERSION,
+    _asdict,
+    _device,
+    _grids_of,
+    _history_frame,
+    _load,
+    _save,
+    check_checkpoint,
+)
+from starclusters.model.codec import HEADS, REGRESSION_TARGETS, ParameterGrids
 from starclusters.model.data import TrainingData
 from starclusters.model.network import ClusterNetwork, NetworkSpec, rotation_average
-from starclusters.model.targets import (
-    GRID_NAMES,
-    HEADS,
-    REGRESSION_TARGETS,
-    ParameterGrids,
-    loss,
-    regression_loss,
-)
+from starclusters.model.targets import loss, regression_loss
 
 log = logging.getLogger(__name__)
 
 CONFIG_KEY = "train"
-CHECKPOINT_FORMAT = "starclusters.model.checkpoint"
-MODEL_FORMAT = "starclusters.model"
-FORMAT_VERSION = 1
 #: Tags mixed into SeedSequence so that the streams of training epochs, the validation set
 #: and the weight initialisation never coincide.
 _TRAIN_TAG, _VAL_TAG, _INIT_TAG = 1, 2, 3
@@ -177,13 +177,6 @@ def _rng(seed: int, tag: int, epoch: int = 0, rank: int = 0) -> np.random.Genera
 def _torch_seed(seed: int, tag: int, epoch: int = 0, rank: int = 0) -> int:
     sequence = np.random.SeedSequence(_entropy(seed, tag, epoch, rank))
     return int(sequence.generate_state(1, np.uint64)[0])
-
-
-def _device(device) -> torch.device:
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device {device!r}: CUDA is not available here; use device='cpu'")
-    return dev
 
 
 def _fork_rng(dev: torch.device):
@@ -293,55 +286,6 @@ def _cpu_scale(model: ClusterNetwork):
     return None if scale is None else scale.detach().cpu()
 
 
-def _asdict(obj) -> dict:
-    return json.loads(json.dumps(dataclasses.asdict(obj)))
-
-
-def _grids_equal(a: Sequence, b: Sequence) -> bool:
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    return a.shape == b.shape and np.allclose(a, b, rtol=1e-9, atol=1e-12)
-
-
-def check_checkpoint(
-    meta: Mapping,
-    bands: Sequence[str],
-    window_px: int,
-    grids: ParameterGrids,
-    pixel_scale_arcsec: float | None = None,
-) -> None:
-    """Refuse a model whose bands, window, grids or pixel scale differ from the config's.
-
-    meta: the ``meta`` of :func:`load_model`. ConfigError naming the first mismatching key
-    (``bands``, ``window_px``, ``model.grids.<name>``, ``pixel_scale_arcsec``) with both
-    values, and what to do.
-    """
-    where = "the model was trained with"
-    fix = "use the matching config or retrain the model"
-    if list(meta.get("bands", [])) != list(bands):
-        raise ConfigError(f"bands: {where} {meta.get('bands')}, config has {list(bands)}; {fix}")
-    if int(meta.get("window_px", -1)) != int(window_px):
-        raise ConfigError(
-            f"window_px: {where} {meta.get('window_px')}, config has {window_px}; {fix}"
-        )
-    stored = meta.get("grids", {})
-    for name in GRID_NAMES:
-        if name not in stored or not _grids_equal(stored[name], getattr(grids, name)):
-            theirs = np.asarray(stored.get(name, []), float)
-            ours = getattr(grids, name)
-            raise ConfigError(
-                f"model.grids.{name}: {where} {theirs.size} centres "
-                f"[{theirs[:1]}…{theirs[-1:]}], config gives {ours.size} "
-                f"[{ours[0]:g}…{ours[-1]:g}]; {fix}"
-            )
-    if pixel_scale_arcsec is not None and not math.isclose(
-        float(meta.get("pixel_scale_arcsec", math.nan)), pixel_scale_arcsec, rel_tol=1e-9
-    ):
-        raise ConfigError(
-            f"pixel_scale_arcsec: {where} {meta.get('pixel_scale_arcsec')}, config has "
-            f"{pixel_scale_arcsec}; {fix}"
-        )
-
-
 def _check_resume(stored: Mapping, current: Mapping, path: Path) -> None:
     """ConfigError naming the first key in which a checkpoint's meta differs from this run."""
     fix = f"delete {path} to start training over, or restore the previous config"
@@ -361,10 +305,6 @@ def _check_resume(stored: Mapping, current: Mapping, path: Path) -> None:
                 f"{key}: the checkpoint {path} was made with {stored.get(key)!r}, this run "
                 f"has {current[key]!r} {what}; {fix}"
             )
-
-
-def _grids_of(meta: Mapping) -> ParameterGrids:
-    return ParameterGrids.from_dict(meta["grids"])
 
 
 def _check_compatible(spec: NetworkSpec, grids: ParameterGrids, data: TrainingData) -> None:
@@ -391,24 +331,6 @@ def _check_compatible(spec: NetworkSpec, grids: ParameterGrids, data: TrainingDa
                 f"model.{key}: the network has {n} bins but model.grids.{grid} has "
                 f"{getattr(grids, grid).size}; make them equal"
             )
-
-
-# -------------------------------------------------------------------------------- checkpoints
-
-
-def _load(path: Path, device) -> dict:
-    try:
-        return torch.load(path, map_location=device, weights_only=True)
-    except Exception as err:  # truncated, not a torch file, or unsafe content
-        raise InputFileError(
-            f"{path}: not a readable model checkpoint ({type(err).__name__}: {err}); delete it "
-            "and rerun the training"
-        ) from err
-
-
-def _save(obj: Mapping, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(dict(obj), tmp)
 
 
 def _state_copy(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -510,270 +432,316 @@ def train(
     the regression network), lr (of the epoch's last step),
     seconds (wall time of the epoch) and best (the epoch is the best so far).
     """
+    run = _setup(spec, grids, data, settings, checkpoint_path, seed, device)
+    state = _initial_state(run)
+    start_epoch = _resume(run, state, restart_on_mismatch)
+    ddp = _distributed(run, state.model)
+    val_set = _validation_set(run, state.model) if run.rank == 0 else None
+    end_epoch = settings.epochs
+    if stop_after_epochs is not None:
+        end_epoch = min(end_epoch, start_epoch + int(stop_after_epochs))
+
+    for epoch in range(start_epoch + 1, end_epoch + 1):
+        t0 = time.perf_counter()
+        sums, lr, rng = _train_epoch(run, state, ddp, epoch)
+        if run.rank == 0:  # validation, history, checkpoint, log
+            row = _validate(run, state, epoch, sums, lr, t0, val_set)
+            _save_checkpoint(run, state, epoch, rng)
+            _log_epoch(run, state, row)
+        if run.world > 1:
+            _barrier(run.dev)  # the checkpoint of this epoch is written
+
+    return _result(run, state, ran=end_epoch > start_epoch)
+
+
+# ------------------------------------------------------------------------- the steps of train()
+
+
+@dataclass(frozen=True)
+class _Run:
+    """What one call of :func:`train` trains, and where; the same on every rank but ``rank``."""
+
+    spec: NetworkSpec
+    grids: ParameterGrids
+    data: TrainingData
+    settings: TrainSettings
+    seed: int
+    path: Path  # the checkpoint, read at start and written after every epoch
+    meta: dict  # the checkpoint's meta (:func:`_meta`)
+    dev: torch.device
+    rank: int
+    world: int
+    share: int  # images this rank draws per step (:func:`_batch_share`)
+    loss_fn: Callable  # of the head type (:func:`_objective`)
+    parts: tuple[str, ...]  # the names of its per-head parts
+
+    @property
+    def amp(self) -> bool:
+        """bf16 autocast (and channels_last) on CUDA."""
+        return self.dev.type == "cuda"
+
+
+@dataclass
+class _State:
+    """What a run carries from epoch to epoch and writes into its checkpoint."""
+
+    model: ClusterNetwork
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    best: dict  # epoch, val_loss and model (weights on the CPU) of the best epoch so far
+    history: list[dict] = field(default_factory=list)  # one row per finished epoch
+
+
+def _setup(spec, grids, data, settings, checkpoint_path, seed, device) -> _Run:
+    """The run of :func:`train`'s arguments, its device, rank and checkpoint meta, checked."""
     path = Path(checkpoint_path)
     dev = _device(device)
-    amp = dev.type == "cuda"
     rank, world = rank_and_world()
     share = _batch_share(settings.batch_size, world)
     if dev.type == "cuda" and dev.index is None:
         dev = torch.device("cuda", torch.cuda.current_device())  # torchrun: set from LOCAL_RANK
     _check_compatible(spec, grids, data)
     meta = _meta(spec, grids, data, settings, seed)
-    loss_fn, parts_names = _objective(spec.head)
-
-    with _fork_rng(dev):
-        torch.manual_seed(_torch_seed(seed, _INIT_TAG))
-        model = ClusterNetwork(spec)
-    if spec.input_norm == "fixed":
-        model.set_input_scale(data.band_scale())
-    model.to(dev)
-    if dev.type == "cuda":
-        model.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr_start)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: settings.lr_factor(step))
-    history: list[dict] = []
-    best = {"epoch": 0, "val_loss": math.inf, "model": _state_copy(model)}
-    start_epoch = 0
-
-    state = _load(path, dev) if path.exists() else None
-    if state is not None:
-        if state.get("format") != CHECKPOINT_FORMAT:
-            raise InputFileError(
-                f"{path}: not a training checkpoint (format {state.get('format')!r}); delete "
-                "it or give another checkpoint path"
-            )
-        try:
-            _check_resume(state["meta"], meta, path)
-        except ConfigError as err:
-            if not restart_on_mismatch:
-                raise
-            if rank == 0:
-                log.warning("starting over: %s", err)
-            state = None
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        best = {
-            "epoch": state["best"]["epoch"],
-            "val_loss": state["best"]["val_loss"],
-            "model": state["best"]["model"],
-        }
-        history = pd.DataFrame(state["history"]).to_dict("records")
-        start_epoch = int(state["epoch"])
-        if rank == 0:
-            log.info("resuming %s after epoch %d of %d", path, start_epoch, settings.epochs)
-            stored_world = int(state.get("world_size", 1))
-            if stored_world != world and start_epoch < settings.epochs:
-                log.warning(
-                    "the checkpoint was written by %d training process(es), this run has %d: "
-                    "the remaining epochs draw other batches than an uninterrupted run would",
-                    stored_world,
-                    world,
-                )
-    ddp = model
-    if world > 1:
-        ids = [dev.index] if dev.type == "cuda" else None
-        ddp = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
-
-    val_x = val_targets = None
-    if rank == 0:
-        val_x, val_targets = data.make_batch(
-            "val",
-            settings.val_size,
-            _rng(seed, _VAL_TAG),
-            grids,
-            augment=settings.augment,
-            jitter_px=settings.jitter_px,
-            calibration_jitter=settings.calibration_jitter,
-            head=spec.head,
-            band_scale=_cpu_scale(model),
-        )
-    end_epoch = settings.epochs
-    if stop_after_epochs is not None:
-        end_epoch = min(end_epoch, start_epoch + int(stop_after_epochs))
-
-    band_scale = model.band_scale()
-    for epoch in range(start_epoch + 1, end_epoch + 1):
-        t0 = time.perf_counter()
-        rng = _rng(seed, _TRAIN_TAG, epoch, rank)
-        sums = {k: 0.0 for k in ("loss", "accuracy", *parts_names)}
-        ddp.train()
-        with _fork_rng(dev):
-            torch.manual_seed(_torch_seed(seed, _TRAIN_TAG, epoch, rank))  # dropout
-            steps = tqdm(
-                range(settings.steps_per_epoch),
-                desc=f"epoch {epoch}/{settings.epochs}",
-                leave=False,
-                disable=None if rank == 0 else True,
-            )
-            for _ in steps:
-                x, targets = data.make_batch(
-                    "train",
-                    share,
-                    rng,
-                    grids,
-                    augment=settings.augment,
-                    jitter_px=settings.jitter_px,
-                    calibration_jitter=settings.calibration_jitter,
-                    device=dev,
-                    head=spec.head,
-                    band_scale=band_scale,
-                )
-                outputs = _forward(ddp, x, dev, amp, spec.head)
-                outputs = {k: v.float() for k, v in outputs.items()}
-                total, per_head = loss_fn(outputs, targets)
-                # (loss, accuracy, heads), averaged over the ranks before anyone steps
-                accuracy = _accuracy(outputs, targets)
-                parts = [total, accuracy, *(per_head[h] for h in parts_names)]
-                stats = torch.stack([p.detach() for p in parts]).double()
-                if world > 1:
-                    torch.distributed.all_reduce(stats)
-                    stats /= world
-                value, accuracy, *head_values = stats.tolist()
-                if not math.isfinite(value):
-                    raise FloatingPointError(
-                        f"training loss is {value} at epoch {epoch}; lower train.lr_start"
-                    )
-                optimizer.zero_grad(set_to_none=True)
-                total.backward()
-                optimizer.step()
-                lr = optimizer.param_groups[0]["lr"]
-                scheduler.step()
-                sums["loss"] += value
-                sums["accuracy"] += accuracy
-                for head, part in zip(parts_names, head_values, strict=True):
-                    sums[head] += part
-                steps.set_postfix(loss=f"{value:.3f}")
-        if rank == 0:  # validation, history, checkpoint, log
-            n = settings.steps_per_epoch
-            val_loss, val_heads, val_acc = evaluate(
-                model, val_x, val_targets, settings.eval_batch_size, dev
-            )
-            is_best = val_loss < best["val_loss"]
-            if is_best:
-                best = {"epoch": epoch, "val_loss": val_loss, "model": _state_copy(model)}
-            row = {"epoch": epoch, "train_loss": sums["loss"] / n, "val_loss": val_loss}
-            row.update({f"train_loss_{h}": sums[h] / n for h in parts_names})
-            row.update({f"val_loss_{h}": val_heads[h] for h in parts_names})
-            row.update(
-                train_accuracy=sums["accuracy"] / n,
-                val_accuracy=val_acc,
-                lr=lr,
-                seconds=time.perf_counter() - t0,
-                best=is_best,
-            )
-            history.append(row)
-            _save(
-                {
-                    "format": CHECKPOINT_FORMAT,
-                    "version": FORMAT_VERSION,
-                    "meta": meta,
-                    "epoch": epoch,
-                    "model": _state_copy(model),
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                    "best": best,
-                    "history": pd.DataFrame(history).to_dict("list"),
-                    "numpy_rng": json.dumps(rng.bit_generator.state),
-                    "torch_rng": torch.get_rng_state(),
-                    "world_size": world,
-                },
-                path,
-            )
-            log.info(
-                "epoch %d/%d: train loss %.4f, val loss %.4f%s, class accuracy %.3f/%.3f, "
-                "lr %.2e, %.1f s",
-                epoch,
-                settings.epochs,
-                row["train_loss"],
-                val_loss,
-                " (best)" if is_best else f" (best {best['val_loss']:.4f} at {best['epoch']})",
-                row["train_accuracy"],
-                val_acc,
-                lr,
-                row["seconds"],
-            )
-        if world > 1:
-            _barrier(dev)  # the checkpoint of this epoch is written
-
-    if rank > 0 and end_epoch > start_epoch:  # rank 0 alone validated: its checkpoint knows
-        state = _load(path, dev)
-        best = state["best"]
-        history = pd.DataFrame(state["history"]).to_dict("records")
-    model.load_state_dict(best["model"])
-    model.eval()
-    hist = _history_frame(history)
-    out_meta = {**meta, "best_epoch": best["epoch"], "best_val_loss": best["val_loss"]}
-    return TrainResult(model, hist, best["epoch"], best["val_loss"], out_meta)
-
-
-def _history_frame(rows: list[dict] | Mapping) -> pd.DataFrame:
-    frame = pd.DataFrame(rows)
-    if frame.empty:
-        return frame
-    frame["epoch"] = frame["epoch"].astype(int)
-    frame["best"] = frame["best"].astype(bool)
-    return frame
-
-
-# --------------------------------------------------------------------------- using the model
-
-
-def export_model(checkpoint_path: str | os.PathLike, model_path: str | os.PathLike) -> None:
-    """Write the best weights of a training checkpoint, with its meta and history, atomically.
-
-    The result (``model.pt``) is what detection reads; it lacks the optimiser state.
-    """
-    state = _load(Path(checkpoint_path), "cpu")
-    if state.get("format") != CHECKPOINT_FORMAT:
-        raise InputFileError(
-            f"{checkpoint_path}: not a training checkpoint; give the one train wrote"
-        )
-    meta = {
-        **state["meta"],
-        "best_epoch": state["best"]["epoch"],
-        "best_val_loss": state["best"]["val_loss"],
-        "epochs_done": state["epoch"],
-    }
-    _save(
-        {
-            "format": MODEL_FORMAT,
-            "version": FORMAT_VERSION,
-            "meta": meta,
-            "model": state["best"]["model"],
-            "history": state["history"],
-        },
-        Path(model_path),
+    loss_fn, parts = _objective(spec.head)
+    return _Run(
+        spec, grids, data, settings, seed, path, meta, dev, rank, world, share, loss_fn, parts
     )
 
 
-def load_model(
-    path: str | os.PathLike, device="cpu"
-) -> tuple[ClusterNetwork, ParameterGrids, dict]:
-    """(model in eval mode on ``device``, its grids, meta) from a model file or a checkpoint.
+def _initial_state(run: _Run) -> _State:
+    """A new network with its initial weights from the seed, on the device; Adam and the
+    learning-rate schedule at step 0; the initial weights as the best so far."""
+    settings = run.settings
+    with _fork_rng(run.dev):
+        torch.manual_seed(_torch_seed(run.seed, _INIT_TAG))
+        model = ClusterNetwork(run.spec)
+    if run.spec.input_norm == "fixed":
+        model.set_input_scale(run.data.band_scale())
+    model.to(run.dev)
+    if run.dev.type == "cuda":
+        model.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr_start)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: settings.lr_factor(step))
+    best = {"epoch": 0, "val_loss": math.inf, "model": _state_copy(model)}
+    return _State(model, optimizer, scheduler, best)
 
-    A training checkpoint gives its best weights. meta holds spec, grids, bands, window_px,
-    pixel_scale_arcsec, settings, seed, best_epoch, best_val_loss and ``history`` (a
-    DataFrame); check it against a config with :func:`check_checkpoint`.
+
+def _resume(run: _Run, state: _State, restart_on_mismatch: bool) -> int:
+    """The number of epochs already done: those of the checkpoint at ``run.path``, whose
+    weights, optimiser, scheduler, best model and history then replace ``state``'s; 0
+    without a checkpoint, or with a mismatching one and ``restart_on_mismatch``."""
+    path = run.path
+    checkpoint = _load(path, run.dev) if path.exists() else None
+    if checkpoint is not None:
+        if checkpoint.get("format") != CHECKPOINT_FORMAT:
+            raise InputFileError(
+                f"{path}: not a training checkpoint (format {checkpoint.get('format')!r}); "
+                "delete it or give another checkpoint path"
+            )
+        try:
+            _check_resume(checkpoint["meta"], run.meta, path)
+        except ConfigError as err:
+            if not restart_on_mismatch:
+                raise
+            if run.rank == 0:
+                log.warning("starting over: %s", err)
+            checkpoint = None
+    if checkpoint is None:
+        return 0
+    state.model.load_state_dict(checkpoint["model"])
+    state.optimizer.load_state_dict(checkpoint["optimizer"])
+    state.scheduler.load_state_dict(checkpoint["scheduler"])
+    state.best = {
+        "epoch": checkpoint["best"]["epoch"],
+        "val_loss": checkpoint["best"]["val_loss"],
+        "model": checkpoint["best"]["model"],
+    }
+    state.history = pd.DataFrame(checkpoint["history"]).to_dict("records")
+    start_epoch = int(checkpoint["epoch"])
+    if run.rank == 0:
+        log.info("resuming %s after epoch %d of %d", path, start_epoch, run.settings.epochs)
+        stored_world = int(checkpoint.get("world_size", 1))
+        if stored_world != run.world and start_epoch < run.settings.epochs:
+            log.warning(
+                "the checkpoint was written by %d training process(es), this run has %d: "
+                "the remaining epochs draw other batches than an uninterrupted run would",
+                stored_world,
+                run.world,
+            )
+    return start_epoch
+
+
+def _distributed(run: _Run, model: ClusterNetwork) -> torch.nn.Module:
+    """The model as the steps call it: wrapped in DistributedDataParallel with several ranks."""
+    if run.world == 1:
+        return model
+    ids = [run.dev.index] if run.dev.type == "cuda" else None
+    return torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
+
+
+def _validation_set(run: _Run, model: ClusterNetwork) -> tuple[torch.Tensor, dict]:
+    """(x, targets) of the fixed validation set, drawn once from its own seed (rank 0)."""
+    settings = run.settings
+    return run.data.make_batch(
+        "val",
+        settings.val_size,
+        _rng(run.seed, _VAL_TAG),
+        run.grids,
+        augment=settings.augment,
+        jitter_px=settings.jitter_px,
+        calibration_jitter=settings.calibration_jitter,
+        head=run.spec.head,
+        band_scale=_cpu_scale(model),
+    )
+
+
+def _train_epoch(run: _Run, state: _State, ddp, epoch: int):
+    """Epoch ``epoch``'s steps_per_epoch optimiser steps, its randomness from (seed, epoch, rank).
+
+    Returns the sums over the steps of the loss, the class accuracy and the per-head losses
+    (each step's averaged over the ranks), the learning rate of the last step, and the
+    epoch's batch generator (whose state the checkpoint records).
     """
-    path = Path(path)
-    if not path.exists():
-        raise InputFileError(f"{path}: no such model file; run the training stage first")
-    dev = _device(device)
-    state = _load(path, dev)
-    fmt = state.get("format") if isinstance(state, Mapping) else None
-    if fmt not in (CHECKPOINT_FORMAT, MODEL_FORMAT):
-        raise InputFileError(f"{path}: not a starclusters model (format {fmt!r}); retrain it")
-    meta = copy.deepcopy(dict(state["meta"]))
-    if fmt == CHECKPOINT_FORMAT:
-        weights = state["best"]["model"]
-        meta.update(best_epoch=state["best"]["epoch"], best_val_loss=state["best"]["val_loss"])
-        meta["epochs_done"] = state["epoch"]
-    else:
-        weights = state["model"]
-    meta["history"] = _history_frame(state["history"])
-    model = ClusterNetwork(NetworkSpec(**meta["spec"]))
-    model.load_state_dict(weights)
-    model.to(dev).eval()
-    return model, _grids_of(meta), meta
+    settings = run.settings
+    rng = _rng(run.seed, _TRAIN_TAG, epoch, run.rank)
+    sums = {k: 0.0 for k in ("loss", "accuracy", *run.parts)}
+    band_scale = state.model.band_scale()
+    ddp.train()
+    with _fork_rng(run.dev):
+        torch.manual_seed(_torch_seed(run.seed, _TRAIN_TAG, epoch, run.rank))  # dropout
+        steps = tqdm(
+            range(settings.steps_per_epoch),
+            desc=f"epoch {epoch}/{settings.epochs}",
+            leave=False,
+            disable=None if run.rank == 0 else True,
+        )
+        for _ in steps:
+            x, targets = run.data.make_batch(
+                "train",
+                run.share,
+                rng,
+                run.grids,
+                augment=settings.augment,
+                jitter_px=settings.jitter_px,
+                calibration_jitter=settings.calibration_jitter,
+                device=run.dev,
+                head=run.spec.head,
+                band_scale=band_scale,
+            )
+            (value, accuracy, *head_values), lr = _step(run, state, ddp, x, targets, epoch)
+            sums["loss"] += value
+            sums["accuracy"] += accuracy
+            for head, part in zip(run.parts, head_values, strict=True):
+                sums[head] += part
+            steps.set_postfix(loss=f"{value:.3f}")
+    return sums, lr, rng
+
+
+def _step(run: _Run, state: _State, ddp, x, targets, epoch: int) -> tuple[list[float], float]:
+    """One optimiser step on the batch (x, targets): forward, loss, backward, Adam, schedule.
+
+    Returns [loss, class accuracy, *per-head losses], averaged over the ranks before anyone
+    steps (so that all stop together on a non-finite loss: FloatingPointError), and the
+    learning rate of the step.
+    """
+    outputs = _forward(ddp, x, run.dev, run.amp, run.spec.head)
+    outputs = {k: v.float() for k, v in outputs.items()}
+    total, per_head = run.loss_fn(outputs, targets)
+    # (loss, accuracy, heads), averaged over the ranks before anyone steps
+    accuracy = _accuracy(outputs, targets)
+    parts = [total, accuracy, *(per_head[h] for h in run.parts)]
+    stats = torch.stack([p.detach() for p in parts]).double()
+    if run.world > 1:
+        torch.distributed.all_reduce(stats)
+        stats /= run.world
+    values = stats.tolist()
+    if not math.isfinite(values[0]):
+        raise FloatingPointError(
+            f"training loss is {values[0]} at epoch {epoch}; lower train.lr_start"
+        )
+    optimizer = state.optimizer
+    optimizer.zero_grad(set_to_none=True)
+    total.backward()
+    optimizer.step()
+    lr = optimizer.param_groups[0]["lr"]
+    state.scheduler.step()
+    return values, lr
+
+
+def _validate(run: _Run, state: _State, epoch: int, sums: dict, lr: float, t0: float, val_set):
+    """Validate the epoch's model on the fixed set (rank 0), keep it if it is the best so
+    far, and append the epoch's history row (returned); t0: when the epoch began."""
+    settings = run.settings
+    n = settings.steps_per_epoch
+    val_x, val_targets = val_set
+    val_loss, val_heads, val_acc = evaluate(
+        state.model, val_x, val_targets, settings.eval_batch_size, run.dev
+    )
+    is_best = val_loss < state.best["val_loss"]
+    if is_best:
+        state.best = {"epoch": epoch, "val_loss": val_loss, "model": _state_copy(state.model)}
+    row = {"epoch": epoch, "train_loss": sums["loss"] / n, "val_loss": val_loss}
+    row.update({f"train_loss_{h}": sums[h] / n for h in run.parts})
+    row.update({f"val_loss_{h}": val_heads[h] for h in run.parts})
+    row.update(
+        train_accuracy=sums["accuracy"] / n,
+        val_accuracy=val_acc,
+        lr=lr,
+        seconds=time.perf_counter() - t0,
+        best=is_best,
+    )
+    state.history.append(row)
+    return row
+
+
+def _save_checkpoint(run: _Run, state: _State, epoch: int, rng: np.random.Generator) -> None:
+    """Write the checkpoint of the run after ``epoch`` atomically (rank 0)."""
+    _save(
+        {
+            "format": CHECKPOINT_FORMAT,
+            "version": FORMAT_VERSION,
+            "meta": run.meta,
+            "epoch": epoch,
+            "model": _state_copy(state.model),
+            "optimizer": state.optimizer.state_dict(),
+            "scheduler": state.scheduler.state_dict(),
+            "best": state.best,
+            "history": pd.DataFrame(state.history).to_dict("list"),
+            "numpy_rng": json.dumps(rng.bit_generator.state),
+            "torch_rng": torch.get_rng_state(),
+            "world_size": run.world,
+        },
+        run.path,
+    )
+
+
+def _log_epoch(run: _Run, state: _State, row: Mapping) -> None:
+    """One log line of the epoch's history row (rank 0)."""
+    best = state.best
+    log.info(
+        "epoch %d/%d: train loss %.4f, val loss %.4f%s, class accuracy %.3f/%.3f, lr %.2e, %.1f s",
+        row["epoch"],
+        run.settings.epochs,
+        row["train_loss"],
+        row["val_loss"],
+        " (best)" if row["best"] else f" (best {best['val_loss']:.4f} at {best['epoch']})",
+        row["train_accuracy"],
+        row["val_accuracy"],
+        row["lr"],
+        row["seconds"],
+    )
+
+
+def _result(run: _Run, state: _State, ran: bool) -> TrainResult:
+    """The best model (eval mode) with the history; ran: this call trained an epoch."""
+    best, history = state.best, state.history
+    if run.rank > 0 and ran:  # rank 0 alone validated: its checkpoint knows
+        checkpoint = _load(run.path, run.dev)
+        best = checkpoint["best"]
+        history = pd.DataFrame(checkpoint["history"]).to_dict("records")
+    model = state.model
+    model.load_state_dict(best["model"])
+    model.eval()
+    hist = _history_frame(history)
+    out_meta = {**run.meta, "best_epoch": best["epoch"], "best_val_loss": best["val_loss"]}
+    return TrainResult(model, hist, best["epoch"], best["val_loss"], out_meta)
