@@ -339,13 +339,14 @@ def test_stage_functions_survive_empty_and_tiny_catalogs(small_galaxy, n, tmp_pa
     truth = candidates.rename(columns={"log_rh_arcsec": "rh_arcsec"})
     truth["rh_arcsec"] = 10 ** truth["rh_arcsec"]
     write_table(tmp_path / "truth.parquet", truth)
-    settings = {"bootstrap": 5}
+    settings = {"bootstrap": 5, "mass_function": {"completeness_log_mass_msun": 3.5}}
     synthetic = {"source": "synthetic"}
     arms = out / "arms.parquet"
     c = tmp_path / "candidates.parquet"
     stage.make_population_figures(
-        c, settings, 5.5, *(tmp_path / f for f in ("p.png", "h.png", "r.png", "mf.parquet"))
-    )
+        c, settings, (3.5, 5.5), (6.6, 10.1),
+        *(tmp_path / f for f in ("p.png", "h.png", "r.png", "mf.parquet")),
+    )  # fmt: skip
     peaks = stage.make_arm_profiles(
         c, settings, synthetic, synthetic, 4.5, 1, tmp_path / "a.png", tmp_path / "prof.parquet",
         tmp_path / "peaks.parquet", arms_path=arms, truth_path=tmp_path / "truth.parquet",
@@ -373,6 +374,115 @@ def test_stage_functions_survive_empty_and_tiny_catalogs(small_galaxy, n, tmp_pa
     for name in ("p.png", "h.png", "r.png", "a.png", "m.png", "cmp.png"):
         assert (tmp_path / name).stat().st_size > 10_000
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+# --- a completeness limit derived from the selection function
+
+#: The known completeness of these tests: a logistic in log M whose 50 % point rises by
+#: 0.5 dex per dex of age from log M 3.8 at log t 7, 0.1 dex wide; no nuisance dependence.
+M50_AT_7, M50_PER_DEX, WIDTH_DEX = 3.8, 0.5, 0.1
+
+
+def _logistic_selection(top=1.0):
+    from starclusters.artificial.selection import SELECTION_FEATURES, SelectionFunction
+
+    axes = {name: np.array([0.0]) for name in SELECTION_FEATURES}
+    axes["log_age_yr"] = np.arange(6.6, 10.1001, 0.05)
+    axes["log_mass_msun"] = np.arange(3.0, 6.0001, 0.02)
+    t, m = np.meshgrid(axes["log_age_yr"], axes["log_mass_msun"], indexing="ij")
+    m50 = M50_AT_7 + M50_PER_DEX * (t - 7.0)
+    p = top / (1.0 + np.exp(-(m - m50) / WIDTH_DEX))
+    medians = {name: float(a[0]) for name, a in axes.items()}
+    return SelectionFunction(axes, p.reshape(p.shape + (1, 1, 1)), medians), axes
+
+
+def _selection_table(selection, axes):
+    """The grid table fit_selection writes, for SelectionFunction.read."""
+    from starclusters.artificial.selection import SELECTION_FEATURES
+
+    grids = np.meshgrid(*(axes[n] for n in SELECTION_FEATURES), indexing="ij")
+    table = pd.DataFrame({n: g.ravel() for n, g in zip(SELECTION_FEATURES, grids, strict=True)})
+    table["p_detected"] = selection.values.ravel()
+    return table, {"medians": selection.medians}
+
+
+def test_the_derived_completeness_limit_is_where_the_oldest_young_age_reaches_the_level(rng):
+    from starclusters.analysis import stage
+
+    selection, _ = _logistic_selection()
+    candidates = _candidates(40, rng)
+    background = np.full(len(candidates), np.nan)  # off the image: the median
+    young_top = 8.5
+    limit = stage.derived_completeness_limit(
+        selection, candidates, background, (3.5, 5.5), (6.6, 10.1), young_top, 0.9
+    )
+    oldest = stage.population_grid(6.6, 10.1)
+    oldest = oldest[oldest < young_top].max()  # 8.45: the highest node of the young sample
+    expected = M50_AT_7 + M50_PER_DEX * (oldest - 7.0) + WIDTH_DEX * math.log(9.0)
+    assert limit == pytest.approx(expected, abs=0.01)
+    # a lower level, a lower limit; a younger sample, a lower limit
+    assert stage.derived_completeness_limit(
+        selection, candidates, background, (3.5, 5.5), (6.6, 10.1), young_top, 0.5
+    ) == pytest.approx(expected - WIDTH_DEX * math.log(9.0), abs=0.01)
+    younger = stage.derived_completeness_limit(
+        selection, candidates, background, (3.5, 5.5), (6.6, 10.1), 7.5, 0.9
+    )
+    assert younger == pytest.approx(expected - M50_PER_DEX, abs=0.03)
+    # never reached (P tops out at 0.85), and no young candidate: NaN
+    capped, _ = _logistic_selection(top=0.85)
+    assert math.isnan(
+        stage.derived_completeness_limit(
+            capped, candidates, background, (3.5, 5.5), (6.6, 10.1), young_top, 0.9
+        )
+    )
+    assert math.isnan(
+        stage.derived_completeness_limit(
+            selection, candidates, background, (3.5, 5.5), (6.6, 10.1), 6.0, 0.9
+        )
+    )
+
+
+def test_the_hard_cut_fits_use_the_derived_limit_or_stay_unfitted(small_galaxy, tmp_path, rng):
+    from starclusters.analysis import stage
+    from starclusters.errors import ConfigError
+    from starclusters.io import read_table, write_table
+
+    out, _ = small_galaxy
+    candidates = _candidates(60, rng)
+    candidates["galactocentric_kpc"] = rng.uniform(0.5, 4, 60)
+    write_table(tmp_path / "candidates.parquet", candidates)
+    selection, axes = _logistic_selection()
+    table, meta = _selection_table(selection, axes)
+    write_table(tmp_path / "selection.parquet", table, meta)
+    figures = [tmp_path / f for f in ("p.png", "h.png", "r.png", "mf.parquet")]
+    files = {
+        "selection_path": tmp_path / "selection.parquet",
+        "image_path": out / "F438W.fits",
+        "background_annulus_px": (8.0, 16.0),
+    }
+    settings = {"mass_function": {"completeness_log_mass_msun": "selection"}}
+    fits = stage.make_population_figures(
+        tmp_path / "candidates.parquet", settings, (3.5, 5.5), (6.6, 10.1), *figures, **files
+    )
+    limit = stage.derived_completeness_limit(
+        selection, candidates, np.full(60, np.nan), (3.5, 5.5), (6.6, 10.1), 8.5, 0.9
+    )
+    assert fits["log_mass_lo_msun"].to_numpy() == pytest.approx(limit)
+    young = candidates["log_age_yr"] < 8.5
+    assert (fits["n"] == ((candidates["log_mass_msun"] >= limit) & young).sum()).all()
+    assert read_table(figures[-1]).attrs["meta"]["completeness_log_mass_msun"] == limit
+    # a level the function never reaches: the fits are unfitted, not an error
+    settings["mass_function"]["completeness_level"] = 0.999999
+    fits = stage.make_population_figures(
+        tmp_path / "candidates.parquet", settings, (3.5, 5.5), (6.6, 10.1), *figures, **files
+    )
+    assert (fits["n"] == 0).all() and fits["log_mass_lo_msun"].isna().all()
+    assert fits.loc[fits["model"] == "schechter_fixed_slope", "slope"].item() == -2.0
+    # 'selection' without the files it needs names the key
+    with pytest.raises(ConfigError, match="completeness_log_mass_msun"):
+        stage.make_population_figures(
+            tmp_path / "candidates.parquet", settings, (3.5, 5.5), (6.6, 10.1), *figures
+        )
 
 
 def test_comparison_config_is_checked():

@@ -36,9 +36,10 @@ SEARCH = {"artificial_maps", "artificial_peaks"}
 #: The population fits with the selection function, and the metrics that collect them.
 FITS = {"population_fit", "analysis_metrics"}
 #: The layers pooled, and what reads the pool: the recall, the selection function and the
-#: population fits that use it.
+#: population fits that use it (and the hard-cut fits, whose completeness limit it derives).
 POOLED = {"artificial_pool", "artificial_recall", "artificial_class_visibility"}
 POOLED |= {"artificial_selection", "population_fit", "arm_profiles", "analysis_metrics"}
+POOLED |= {"population_figures"}
 MATCHES = {"artificial_match"} | POOLED
 #: The validation galaxies (validation.smk): built by the training galaxy's generator ...
 VALIDATION_GALAXY = {"validation_galaxy", "validation_mosaic", "validation_truth"}
@@ -760,6 +761,10 @@ def test_nothing_to_do_after_a_run(built):
         ),
         (
             lambda c: c["analysis"]["mass_function"].update(completeness_log_mass_msun=3.8),
+            {"population_figures", "analysis_metrics"},
+        ),
+        (
+            lambda c: c["analysis"]["mass_function"].update(completeness_level=0.5),
             {"population_figures", "analysis_metrics"},
         ),
         (lambda c: c["analysis"].update(map_max_px=128), {"spatial_maps"}),

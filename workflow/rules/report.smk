@@ -3,12 +3,23 @@ a catalog (§3.3, Figs. 3.15/3.17) and one table of measured (and, for the synth
 injected) numbers; every figure goes into `snakemake --report`."""
 
 
+def population_figure_inputs(wildcards):
+    """population_figures' inputs: the candidates, and for a completeness limit derived from
+    the selection function (analysis.mass_function.completeness_log_mass_msun: selection)
+    that function and the band the injections' local background was measured in."""
+    inputs = {"candidates": f"results/{wildcards.galaxy}/detect/candidates.parquet"}
+    if ANALYSIS["mass_function"]["completeness_log_mass_msun"] == "selection":
+        inputs["selection"] = f"results/{wildcards.galaxy}/artificial/selection.parquet"
+        inputs["image"] = f"results/{wildcards.galaxy}/mosaic/{BANDS[-1]}.fits"
+    return inputs
+
+
 rule population_figures:
     """Parameter pairs coloured by age (Fig. 4.5), mass/size/density histograms with the
     mass-function fits (Fig. 4.6) and parameters against galactocentric distance (Fig. 4.8).
     """
     input:
-        candidates="results/{galaxy}/detect/candidates.parquet",
+        unpack(population_figure_inputs),
     output:
         pairs=report(
             "results/{galaxy}/analysis/parameters.png",
@@ -43,7 +54,15 @@ rule population_figures:
             "mass_function",
             "radial",
         ),
-        log_mass_hi_msun=config["mocks"]["log_mass_msun"]["max"],
+        log_mass_range_msun=[
+            config["mocks"]["log_mass_msun"]["min"],
+            config["mocks"]["log_mass_msun"]["max"],
+        ],
+        log_age_range_yr=[
+            PHOT["isochrones"]["log_age_yr"]["min"],
+            PHOT["isochrones"]["log_age_yr"]["max"],
+        ],
+        background_annulus_px=config["scorecard"]["background_annulus_px"],
     script:
         "../scripts/analysis_population.py"
 

@@ -131,6 +131,22 @@ def _empty(model: str, n: int, lo: float, hi: float, slope: float, log_mstar: fl
     return MassFunctionFit(model, n, lo, hi, slope, slope, slope, log_mstar, nan, nan, nan)
 
 
+def unfitted(
+    model: str, log_mass_lo_msun: float, log_mass_hi_msun: float, slope: float = THESIS_SLOPE
+) -> MassFunctionFit:
+    """The fit of ``model`` ("schechter", "schechter_fixed_slope" at ``slope``, "power_law")
+    to no clusters — for a sample without a usable mass range (e.g. a completeness limit
+    that is never reached, lo NaN): n 0, the fixed values kept, the free ones NaN."""
+    fixed = {
+        "schechter": (math.nan, math.nan),
+        "schechter_fixed_slope": (slope, math.nan),
+        "power_law": (math.nan, math.inf),
+    }
+    if model not in fixed:
+        raise ValueError(f"model must be one of {sorted(fixed)}, got {model!r}")
+    return _empty(model, 0, log_mass_lo_msun, log_mass_hi_msun, *fixed[model])
+
+
 def _interval(profile, best_x: float, best_nll: float, lo: float, hi: float):
     """Where profile(x) rises DELTA_NLL_1SIGMA above best_nll on each side of best_x, searched
     within [lo, hi]; ±inf on a side where it does not rise that far."""

@@ -165,7 +165,9 @@ def plot_histograms(
                 alpha=0.2,
                 lw=0,
             )
-            ax.axvline(fit.log_mass_lo_msun, color="0.5", lw=0.8, ls="--")
+            ax.axvline(
+                fit.log_mass_lo_msun, color="0.5", lw=0.8, ls="--", label="completeness limit"
+            )
     ax.set_ylim(bottom=0.3)  # below one cluster per bin the log axis shows only the model
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=7)

@@ -22,6 +22,7 @@ from starclusters.analysis.mass_function import (
     fit_power_law,
     fit_schechter,
     fit_schechter_mstar,
+    unfitted,
 )
 from starclusters.analysis.population import (
     ARM_AGE_EDGES_LOG_YR,
@@ -44,7 +45,8 @@ ANALYSIS_DEFAULTS = {
     "young_max_log_age_yr": YOUNG_MAX_LOG_AGE_YR,
     "old_min_log_age_yr": OLD_MIN_LOG_AGE_YR,
     "mass_function": {
-        "completeness_log_mass_msun": 3.5,
+        "completeness_log_mass_msun": "selection",
+        "completeness_level": 0.9,
         "max_log_age_yr": 8.5,
         "slope": THESIS_SLOPE,
     },
@@ -78,37 +80,178 @@ def _groups(settings: Mapping) -> tuple[list[AgeGroup], AgeGroup, AgeGroup]:
 
 
 def mass_function_fits(
-    log_mass_msun, log_age_yr, settings: Mapping, log_mass_hi_msun: float
+    log_mass_msun,
+    log_age_yr,
+    settings: Mapping,
+    log_mass_lo_msun: float,
+    log_mass_hi_msun: float,
 ) -> dict[str, object]:
     """The three mass-function fits (label -> MassFunctionFit) of the clusters younger than
-    mass_function.max_log_age_yr, from the completeness limit to ``log_mass_hi_msun``."""
+    mass_function.max_log_age_yr, from the completeness limit ``log_mass_lo_msun`` (a number:
+    the setting's, or :func:`derived_completeness_limit`'s) to ``log_mass_hi_msun``. A limit
+    that is NaN or not below the top gives unfitted fits (n 0), not an error."""
     mf = settings["mass_function"]
     young = np.asarray(log_age_yr, float) < float(mf["max_log_age_yr"])
     mass = np.asarray(log_mass_msun, float)[young]
-    lo, hi = float(mf["completeness_log_mass_msun"]), float(log_mass_hi_msun)
+    lo, hi = float(log_mass_lo_msun), float(log_mass_hi_msun)
+    fixed = f"Schechter, slope {mf['slope']:g}"
+    if not lo < hi:
+        return {
+            fixed: unfitted("schechter_fixed_slope", lo, hi, mf["slope"]),
+            "Schechter, slope free": unfitted("schechter", lo, hi),
+            "power law": unfitted("power_law", lo, hi),
+        }
     return {
-        f"Schechter, slope {mf['slope']:g}": fit_schechter_mstar(mass, lo, hi, mf["slope"]),
+        fixed: fit_schechter_mstar(mass, lo, hi, mf["slope"]),
         "Schechter, slope free": fit_schechter(mass, lo, hi),
         "power law": fit_power_law(mass, lo, hi),
     }
 
 
+def derived_completeness_limit(
+    selection,
+    candidates: pd.DataFrame,
+    log_background_counts_s,
+    log_mass_range_msun: tuple[float, float],
+    log_age_range_yr: tuple[float, float],
+    max_log_age_yr: float,
+    level: float,
+) -> float:
+    """log10(M/M☉) above which the young sample (derived log t < max_log_age_yr) is complete
+    at ``level``, from the selection function instead of by hand.
+
+    At each node of the age grid below max_log_age_yr (0.05 dex, from the bottom of
+    log_age_range_yr) the mass where the detection probability of a cluster like the young
+    candidates — the median over them of P at their own derived A_V, r_h and local
+    background (:func:`candidate_completeness`) — first reaches ``level``
+    (:func:`~starclusters.analysis.population_fit.completeness_limit_log_mass`); the limit
+    is the highest of these (P falls with age at fixed mass, so the oldest ages set it).
+    NaN when the sample has no young candidate or P never reaches ``level`` at some age
+    within log_mass_range_msun (the hard cut cannot be made complete there).
+    log_background_counts_s: (N,) per candidate, as the injections' (NaN: the median).
+    """
+    from starclusters.analysis.population_fit import completeness_limit_log_mass
+
+    young = candidates["log_age_yr"].to_numpy(float) < float(max_log_age_yr)
+    if not young.any():
+        return math.nan
+    mass_grid = population_grid(*log_mass_range_msun)
+    ages = population_grid(*log_age_range_yr)
+    ages = ages[ages < float(max_log_age_yr)]
+    if ages.size == 0:
+        return math.nan
+    completeness = candidate_completeness(
+        selection,
+        candidates[young],
+        np.asarray(log_background_counts_s, float)[young],
+        mass_grid,
+        ages,
+    )
+    limits = completeness_limit_log_mass(completeness, mass_grid, float(level))
+    return float(np.max(limits)) if np.isfinite(limits).all() else math.nan
+
+
+def completeness_log_mass(
+    settings: Mapping,
+    candidates: pd.DataFrame,
+    log_mass_range_msun: tuple[float, float],
+    log_age_range_yr: tuple[float, float],
+    selection_path: str | os.PathLike | None = None,
+    image_path: str | os.PathLike | None = None,
+    background_annulus_px: tuple[float, float] | None = None,
+) -> float:
+    """The hard-cut fits' lower mass limit, log10(M/M☉): mass_function.completeness_log_mass_msun
+    when it is a number, else (``selection``) :func:`derived_completeness_limit` at
+    mass_function.completeness_level with the selection function at ``selection_path``
+    and the local backgrounds measured on ``image_path`` (the injections' band) in
+    ``background_annulus_px`` (inner, outer, px). ConfigError naming the key when the
+    files it needs are not given."""
+    from starclusters.errors import ConfigError
+
+    mf = analysis_settings(settings)["mass_function"]
+    value = mf["completeness_log_mass_msun"]
+    if value != "selection":
+        return float(value)
+    if selection_path is None or image_path is None or background_annulus_px is None:
+        raise ConfigError(
+            "analysis.mass_function.completeness_log_mass_msun: 'selection' derives the limit "
+            "from the artificial-cluster test's selection function; give its file, the image "
+            "and the background annulus, or set a number (log10 M/Msun)"
+        )
+    from starclusters.artificial.selection import SelectionFunction
+    from starclusters.artificial.stage import local_backgrounds, log_background
+
+    background = local_backgrounds(
+        image_path, candidates["x"], candidates["y"], background_annulus_px
+    )
+    limit = derived_completeness_limit(
+        SelectionFunction.read(selection_path),
+        candidates,
+        log_background(background),
+        log_mass_range_msun,
+        log_age_range_yr,
+        float(mf["max_log_age_yr"]),
+        float(mf["completeness_level"]),
+    )
+    if math.isfinite(limit):
+        log.info(
+            "completeness limit from the selection function: log M %.2f (P ≥ %g for the "
+            "young candidates up to log t %g)",
+            limit,
+            mf["completeness_level"],
+            mf["max_log_age_yr"],
+        )
+    else:
+        log.warning(
+            "the selection function never reaches P = %g for the young candidates up to "
+            "log t %g within log M %g–%g: the hard-cut fits are left unfitted (lower "
+            "analysis.mass_function.completeness_level or max_log_age_yr, or set "
+            "completeness_log_mass_msun to a number)",
+            mf["completeness_level"],
+            mf["max_log_age_yr"],
+            *log_mass_range_msun,
+        )
+    return limit
+
+
 def make_population_figures(
     candidates_path: str | os.PathLike,
     settings: Mapping,
-    log_mass_hi_msun: float,
+    log_mass_range_msun: tuple[float, float],
+    log_age_range_yr: tuple[float, float],
     pairs_path: str | os.PathLike,
     histograms_path: str | os.PathLike,
     radial_path: str | os.PathLike,
     table_path: str | os.PathLike,
+    selection_path: str | os.PathLike | None = None,
+    image_path: str | os.PathLike | None = None,
+    background_annulus_px: tuple[float, float] | None = None,
 ) -> pd.DataFrame:
     """Figs. 4.5, 4.6 and 4.8 of the candidates, and the mass-function fits as a table
-    (one row per fit; :meth:`MassFunctionFit.to_dict` columns plus ``label``)."""
+    (one row per fit; :meth:`MassFunctionFit.to_dict` columns plus ``label``).
+
+    log_mass_range_msun: the network's mass range (the fits' top, and the grid a derived
+    completeness limit is searched on); log_age_range_yr: the isochrone grid's; the last
+    three: what :func:`completeness_log_mass` needs for a limit derived from the
+    selection function (``completeness_log_mass_msun: selection``)."""
     settings = analysis_settings(settings)
     candidates = read_table(candidates_path)
     groups, young, old = _groups(settings)
+    lo = completeness_log_mass(
+        settings,
+        candidates,
+        log_mass_range_msun,
+        log_age_range_yr,
+        selection_path,
+        image_path,
+        background_annulus_px,
+    )
     fits = mass_function_fits(
-        candidates["log_mass_msun"], candidates["log_age_yr"], settings, log_mass_hi_msun
+        candidates["log_mass_msun"],
+        candidates["log_age_yr"],
+        settings,
+        lo,
+        log_mass_range_msun[1],
     )
     for label, fit in fits.items():
         log.info(
@@ -149,6 +292,7 @@ def make_population_figures(
                 "*_lo, *_hi": "68 % profile-likelihood bounds",
             },
             "settings": settings["mass_function"],
+            "completeness_log_mass_msun": lo,
             "n_candidates": len(candidates),
         },
     )
@@ -468,6 +612,8 @@ def make_metrics(
     settings = analysis_settings(settings)
     groups, _, _ = _groups(settings)
     fits = read_table(mass_function_path).set_index("model")
+    # the hard cut the fits used (the setting's, or derived from the selection function)
+    lo = float(fits["log_mass_lo_msun"].iloc[0]) if len(fits) else math.nan
     peaks = read_table(arm_peaks_path)
     candidates = read_table(candidates_path)
     rows = [{"quantity": "n_candidates", "measured": len(candidates), "unit": "count"}]
@@ -477,16 +623,14 @@ def make_metrics(
         truth_fits = {
             fit.model: fit
             for fit in mass_function_fits(
-                truth["log_mass_msun"], truth["log_age_yr"], settings, log_mass_hi_msun
+                truth["log_mass_msun"], truth["log_age_yr"], settings, lo, log_mass_hi_msun
             ).values()
         }
     injected_mf, injected_arms = {}, None
     if arms_path is not None and truth_path is not None:
         spec, distance_mpc = spec_from_arms_meta(read_table(arms_path).attrs["meta"])
-        mf = settings["mass_function"]
-        injected_mf = injected_mass_function(
-            spec, float(mf["completeness_log_mass_msun"]), log_mass_hi_msun
-        )
+        # without a usable cut (lo NaN) the injected slope and M* stand, the power law not
+        injected_mf = injected_mass_function(spec, lo, log_mass_hi_msun)
         ad = settings["arm_distance"]
         grid = log_age_grid_yr
         injected_arms = injected_arm_peaks(
