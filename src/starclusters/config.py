@@ -239,7 +239,7 @@ def check_config(config: Mapping) -> None:
                     f"download is given for {band}"
                 )
     else:
-        from starclusters.mosaic.synthetic_spec import SyntheticGalaxySpec
+        from starclusters.synthetic.spec import SyntheticGalaxySpec
 
         spec = SyntheticGalaxySpec.from_config(  # names unknown keys
             mosaic["synthetic"],
@@ -291,7 +291,7 @@ def check_config(config: Mapping) -> None:
 
     check_catalog_config(config)
     # validation galaxies: names, seeds and their synthetic keys
-    from starclusters.mosaic.validation import validation_galaxies
+    from starclusters.synthetic.validation import validation_galaxies
 
     validation_galaxies(config)
     # the scorecard's diagnosis: its values, and its sky annulus outside its aperture

@@ -379,7 +379,7 @@ def population_fit_inputs(wildcards):
 
 def field_injected_population(field):
     """The population a synthetic galaxy injected (slope, M*, age index); {} for real data."""
-    from starclusters.mosaic.synthetic_spec import SyntheticGalaxySpec
+    from starclusters.synthetic.spec import SyntheticGalaxySpec
 
     if field == "training" and MOSAIC["source"] != "synthetic":
         return {}
@@ -517,7 +517,7 @@ def artificial_outputs():
 
 # --- validation galaxies (validation.smk) and the scorecard (baseline.smk, scorecard.smk)
 
-from starclusters.mosaic.validation import validation_galaxies  # noqa: E402
+from starclusters.synthetic.validation import validation_galaxies  # noqa: E402
 
 VALIDATION = validation_galaxies(config)
 
@@ -581,7 +581,7 @@ def field_dir(galaxy, field):
 
 def field_reference_band(field):
     """The band of the truth's own grid (SyntheticGalaxySpec.reference_band) of a scored galaxy."""
-    from starclusters.mosaic.synthetic_spec import SyntheticGalaxySpec
+    from starclusters.synthetic.spec import SyntheticGalaxySpec
 
     section = (
         MOSAIC["synthetic"] if field == "training" else VALIDATION[field]["synthetic"]
