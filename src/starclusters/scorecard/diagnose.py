@@ -92,9 +92,9 @@ import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
-from starclusters.config import dataclass_from_config
 from starclusters.detect.matching import match_positions
 from starclusters.errors import ConfigError
+from starclusters.sections import dataclass_from_config
 
 CONFIG_KEY = "scorecard.diagnosis"
 DETECTED = "detected"
