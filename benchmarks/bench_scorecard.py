@@ -35,7 +35,7 @@ from starclusters.detect.candidates_stage import make_catalog
 from starclusters.detect.settings import DetectSettings
 from starclusters.detect.stage import detect_images
 from starclusters.logs import setup_logging
-from starclusters.mosaic.validation import validation_galaxies
+from starclusters.synthetic.validation import validation_galaxies
 
 PEAK_KEYS = (
     "smooth_sigma_px",

@@ -27,7 +27,7 @@ from starclusters.analysis.population import (
     sliding_counts,
     window_centres,
 )
-from starclusters.mosaic.synthetic_catalogs import sample_schechter_masses
+from starclusters.synthetic.catalogs import sample_schechter_masses
 
 
 def draw_log_masses(n, slope, mstar, rng, lo=3.5, hi=5.5):
@@ -142,9 +142,9 @@ def test_count_peak_and_groups():
 def synthetic_galaxy():
     """The default synthetic galaxy's spec, geometry, frame and arms (no images)."""
     from starclusters.analysis.arms import ArmGeometry
-    from starclusters.mosaic.synthetic import arms_table
-    from starclusters.mosaic.synthetic_geometry import GalaxyGeometry, SkyFrame
-    from starclusters.mosaic.synthetic_spec import SyntheticGalaxySpec
+    from starclusters.synthetic.galaxy import arms_table
+    from starclusters.synthetic.geometry import GalaxyGeometry, SkyFrame
+    from starclusters.synthetic.spec import SyntheticGalaxySpec
 
     spec = SyntheticGalaxySpec()
     geometry = GalaxyGeometry.from_spec(spec, 4.5)
@@ -160,7 +160,7 @@ def test_age_gradient_is_recovered_from_a_catalog_drawn_like_the_truth(synthetic
     peak of the offsets the generator injected; the oldest shows no such peak."""
     from starclusters.analysis.injected import draw_group_ages, injected_arm_peaks
     from starclusters.analysis.population import count_peak_with_error
-    from starclusters.mosaic.synthetic_catalogs import place_objects
+    from starclusters.synthetic.catalogs import place_objects
 
     spec, geometry, frame, arms, _ = synthetic_galaxy
     rng = np.random.default_rng(7)
@@ -311,7 +311,7 @@ def small_galaxy(tmp_path_factory, synthetic_galaxy):
 
     from starclusters.io import write_table
     from starclusters.mosaic.prepare import tan_wcs
-    from starclusters.mosaic.synthetic import _spec_meta
+    from starclusters.synthetic.galaxy import _spec_meta
 
     spec, geometry, _, _, table = synthetic_galaxy
     out = tmp_path_factory.mktemp("analysis")

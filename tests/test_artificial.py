@@ -437,9 +437,9 @@ def test_on_arm_band_flips_beyond_corotation_and_polygons_replace_it():
 
 
 def test_arms_follow_the_synthetic_galaxys_own_convention():
-    from starclusters.mosaic.synthetic import arms_table
-    from starclusters.mosaic.synthetic_geometry import GalaxyGeometry, SkyFrame
-    from starclusters.mosaic.synthetic_spec import SyntheticGalaxySpec
+    from starclusters.synthetic.galaxy import arms_table
+    from starclusters.synthetic.geometry import GalaxyGeometry, SkyFrame
+    from starclusters.synthetic.spec import SyntheticGalaxySpec
 
     spec = SyntheticGalaxySpec.from_config({"shape_px": [512, 512], "geometry_scale": 0.1})
     geometry = GalaxyGeometry.from_spec(spec, 4.5)

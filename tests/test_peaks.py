@@ -227,8 +227,8 @@ def test_galactocentric_distance_deprojects_the_minor_axis(pa):
 
 
 def test_galactocentric_distance_agrees_with_the_synthetic_galaxy():
-    from starclusters.mosaic.synthetic_geometry import GalaxyGeometry, model_wcs
-    from starclusters.mosaic.synthetic_spec import SyntheticGalaxySpec
+    from starclusters.synthetic.geometry import GalaxyGeometry, model_wcs
+    from starclusters.synthetic.spec import SyntheticGalaxySpec
 
     spec = SyntheticGalaxySpec()
     truth_geometry = GalaxyGeometry.from_spec(spec, 4.5)
@@ -515,8 +515,8 @@ def test_gallery_without_candidates(stage_files):
 def test_catalog_takes_the_synthetic_galaxys_geometry(stage_files):
     from starclusters.detect.candidates_stage import make_catalog
     from starclusters.io import write_table
-    from starclusters.mosaic.synthetic_geometry import GalaxyGeometry
-    from starclusters.mosaic.synthetic_spec import SyntheticGalaxySpec
+    from starclusters.synthetic.geometry import GalaxyGeometry
+    from starclusters.synthetic.spec import SyntheticGalaxySpec
 
     tmp_path, _ = stage_files
     meta = GalaxyGeometry.from_spec(SyntheticGalaxySpec(), 4.5).metadata()

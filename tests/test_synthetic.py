@@ -15,15 +15,15 @@ from astropy.wcs import WCS
 
 from starclusters.errors import ConfigError
 from starclusters.io import read_table
-from starclusters.mosaic.synthetic import (
+from starclusters.photometry import counts_per_second
+from starclusters.synthetic.catalogs import draw_clusters
+from starclusters.synthetic.galaxy import (
     SyntheticGalaxySpec,
     build_synthetic_galaxy,
     psf_peak_fraction,
     write_band,
 )
-from starclusters.mosaic.synthetic_catalogs import draw_clusters
-from starclusters.mosaic.synthetic_geometry import GalaxyGeometry, SkyFrame
-from starclusters.photometry import counts_per_second
+from starclusters.synthetic.geometry import GalaxyGeometry, SkyFrame
 
 BANDS = ("F336W", "F438W", "F814W")
 OVERSAMPLING = 3

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from starclusters.errors import ConfigError
-from starclusters.mosaic.synthetic_spec import SyntheticGalaxySpec
-from starclusters.mosaic.validation import validation_galaxies
+from starclusters.synthetic.spec import SyntheticGalaxySpec
+from starclusters.synthetic.validation import validation_galaxies
 
 
 def with_galaxies(config: dict, galaxies: dict) -> dict:

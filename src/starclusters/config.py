@@ -142,28 +142,6 @@ def main(argv=None) -> int:
     return 0
 
 
-def dataclass_from_config(cls, section: Mapping | None, key: str, **overrides):
-    """An instance of dataclass ``cls`` from a config section whose keys are its field names.
-
-    ``overrides`` win over the section; lists become tuples (YAML has no tuples).
-    ConfigError naming ``<key>.<name>`` for a key that is not a field.
-    """
-    import dataclasses
-
-    values = {**dict(section or {}), **overrides}
-    names = {f.name for f in dataclasses.fields(cls)}
-    for name in values:
-        if name not in names:
-            raise ConfigError(
-                f"{key}.{name}: unknown key; known keys are {', '.join(sorted(names))}"
-            )
-
-    def as_tuple(value):
-        return tuple(as_tuple(v) for v in value) if isinstance(value, list) else value
-
-    return cls(**{name: as_tuple(value) for name, value in values.items()})
-
-
 def grid(spec: Mapping[str, float], key: str) -> np.ndarray:
     """Grid values min, min + step, ..., max from a ``{min, max, step}`` mapping.
 
@@ -239,7 +217,7 @@ def check_config(config: Mapping) -> None:
                     f"download is given for {band}"
                 )
     else:
-        from starclusters.mosaic.synthetic_spec import SyntheticGalaxySpec
+        from starclusters.synthetic.spec import SyntheticGalaxySpec
 
         spec = SyntheticGalaxySpec.from_config(  # names unknown keys
             mosaic["synthetic"],
@@ -291,7 +269,7 @@ def check_config(config: Mapping) -> None:
 
     check_catalog_config(config)
     # validation galaxies: names, seeds and their synthetic keys
-    from starclusters.mosaic.validation import validation_galaxies
+    from starclusters.synthetic.validation import validation_galaxies
 
     validation_galaxies(config)
     # the scorecard's diagnosis: its values, and its sky annulus outside its aperture

@@ -43,7 +43,7 @@ rule train:
         "results/{galaxy}/benchmarks/train.tsv"
     conda:
         "../../envs/torch.yaml"
-    # TORCH_THREADS on the CPU, TRAIN_THREADS_PER_GPU per GPU (common.smk)
+    # TORCH_THREADS on the CPU, TRAIN_THREADS_PER_GPU per GPU (helpers/train.smk)
     threads: train_threads()
     resources:
         # the Slurm profile requests all of them (sbatch --cpus-per-task, --mem, -t, --gpus)

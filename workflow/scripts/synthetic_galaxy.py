@@ -1,7 +1,7 @@
 """Rule synthetic_galaxy: unpack, call the library, write."""
 
 from starclusters.logs import setup_logging
-from starclusters.mosaic.stage import make_synthetic_galaxy
+from starclusters.synthetic.stage import make_synthetic_galaxy
 
 setup_logging(snakemake.log[0])
 config = snakemake.params.config

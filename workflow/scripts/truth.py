@@ -2,7 +2,7 @@
 
 from starclusters.io import write_table
 from starclusters.logs import setup_logging
-from starclusters.mosaic.stage import make_truth
+from starclusters.synthetic.stage import make_truth
 
 setup_logging(snakemake.log[0])
 truth = make_truth(

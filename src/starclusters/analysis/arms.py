@@ -17,7 +17,7 @@ towards PA − 90°, kpc), the frame of the synthetic galaxy's
   (for the synthetic galaxy, increasing disk azimuth: clockwise on a north-up, east-left
   image). Inside corotation stars overtake the pattern, so this is where clusters born on
   the lane drift ("downstream"); the convention is the truth's ``arm_distance_kpc``
-  (:meth:`~starclusters.mosaic.synthetic_geometry.GalaxyGeometry.arm_coordinates`) and
+  (:meth:`~starclusters.synthetic.geometry.GalaxyGeometry.arm_coordinates`) and
   the thesis' Fig. 4.7, and it does not flip beyond corotation.
 * **on the arm**: inside one of the user's arm polygons when given; otherwise within the
   arm band around a lane, from ``trailing_kpc`` upstream of it to ``leading_kpc``
@@ -50,7 +50,7 @@ from starclusters.errors import ConfigError, InputFileError
 CONFIG_KEY = "arms"
 #: Sense of rotation on a north-up, east-left image -> sign of the disk-azimuth rotation.
 ROTATION_SIGN = {"clockwise": 1, "counterclockwise": -1}
-#: The synthetic galaxy's arm band when its metadata lacks it, kpc (synthetic_spec defaults).
+#: The synthetic galaxy's arm band when its metadata lacks it, kpc (synthetic.spec defaults).
 SYNTHETIC_BAND_KPC = {"arm_trailing_kpc": 0.1, "arm_leading_kpc": 0.4}
 #: Points per chunk of the point-to-segment distances (memory: chunk × segments × 5 floats).
 CHUNK_POINTS = 2048

@@ -1,6 +1,6 @@
 """What the synthetic galaxy injected, in the terms the analysis measures (thesis §4.3.3).
 
-The generator (:mod:`starclusters.mosaic.synthetic_catalogs`) gives clusters
+The generator (:mod:`starclusters.synthetic.catalogs`) gives clusters
 dN/dM ∝ M^β exp(−M/M*) and puts a share of the young ones on a dust lane, drifted by
 (Ω(R) − Ω_p) t in azimuth: the age gradient across the arms. Its spec travels in the
 metadata of ``mosaic/arms.parquet``. This module turns the spec into the numbers the
@@ -35,7 +35,7 @@ INJECTED_DRAWS = 20_000
 
 def spec_from_arms_meta(meta: Mapping):
     """(SyntheticGalaxySpec, distance_mpc) from the metadata of ``mosaic/arms.parquet``."""
-    from starclusters.mosaic.synthetic_spec import SyntheticGalaxySpec
+    from starclusters.synthetic.spec import SyntheticGalaxySpec
 
     if "spec" not in meta or "geometry" not in meta:
         raise InputFileError("mosaic/arms.parquet has no spec metadata; rerun the mosaic stage")
@@ -64,7 +64,7 @@ def draw_group_ages(
     spec, log_age_grid_yr: np.ndarray, group: AgeGroup, n: int, rng: np.random.Generator
 ) -> np.ndarray:
     """(n,) log10 ages in ``group`` from the generator's age distribution on the grid."""
-    from starclusters.mosaic.synthetic_catalogs import draw_log_ages
+    from starclusters.synthetic.catalogs import draw_log_ages
 
     grid = np.asarray(log_age_grid_yr, float)
     grid = grid[group.mask(grid)]
@@ -84,8 +84,8 @@ def injected_offsets_kpc(
     """Injected offsets from the lane (kpc, + leading) of clusters of these ages that the
     generator puts on a lane (its placement recipe on its own mosaic); the others, placed
     evenly, are left out, so the result is shorter than ``log_age_yr``."""
-    from starclusters.mosaic.synthetic_catalogs import place_objects
-    from starclusters.mosaic.synthetic_geometry import GalaxyGeometry, SkyFrame
+    from starclusters.synthetic.catalogs import place_objects
+    from starclusters.synthetic.geometry import GalaxyGeometry, SkyFrame
 
     geometry = GalaxyGeometry.from_spec(spec, distance_mpc)
     frame = SkyFrame.from_spec(spec, rng)

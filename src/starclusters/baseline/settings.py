@@ -24,8 +24,8 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from starclusters.config import dataclass_from_config
 from starclusters.errors import ConfigError
+from starclusters.sections import dataclass_from_config
 
 CONFIG_KEY = "baseline"
 #: Rules that set the CI cut from the calibration (see :mod:`starclusters.baseline.classify`).

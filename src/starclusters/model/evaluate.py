@@ -34,13 +34,13 @@ import pandas as pd
 from scipy.stats import rankdata
 from tqdm import tqdm
 
-from starclusters.config import dataclass_from_config
 from starclusters.errors import ConfigError
 from starclusters.model.codec import ParameterGrids
 from starclusters.model.data import TrainingData
 from starclusters.model.inference import predict
 from starclusters.model.network import ClusterNetwork
 from starclusters.scorecard.score import error_statistics
+from starclusters.sections import dataclass_from_config
 
 log = logging.getLogger(__name__)
 

@@ -60,8 +60,8 @@ import torch
 from torch import nn
 from torchvision.models.resnet import Bottleneck, conv1x1
 
-from starclusters.config import dataclass_from_config
 from starclusters.errors import ConfigError
+from starclusters.sections import dataclass_from_config
 
 CONFIG_KEY = "model"
 HEADS = ("softmax", "regression")

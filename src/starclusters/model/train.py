@@ -57,7 +57,6 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from starclusters.config import dataclass_from_config
 from starclusters.errors import ConfigError, InputFileError
 from starclusters.model.checkpoint import (
     CHECKPOINT_FORMAT,
@@ -74,6 +73,7 @@ from starclusters.model.codec import HEADS, REGRESSION_TARGETS, ParameterGrids
 from starclusters.model.data import TrainingData
 from starclusters.model.network import ClusterNetwork, NetworkSpec, rotation_average
 from starclusters.model.targets import loss, regression_loss
+from starclusters.sections import dataclass_from_config
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,5 @@
 """Mosaic stage: per-band images on one common north-up TAN grid plus a mask
-(:mod:`starclusters.mosaic.prepare`), and synthetic galaxies that stand in for HST
-mosaics (:mod:`starclusters.mosaic.synthetic`).
+(:mod:`starclusters.mosaic.prepare`), and the download of public mosaics
+(:mod:`starclusters.mosaic.download`). The synthetic galaxies that stand in for HST
+mosaics are :mod:`starclusters.synthetic`.
 """

@@ -92,9 +92,9 @@ import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
-from starclusters.config import dataclass_from_config
 from starclusters.detect.matching import match_positions
 from starclusters.errors import ConfigError
+from starclusters.sections import dataclass_from_config
 
 CONFIG_KEY = "scorecard.diagnosis"
 DETECTED = "detected"
@@ -247,7 +247,7 @@ def on_grid(table: pd.DataFrame, wcs) -> pd.DataFrame:
     """``table`` with x_px, y_px recomputed from ra_deg, dec_deg on the grid of ``wcs``.
 
     The synthetic generator writes its contaminants on the reference band's own grid;
-    the mosaic is another (mosaic/truth.py does the same for the truth). wcs: the
+    the mosaic is another (synthetic/truth.py does the same for the truth). wcs: the
     mosaic's celestial astropy WCS.
     """
     out = table.reset_index(drop=True).copy()

@@ -18,9 +18,9 @@ import pandas as pd
 import scipy.ndimage
 
 from starclusters.mocks.plots import rgb_arcsinh
-from starclusters.mosaic.synthetic_geometry import SkyFrame
-from starclusters.mosaic.synthetic_spec import SyntheticGalaxySpec
 from starclusters.plotting import save_figure
+from starclusters.synthetic.geometry import SkyFrame
+from starclusters.synthetic.spec import SyntheticGalaxySpec
 
 #: Longest side of the whole-mosaic panel, pixels.
 PREVIEW_PX = 1024

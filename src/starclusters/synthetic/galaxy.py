@@ -15,15 +15,15 @@
 * optionally the contaminants (OB associations, background galaxies, saturated
   foreground stars) and preview PNGs.
 
-What is in the images (see the ``synthetic_*`` modules for each recipe):
+What is in the images (see the other modules of :mod:`starclusters.synthetic` for each recipe):
 
 * unresolved light of a Sérsic bulge, an exponential disk of old and intermediate
   populations and young stars born on (and drifting away from) two logarithmic
-  arms; their brightest stars drawn one by one (``synthetic_field``);
+  arms; their brightest stars drawn one by one (:mod:`.field`);
 * dust: Galactic foreground, a diffuse disk, the arm bands and the lanes on the
   arms' inner edges, per band with the extinction table's A_band/A_V;
 * star clusters (the truth), OB associations, red background Sérsic galaxies and
-  saturated foreground stars (``synthetic_catalogs``);
+  saturated foreground stars (:mod:`.catalogs`);
 * sky, Poisson noise in electrons and read noise of ``n_exposures`` exposures,
   back to counts/s (sky subtracted by default, like drizzled mosaics).
 
@@ -69,7 +69,8 @@ import pandas as pd
 from starclusters.errors import ConfigError
 from starclusters.io import atomic_path, write_table
 from starclusters.mocks.render import StampRenderer
-from starclusters.mosaic.synthetic_catalogs import (
+from starclusters.photometry.population import StellarPopulation, counts_per_second
+from starclusters.synthetic.catalogs import (
     FIELD_STREAM,
     NOISE_STREAM,
     add_magnitudes,
@@ -80,11 +81,10 @@ from starclusters.mosaic.synthetic_catalogs import (
     draw_clusters,
     draw_foreground_stars,
 )
-from starclusters.mosaic.synthetic_catalogs import stream_seed as stream_seed
-from starclusters.mosaic.synthetic_field import FieldModel, FieldStars
-from starclusters.mosaic.synthetic_geometry import GalaxyGeometry, SkyFrame
-from starclusters.mosaic.synthetic_spec import SyntheticGalaxySpec
-from starclusters.photometry.population import StellarPopulation, counts_per_second
+from starclusters.synthetic.catalogs import stream_seed as stream_seed
+from starclusters.synthetic.field import FieldModel, FieldStars
+from starclusters.synthetic.geometry import GalaxyGeometry, SkyFrame
+from starclusters.synthetic.spec import SyntheticGalaxySpec
 
 __all__ = [
     "SyntheticGalaxy",
@@ -597,7 +597,7 @@ def build_synthetic_galaxy(
     of a star's light inside each ePSF (default 1); band_paths: band -> FITS path;
     truth_path, arms_path, contaminants_path: Parquet outputs; preview_png,
     zoom_png: optional figures; clusters: optional cluster table to inject instead
-    of drawing them (see :func:`~starclusters.mosaic.synthetic_catalogs.complete_clusters`);
+    of drawing them (see :func:`~starclusters.synthetic.catalogs.complete_clusters`);
     rng: the only source of randomness (per-object, per-cell and per-tile seeds are
     derived from one draw of it, so a seed reproduces the files bit for bit).
     """
@@ -757,7 +757,7 @@ def build_synthetic_galaxy(
     )
 
     if preview_png is not None or zoom_png is not None:
-        from starclusters.mosaic.synthetic_plots import plot_synthetic_galaxy
+        from starclusters.synthetic.plots import plot_synthetic_galaxy
 
         t0 = time.perf_counter()
         plot_synthetic_galaxy(

@@ -1,7 +1,7 @@
 """Validation galaxies: synthetic galaxies that training never sees, for the scorecard.
 
 Each entry of the config's ``validation.galaxies`` names a galaxy built by the same
-generator as the training galaxy (:mod:`starclusters.mosaic.synthetic`), with the same
+generator as the training galaxy (:mod:`starclusters.synthetic.galaxy`), with the same
 instrument, photometry and PSFs, but its own random seed and its own structure: the
 training galaxy's ``mosaic.synthetic`` settings with the entry's ``synthetic`` keys on
 top (e.g. another ``field_offset_arcsec``, ``arm_phase_deg``, ``n_clusters``, dust).
@@ -18,7 +18,7 @@ import re
 from collections.abc import Mapping
 
 from starclusters.errors import ConfigError
-from starclusters.mosaic.synthetic_spec import SyntheticGalaxySpec
+from starclusters.synthetic.spec import SyntheticGalaxySpec
 
 #: Config key of the section (for error messages).
 CONFIG_KEY = "validation.galaxies"

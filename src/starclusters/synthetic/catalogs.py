@@ -37,10 +37,10 @@ from starclusters.errors import ConfigError
 from starclusters.mocks.bank import draw_stars
 from starclusters.mocks.eff import sample_positions
 from starclusters.mocks.params import draw_eff
-from starclusters.mosaic.synthetic_field import nearest_grid_age
-from starclusters.mosaic.synthetic_geometry import GalaxyGeometry, SkyFrame
-from starclusters.mosaic.synthetic_spec import CONFIG_KEY, SyntheticGalaxySpec
 from starclusters.photometry.population import StellarPopulation, magnitude_from_counts
+from starclusters.synthetic.field import nearest_grid_age
+from starclusters.synthetic.geometry import GalaxyGeometry, SkyFrame
+from starclusters.synthetic.spec import CONFIG_KEY, SyntheticGalaxySpec
 
 #: Random streams of a synthetic galaxy (mixed into per-object seeds).
 CLUSTER_STREAM, ASSOCIATION_STREAM, FIELD_STREAM, NOISE_STREAM = 1, 2, 3, 4

@@ -44,7 +44,7 @@ import scipy.optimize
 import scipy.special
 
 from starclusters.errors import ConfigError
-from starclusters.mosaic.synthetic_spec import SyntheticGalaxySpec
+from starclusters.synthetic.spec import SyntheticGalaxySpec
 
 #: Arcseconds per radian.
 ARCSEC_PER_RAD = 180.0 / np.pi * 3600.0

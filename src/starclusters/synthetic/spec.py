@@ -55,8 +55,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from starclusters.config import dataclass_from_config
 from starclusters.errors import ConfigError
+from starclusters.sections import dataclass_from_config
 
 #: Config section that :meth:`SyntheticGalaxySpec.from_config` reads (for error messages).
 CONFIG_KEY = "mosaic.synthetic"

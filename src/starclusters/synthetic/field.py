@@ -2,7 +2,7 @@
 
 Each stellar component (bulge, old/intermediate disk, young stars in and between the
 arms) is a surface density of *initial* stellar mass (M☉/pc² face-on, from
-:class:`~starclusters.mosaic.synthetic_geometry.GalaxyGeometry`) times a population
+:class:`~starclusters.synthetic.geometry.GalaxyGeometry`) times a population
 of one isochrone age. A population of 1 M☉ is split on its isochrone
 (:class:`ResolvedSplit`, with the IMF binning of ``photometry.isochrones.ssp_magnitudes``):
 
@@ -29,9 +29,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from starclusters.mosaic.synthetic_geometry import GalaxyGeometry
 from starclusters.photometry.extinction import ExtinctionGrid
 from starclusters.photometry.population import StellarPopulation, counts_per_second
+from starclusters.synthetic.geometry import GalaxyGeometry
 
 #: T_eff (log10 K) at which a band's A_band/A_V is taken for the dust screen.
 SCREEN_LOG_TEFF_K = 4.0

@@ -17,10 +17,10 @@ from astropy.wcs import WCS
 from starclusters.mocks.compose import observed_rh_px, visibility
 from starclusters.mocks.psf import half_light_radius_px
 from starclusters.mocks.render import StampRenderer
-from starclusters.mosaic.synthetic_catalogs import cluster_light
-from starclusters.mosaic.synthetic_geometry import model_wcs
-from starclusters.mosaic.synthetic_spec import SyntheticGalaxySpec
 from starclusters.photometry.population import StellarPopulation
+from starclusters.synthetic.catalogs import cluster_light
+from starclusters.synthetic.geometry import model_wcs
+from starclusters.synthetic.spec import SyntheticGalaxySpec
 
 
 def truth_on_grid(

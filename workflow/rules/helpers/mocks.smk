@@ -1,0 +1,54 @@
+"""Mock bank (mocks.smk): PSF inputs and settings, the shards' config, outputs.
+
+Included by common.smk before any rule, so that rules and the target `all` can call
+these at parse time (and Snakemake's lint wants functions apart from rules)."""
+
+
+def psf_inputs(wildcards):
+    """The user's PSF file for this band, when the config asks for files."""
+    return [PSF["files"][wildcards.band]] if PSF["source"] == "files" else []
+
+
+def psf_settings(wildcards):
+    """The PSF settings that shape one band's PSF file."""
+    files = PSF["files"]
+    return {
+        "source": PSF["source"],
+        "oversampling": PSF["oversampling"],
+        "size_arcsec": PSF["size_arcsec"],
+        "files": (
+            {wildcards.band: files[wildcards.band]} if wildcards.band in files else {}
+        ),
+    }
+
+
+def mock_config():
+    """Every config value that shapes a mock shard (and nothing else, so nothing else reruns it)."""
+    return {
+        "bands": BANDS,
+        "pixel_scale_arcsec": config["pixel_scale_arcsec"],
+        "window_px": config["window_px"],
+        "photometry": {key: PHOT[key] for key in ("distance_mpc", "imf", "extinction")}
+        | {
+            "vega_zeropoint_mag": band_subset(PHOT["vega_zeropoint_mag"]),
+            "magnitude_limits": band_subset(PHOT["magnitude_limits"]),
+            "magnitude_cut": PHOT["magnitude_cut"],
+        },
+        "psf": {key: PSF[key] for key in ("oversampling", "core_radius_px")},
+        # the number of shards changes which shards exist, not what one holds
+        "mocks": {k: v for k, v in config["mocks"].items() if k != "n_shards"},
+    }
+
+
+def mock_outputs():
+    """The mock bank's shards for the configured galaxy."""
+    return expand(
+        "results/{galaxy}/mocks/shard_{shard}.{ext}",
+        galaxy=GALAXY,
+        shard=range(config["mocks"]["n_shards"]),
+        ext=("fits", "parquet"),
+    ) + expand(
+        "results/{galaxy}/mocks/{figure}.png",
+        galaxy=GALAXY,
+        figure=("mock_grid", "bank_colours"),
+    )

@@ -1,0 +1,46 @@
+"""Validation galaxies (validation.smk): their config, outputs, job runtime.
+
+Included by common.smk before any rule, so that rules and the target `all` can call
+these at parse time (and Snakemake's lint wants functions apart from rules)."""
+
+
+def validation_synthetic_config(name):
+    """synthetic_config() for validation galaxy ``name``: its merged synthetic settings."""
+    return synthetic_config() | {
+        "galaxy": f"{GALAXY}/validation/{name}",
+        "mosaic": {"synthetic": VALIDATION[name]["synthetic"]},
+    }
+
+
+def validation_geometry():
+    """Galactocentric distances of a validation galaxy's catalogs: its own synthetic disk."""
+    return {"source": "synthetic"}
+
+
+def validation_outputs():
+    """Each validation galaxy's mosaic, truth and the network's candidates (none for the
+    regression network, which has no detection)."""
+    if not detect_outputs():
+        return []
+    names = [
+        "mosaic/truth.parquet",
+        "mosaic/synthetic.png",
+        "detect/candidates.parquet",
+    ]
+    return expand(
+        "results/{galaxy}/validation/{name}/{file}",
+        galaxy=GALAXY,
+        name=list(VALIDATION),
+        file=names,
+    )
+
+
+def image_runtime(wildcards, input, attempt):
+    """Minutes of the value maps of a whole image in one job (validation_maps): its side
+    from the size of its float32 bands."""
+    pixels = input.size_mb * 2**20 / (4 * len(BANDS) + 1)
+    side = math.ceil(math.sqrt(pixels))
+    seconds = SECONDS_PER_INPUT_MB * input.size_mb + network_seconds(
+        detect_flops(side, side), DETECT.device
+    )
+    return runtime_minutes(seconds, attempt)
