@@ -3,17 +3,6 @@ a catalog (§3.3, Figs. 3.15/3.17) and one table of measured (and, for the synth
 injected) numbers; every figure goes into `snakemake --report`."""
 
 
-def population_figure_inputs(wildcards):
-    """population_figures' inputs: the candidates, and for a completeness limit derived from
-    the selection function (analysis.mass_function.completeness_log_mass_msun: selection)
-    that function and the band the injections' local background was measured in."""
-    inputs = {"candidates": f"results/{wildcards.galaxy}/detect/candidates.parquet"}
-    if ANALYSIS["mass_function"]["completeness_log_mass_msun"] == "selection":
-        inputs["selection"] = f"results/{wildcards.galaxy}/artificial/selection.parquet"
-        inputs["image"] = f"results/{wildcards.galaxy}/mosaic/{BANDS[-1]}.fits"
-    return inputs
-
-
 rule population_figures:
     """Parameter pairs coloured by age (Fig. 4.5), mass/size/density histograms with the
     mass-function fits (Fig. 4.6) and parameters against galactocentric distance (Fig. 4.8).

@@ -18,6 +18,17 @@ def analysis_artificial_inputs():
     return {"artificial": path} if outputs is not None and path in outputs() else {}
 
 
+def population_figure_inputs(wildcards):
+    """population_figures' inputs: the candidates, and for a completeness limit derived from
+    the selection function (analysis.mass_function.completeness_log_mass_msun: selection)
+    that function and the band the injections' local background was measured in."""
+    inputs = {"candidates": f"results/{wildcards.galaxy}/detect/candidates.parquet"}
+    if ANALYSIS["mass_function"]["completeness_log_mass_msun"] == "selection":
+        inputs["selection"] = f"results/{wildcards.galaxy}/artificial/selection.parquet"
+        inputs["image"] = f"results/{wildcards.galaxy}/mosaic/{BANDS[-1]}.fits"
+    return inputs
+
+
 def arm_profile_inputs(wildcards):
     """arm_profiles' inputs: candidates, arms, and the truth and artificial clusters if any."""
     inputs = {"candidates": f"results/{wildcards.galaxy}/detect/candidates.parquet"}
