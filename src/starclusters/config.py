@@ -250,16 +250,11 @@ def check_config(config: Mapping) -> None:
                 )
             if not Path(psf["files"][band]).exists():
                 raise ConfigError(f"psf.files.{band}: {psf['files'][band]} does not exist")
-    # the GPUs share each step's batch evenly (starclusters.model.train checks it again
-    # against the processes started; whether the GPUs exist is checked where they run)
-    train = config.get("train", {})
-    gpus, batch = train.get("gpus", 1), train.get("batch_size")
-    if train.get("device") == "cuda" and batch is not None and (batch % gpus or batch < 2 * gpus):
-        raise ConfigError(
-            f"train.batch_size: {batch} images per step do not split into {gpus} equal shares "
-            f"of at least 2 (one per GPU, train.gpus = {gpus}); make it a multiple of {gpus} "
-            "or change train.gpus"
-        )
+    # the training settings, and the batch split over train.gpus (whether the GPUs exist
+    # is checked where they run)
+    from starclusters.model.settings import check_train_config
+
+    check_train_config(config)
     # the maps' settings (mode, step, tile, batch, device); peak keys are checked where used
     from starclusters.detect.settings import DetectSettings
 
