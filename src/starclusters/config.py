@@ -271,6 +271,12 @@ def check_config(config: Mapping) -> None:
     from starclusters.scorecard.diagnose import DiagnosisSettings
 
     DiagnosisSettings.from_config((config.get("scorecard") or {}).get("diagnosis"))
+    # the analysis' catalog comparison and the arms (dust lanes) it measures distances from
+    from starclusters.analysis.arms import arms_section, check_arms_config
+    from starclusters.analysis.comparison import check_comparison_config
+
+    check_comparison_config(config)
+    check_arms_config(arms_section(config), config)
 
 
 def check_backgrounds(section: Mapping, window_px: int) -> None:

@@ -19,7 +19,7 @@ os.environ.update(
 from starclusters.config import check_config, validate_config  # noqa: E402
 
 # The schema (defaults filled in; a short message naming the key, not Snakemake's dump of
-# the schema) and the cross-key checks, before any job starts; the same checks as
+# the schema) and every cross-key check, before any job starts: the same checks as
 # starclusters.config.load_config and `python -m starclusters.config` (make run).
 validate_config(config, Path(workflow.basedir) / "config/schema/config.schema.yaml")
 check_config(config)
@@ -44,18 +44,15 @@ DETECT = resolve_mode(
 )
 
 
-# --- sections and galaxies that several stages read, checked before any job starts
+# --- sections and galaxies that several stages read (checked by check_config above)
 
-from starclusters.analysis.comparison import check_comparison_config  # noqa: E402
-
-check_comparison_config(config)
+from starclusters.analysis.arms import arms_section  # noqa: E402
 
 
 def arms_config():
     """The `arms` section (dust lanes for distances across the arms); without one, the
     synthetic galaxy's own lanes, or none."""
-    default = {"source": "synthetic" if MOSAIC["source"] == "synthetic" else "none"}
-    return config.get("arms") or default
+    return arms_section(config)
 
 
 def arm_inputs(wildcards):
@@ -68,11 +65,6 @@ def arm_inputs(wildcards):
         for key in ("lanes_file", "regions_file")
         if section.get("source") == "files" and section.get(key)
     }
-
-
-from starclusters.analysis.arms import check_arms_config  # noqa: E402
-
-check_arms_config(arms_config(), config)
 
 
 from starclusters.synthetic.validation import validation_galaxies  # noqa: E402

@@ -415,6 +415,13 @@ def arms_from_files(
     return ArmGeometry.from_config(section, disk=disk)
 
 
+def arms_section(config: Mapping) -> Mapping:
+    """The ``arms`` section a run uses: the config's, or without one the synthetic galaxy's
+    own lanes (mosaic.source: synthetic) or none."""
+    default = {"source": "synthetic" if config["mosaic"]["source"] == "synthetic" else "none"}
+    return config.get(CONFIG_KEY) or default
+
+
 def check_arms_config(section: Mapping | None, config: Mapping) -> None:
     """Checks of the ``arms`` section that the schema cannot express (ConfigError names the
     key): source synthetic only with the synthetic galaxy; source files with a lanes_file
