@@ -95,11 +95,15 @@ def field_dir(galaxy, field):
 import math  # noqa: E402
 
 from starclusters.detect.tiles import (  # noqa: E402
-    NETWORK_DEFAULTS,
     RUNTIME_BYTES,
     halo_px,
-    n_head_outputs,
     tile_memory_mb,
+)
+from starclusters.model.spec import (  # noqa: E402
+    BOTTLENECK_EXPANSION,
+    STEM_KERNEL_PX,
+    n_head_outputs,
+    spec_defaults,
 )
 
 #: Memory of a job besides its data, MB: Python with numpy, astropy, pandas and torch
@@ -132,8 +136,8 @@ TORCH_THREADS = 2
 
 
 def network_spec():
-    """The config's network (model section over the thesis defaults) as plain values."""
-    return {**NETWORK_DEFAULTS, **config["model"]}
+    """The config's network (model section over NetworkSpec's defaults) as plain values."""
+    return {**spec_defaults(), **config["model"]}
 
 
 def network_costs():
@@ -153,10 +157,12 @@ def network_costs():
     """
     spec = network_spec()
     bands, size = len(BANDS), config["window_px"]
-    widths = spec["stage_widths"] or [c // 4 for c in spec["stage_channels"]]
+    widths = spec["stage_widths"] or [
+        c // BOTTLENECK_EXPANSION for c in spec["stage_channels"]
+    ]
     stem = spec["stem_channels"]
-    macs = bands * stem * 49 * size**2
-    per_pixel = bands * stem * 49
+    macs = bands * stem * STEM_KERNEL_PX**2 * size**2
+    per_pixel = bands * stem * STEM_KERNEL_PX**2
     inplanes, side = stem, math.ceil(size / 2)
     activations = stem * size**2 + stem * side**2
     for i, (blocks, channels, width) in enumerate(
