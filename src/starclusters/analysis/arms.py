@@ -52,6 +52,8 @@ CONFIG_KEY = "arms"
 ROTATION_SIGN = {"clockwise": 1, "counterclockwise": -1}
 #: The synthetic galaxy's arm band when its metadata lacks it, kpc (synthetic.spec defaults).
 SYNTHETIC_BAND_KPC = {"arm_trailing_kpc": 0.1, "arm_leading_kpc": 0.4}
+#: Defaults of the ``arms`` keys of source files (the schema's; tests/test_settings.py).
+FILES_DEFAULTS = {"rotation": "clockwise", "trailing_kpc": 0.1, "leading_kpc": 0.4}
 #: Points per chunk of the point-to-segment distances (memory: chunk × segments × 5 floats).
 CHUNK_POINTS = 2048
 #: Disk-frame keys of the synthetic geometry metadata that :class:`DiskGeometry` needs.
@@ -224,7 +226,8 @@ class ArmGeometry:
             table = read_points_table(section["regions_file"], "region")
             polys = _polylines(table, "region", str(section["regions_file"]))
             regions = tuple(_to_disk(disk, rows) for _, rows in polys)
-        rotation = section.get("rotation", "clockwise")
+        section = {**FILES_DEFAULTS, **section}
+        rotation = section["rotation"]
         if rotation not in ROTATION_SIGN:
             raise ConfigError(
                 f"{CONFIG_KEY}.rotation: 'clockwise' or 'counterclockwise', got {rotation!r}"
@@ -235,8 +238,8 @@ class ArmGeometry:
             lanes=lanes,
             rotation_sign=ROTATION_SIGN[rotation],
             corotation_radius_kpc=math.inf if corotation is None else float(corotation),
-            trailing_kpc=float(section.get("trailing_kpc", 0.1)),
-            leading_kpc=float(section.get("leading_kpc", 0.4)),
+            trailing_kpc=float(section["trailing_kpc"]),
+            leading_kpc=float(section["leading_kpc"]),
             regions=regions,
             source="files",
         )
