@@ -109,3 +109,30 @@ def test_python_defaults_are_the_schema_defaults(schema, key, python, overlaps):
     assert shared_differences(python, filled, key) == []
     # a section whose defaults the schema repeats shares keys with the class (none renamed)
     assert bool(set(python) & set(filled)) == overlaps
+
+
+def test_no_stage_imports_config():
+    """config.py imports the stages' checks; no stage package imports config.py back (no
+    import loop), and reading a config needs no torch."""
+    import ast
+    import subprocess
+    import sys
+
+    package = REPO / "src" / "starclusters"
+    importers = []
+    for path in sorted(package.glob("*/*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.ImportFrom):
+                names = [node.module or ""] + [f"{node.module}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            if "starclusters.config" in names:
+                importers.append(str(path.relative_to(package)))
+    assert importers == []
+    code = (
+        "import sys; from starclusters.config import load_config; "
+        f"load_config({str(REPO / 'config' / 'config.yaml')!r}); print('torch' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == "False", result.stderr

@@ -425,11 +425,12 @@ def arms_section(config: Mapping) -> Mapping:
     return config.get(CONFIG_KEY) or default
 
 
-def check_arms_config(section: Mapping | None, config: Mapping) -> None:
-    """Checks of the ``arms`` section that the schema cannot express (ConfigError names the
-    key): source synthetic only with the synthetic galaxy; source files with a lanes_file
-    that exists (and a regions_file, if given, too) and galaxy_geometry.source: config."""
-    section = dict(section or {})
+def check_arms_config(config: Mapping) -> None:
+    """Checks of the ``arms`` section (:func:`arms_section`) that the schema cannot express
+    (ConfigError names the key): source synthetic only with the synthetic galaxy; source
+    files with a lanes_file that exists (and a regions_file, if given, too) and
+    galaxy_geometry.source: config."""
+    section = dict(arms_section(config))
     source = section.get("source", "none")
     if source == "synthetic" and config["mosaic"]["source"] != "synthetic":
         raise ConfigError(

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from starclusters.detect.catalog import check_catalog_config
 from starclusters.errors import ConfigError
 from starclusters.model.spec import DENSE_READY, spec_defaults
 
@@ -92,6 +93,15 @@ class DetectSettings:
     def to_config(self) -> dict:
         """The settings as a plain ``detect`` config mapping."""
         return dataclasses.asdict(self)
+
+
+def check_detect_config(config: Mapping) -> None:
+    """The ``detect`` section's checks that the schema cannot express (ConfigError names the
+    key): the maps' settings and the network they run (:meth:`DetectSettings.check_model`),
+    the peak and catalog keys (odd weight window, a complete galaxy_geometry;
+    :func:`~starclusters.detect.catalog.check_catalog_config`)."""
+    DetectSettings.from_config(config.get("detect")).check_model(config.get("model"))
+    check_catalog_config(config)
 
 
 def dense_ready_keys(model_section: Mapping | None) -> dict[str, str]:
