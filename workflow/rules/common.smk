@@ -31,6 +31,13 @@ PSF = config["psf"]
 MOSAIC = config["mosaic"]
 
 
+def section_settings(name, *keys):
+    """The named keys of the config section `name` (all of it without keys): the one shape in
+    which rules get a section's settings, so that only the keys a rule uses rerun it."""
+    section = config[name]
+    return {key: section[key] for key in keys} if keys else dict(section)
+
+
 def band_subset(mapping):
     """Only the configured bands' entries, so that unused bands never trigger reruns."""
     return {band: mapping[band] for band in BANDS}
