@@ -60,7 +60,12 @@ import torch
 from torch import nn
 from torchvision.models.resnet import Bottleneck, conv1x1
 
-from starclusters.model.spec import BOTTLENECK_EXPANSION, STEM_KERNEL_PX, NetworkSpec
+from starclusters.model.spec import (  # noqa: F401 (valid_feature_px: network.valid_feature_px)
+    BOTTLENECK_EXPANSION,
+    STEM_KERNEL_PX,
+    NetworkSpec,
+    valid_feature_px,
+)
 
 #: Output keys of the softmax network, in head order.
 SOFTMAX_KEYS = ("age_av_mass", "rh", "class", "visibility")
