@@ -30,9 +30,8 @@ from starclusters.detect.stage import memory_estimate, tile_maps
 from starclusters.detect.tiles import Tile, halo_px
 from starclusters.model.codec import ParameterGrids
 from starclusters.model.network import ClusterNetwork
+from starclusters.model.spec import DENSE_READY
 from starclusters.model.stage import network_spec
-
-DENSE_READY = {"padding": "valid", "input_norm": "fixed"}
 
 
 def network(path: str):

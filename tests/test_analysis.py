@@ -501,5 +501,21 @@ def test_comparison_config_is_checked():
         check_comparison_config(config({"source": "file", "path": "x", "columns": {"ra_deg": "R"}}))
 
 
+def test_load_config_checks_comparison_and_arms(config):
+    """The library's check_config (load_config) runs the checks the workflow runs."""
+    from starclusters.analysis.arms import arms_section
+    from starclusters.config import check_config
+    from starclusters.errors import ConfigError
+
+    assert arms_section(config) == {"source": "synthetic"}  # the synthetic galaxy's lanes
+    config["analysis"]["comparison"] = {"source": "file"}
+    with pytest.raises(ConfigError, match=r"^analysis\.comparison\.path"):
+        check_config(config)
+    config["analysis"]["comparison"] = {"source": "none"}
+    config["arms"] = {"source": "files"}
+    with pytest.raises(ConfigError, match=r"^arms\.lanes_file"):
+        check_config(config)
+
+
 def test_age_group_mask_ignores_nan():
     assert not AgeGroup(-math.inf, 7.0).mask([np.nan]).any()

@@ -12,7 +12,8 @@ from starclusters.errors import ConfigError
 from starclusters.model.checkpoint import load_model
 from starclusters.model.codec import ParameterGrids, preprocess
 from starclusters.model.dense import dense_pooled, total_stride
-from starclusters.model.network import ClusterNetwork, NetworkSpec, valid_feature_px
+from starclusters.model.network import ClusterNetwork, NetworkSpec
+from starclusters.model.spec import valid_feature_px
 from starclusters.model.train import TrainSettings, train
 
 DENSE = {"padding": "valid", "input_norm": "fixed"}

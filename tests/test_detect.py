@@ -15,14 +15,10 @@ from starclusters.detect.maps import MAPS, merge_tiles, read_maps
 from starclusters.detect.settings import DetectSettings
 from starclusters.detect.stage import detect_images, detect_tile, merge_maps, write_plan
 from starclusters.detect.tiles import (
-    DEFAULT_BINS,
     FAST_ACTIVATION_BYTES,
-    NETWORK_DEFAULTS,
     check_plan,
     halo_px,
-    n_head_outputs,
     nearest_centre,
-    network_weights,
     plan_tiles,
     tile_memory_mb,
     tiles_of,
@@ -31,9 +27,10 @@ from starclusters.detect.tiles import (
 from starclusters.errors import ConfigError, InputFileError
 from starclusters.io import read_table
 from starclusters.model.checkpoint import FORMAT_VERSION, MODEL_FORMAT, _asdict
-from starclusters.model.codec import DEFAULT_GRIDS, ParameterGrids
+from starclusters.model.codec import ParameterGrids
 from starclusters.model.inference import predict
 from starclusters.model.network import ClusterNetwork, NetworkSpec
+from starclusters.model.spec import n_head_outputs, network_weights, spec_defaults
 from starclusters.mosaic.prepare import write_image, write_mask
 
 BANDS = ["F336W", "F438W", "F814W"]
@@ -457,10 +454,10 @@ def test_memory_estimate_counts_the_real_network():
             fc_width=spec.fc_width,
         )
         assert counted == floats(ClusterNetwork(spec))
-    default = NetworkSpec()
-    assert NETWORK_DEFAULTS == {key: getattr(default, key) for key in NETWORK_DEFAULTS}
-    assert DEFAULT_BINS == {key: grid["bins"] for key, grid in DEFAULT_GRIDS.items()}
-    assert n_head_outputs() == 20 * 10 * 14 + 14 + 2 + 20
+    default = NetworkSpec()  # its head sizes are the default grids' bins (one definition)
+    assert spec_defaults() == default.__dict__
+    heads = default.n_age * default.n_av * default.n_mass + default.n_rh + 2 + default.n_visibility
+    assert n_head_outputs() == heads == 20 * 10 * 14 + 14 + 2 + 20
     assert n_head_outputs(GRIDS) == 4 * 3 * 3 + 3 + 2 + 4
 
 

@@ -21,7 +21,8 @@ from starclusters.model.checkpoint import check_checkpoint, export_model, load_m
 from starclusters.model.codec import ParameterGrids
 from starclusters.model.data import SPLITS, TrainingData, orient_centred, split_by_seed
 from starclusters.model.network import NetworkSpec
-from starclusters.model.train import TrainSettings, check_gpus, train
+from starclusters.model.settings import TrainSettings, batch_share
+from starclusters.model.train import check_gpus, train
 
 WINDOW = TINY_WINDOW_PX
 BANDS = TINY_BANDS
@@ -325,7 +326,16 @@ def test_batch_must_split_evenly_over_the_gpus(monkeypatch, config):
     # the workflow's config check says so before any job runs (no GPU needed there)
     assert config["train"]["gpus"] == 1  # the schema default
     config["train"].update(device="cuda", gpus=3, batch_size=32)
-    with pytest.raises(ConfigError, match=r"^train\.batch_size"):
+    with pytest.raises(ConfigError, match=r"^train\.batch_size: 32 .* e\.g\. 33"):
+        check_config(config)
+    # one rule everywhere (batch_share), with TrainSettings' batch when the config has none
+    del config["train"]["batch_size"]
+    with pytest.raises(ConfigError, match=r"^train\.batch_size: 512 .* 3 equal shares"):
+        check_config(config)
+    assert batch_share(512, 4) == 128
+    # the training settings themselves are checked with the config, not only when training
+    config["train"].update(gpus=1, bogus=1)
+    with pytest.raises(ConfigError, match=r"^train\.bogus: unknown key"):
         check_config(config)
 
 

@@ -141,10 +141,12 @@ def _train(args: argparse.Namespace) -> int:
         import torch
 
         from starclusters.io import write_table
+        from starclusters.model.settings import train_settings
         from starclusters.model.stage import plot_history, train_model
         from starclusters.model.train import check_gpus
 
-        check_gpus(device, section.get("gpus", 1), section.get("batch_size"))
+        # before joining the process group (train_model checks it again for library users)
+        check_gpus(device, section.get("gpus", 1), train_settings(section).batch_size)
         if args.threads:
             per_process = int(os.environ.get("LOCAL_WORLD_SIZE", world))
             torch.set_num_threads(max(1, args.threads // per_process))

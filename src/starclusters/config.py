@@ -1,10 +1,20 @@
 """Configuration: loading, schema validation and the checks a schema cannot express.
 
 The JSON schema in ``config/schema/config.schema.yaml`` documents and types every
-key; Snakemake applies it with ``validate()``. :func:`check_config` adds the
-cross-key checks (every band has a zero point, ranges are ordered...) and
-:func:`grid` turns a ``{min, max, step}`` range into the parameter grid, so that
-grids are defined once, from config.
+key and fills its defaults; Snakemake applies it with ``validate()``, and
+:func:`load_config` does the same for library users. :func:`check_config` adds the
+cross-key checks (every band has a zero point, ranges are ordered...): the run's own keys
+here, each stage's in that stage's settings module (:data:`STAGE_CHECKS`). The workflow
+(``workflow/rules/common.smk``), :func:`load_config` and ``python -m starclusters.config``
+run the same checks.
+
+Layers, lowest first: :mod:`starclusters.errors`; :mod:`starclusters.sections` (config
+sections as dataclasses, and :func:`~starclusters.sections.grid`, which turns a
+``{min, max, step}`` range into the parameter grid so that grids are defined once, from
+config); the stages' settings modules (``<stage>/settings.py`` and the settings classes
+beside them), which import only those and their own stage; this module, which imports the
+stages' checks; the command line and the workflow. No stage package imports this module
+(tests/test_settings.py), so there is no import loop, and nothing here imports torch.
 """
 
 from __future__ import annotations
@@ -13,10 +23,20 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-import numpy as np
 import yaml
 
+from starclusters.analysis.arms import check_arms_config
+from starclusters.analysis.comparison import check_comparison_config
+from starclusters.backgrounds.settings import check_backgrounds_config
+from starclusters.detect.settings import check_detect_config
 from starclusters.errors import ConfigError
+from starclusters.mocks.settings import check_mocks_config, check_psf_config
+from starclusters.model.settings import check_train_config
+from starclusters.mosaic.settings import check_mosaic_config
+from starclusters.photometry.settings import check_photometry_config
+from starclusters.scorecard.diagnose import check_diagnosis_config
+from starclusters.sections import grid  # noqa: F401 (starclusters.config.grid, as before)
+from starclusters.synthetic.validation import validation_galaxies
 
 #: The schema shipped with the workflow.
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "config" / "schema" / "config.schema.yaml"
@@ -142,25 +162,30 @@ def main(argv=None) -> int:
     return 0
 
 
-def grid(spec: Mapping[str, float], key: str) -> np.ndarray:
-    """Grid values min, min + step, ..., max from a ``{min, max, step}`` mapping.
-
-    key: the config key of ``spec``, for error messages. Values are rounded to 6
-    decimals so that grid points compare equal across stages.
-    """
-    lo, hi, step = float(spec["min"]), float(spec["max"]), float(spec["step"])
-    if not hi >= lo:
-        raise ConfigError(f"{key}: max ({hi}) must not be below min ({lo})")
-    n = (hi - lo) / step
-    if abs(n - round(n)) > 1e-6:
-        raise ConfigError(
-            f"{key}: (max - min) = {hi - lo:g} is not a whole number of steps of {step:g}"
-        )
-    return np.round(lo + step * np.arange(round(n) + 1), 6)
+#: Each stage's checks of the config that the schema cannot express, in the order the stages
+#: run; each takes the whole config (stages read other sections too: bands, window_px...) and
+#: raises ConfigError naming the key.
+STAGE_CHECKS = (
+    check_photometry_config,
+    check_mocks_config,
+    check_mosaic_config,
+    check_backgrounds_config,
+    check_psf_config,
+    check_train_config,
+    check_detect_config,
+    validation_galaxies,
+    check_diagnosis_config,
+    check_comparison_config,
+    check_arms_config,
+)
 
 
 def check_config(config: Mapping) -> None:
-    """Checks across keys that the schema cannot express; raise ConfigError naming the key."""
+    """Checks across keys that the schema cannot express; raise ConfigError naming the key.
+
+    The run's own keys (galaxy, window_px), then every stage's checks (:data:`STAGE_CHECKS`):
+    what the workflow checks before any job starts, and what :func:`load_config` checks.
+    """
     galaxy = config["galaxy"]
     if (
         not isinstance(galaxy, str)
@@ -177,123 +202,8 @@ def check_config(config: Mapping) -> None:
             f"window_px: must be even (the window centred on a pixel spans S/2 pixels on "
             f"either side, thesis 64 or 80), got {window}"
         )
-    bands = config["bands"]
-    phot = config["photometry"]
-    for table in ("vega_zeropoint_mag", "filter_curves", "magnitude_limits"):
-        for band in bands:
-            if band not in phot[table]:
-                raise ConfigError(
-                    f"photometry.{table}.{band}: missing; every band in `bands` needs a value here"
-                )
-    iso = phot["isochrones"]
-    grid(iso["log_age_yr"], "photometry.isochrones.log_age_yr")
-    grid(phot["extinction"]["av_mag"], "photometry.extinction.av_mag")
-    if iso["source"] == "cmd":
-        if not iso.get("cmd_files"):
-            raise ConfigError(
-                "photometry.isochrones.cmd_files: source is 'cmd' but no files are listed"
-            )
-        for file in iso["cmd_files"]:
-            if not Path(file).exists():
-                raise ConfigError(f"photometry.isochrones.cmd_files: {file} does not exist")
-    imf = phot["imf"]
-    if not imf["mass_min_msun"] < imf["mass_max_msun"]:
-        raise ConfigError("photometry.imf: mass_min_msun must be below mass_max_msun")
-    mocks = config["mocks"]
-    for key in ("log_mass_msun", "eff_a_arcsec", "eff_gamma", "rh_arcsec"):
-        if mocks[key]["min"] > mocks[key]["max"]:
-            raise ConfigError(
-                f"mocks.{key}: min ({mocks[key]['min']}) exceeds max ({mocks[key]['max']})"
-            )
-    from starclusters.mocks.params import check_rh_reachable
-
-    check_rh_reachable(mocks)
-    mosaic = config["mosaic"]
-    if mosaic["source"] == "files":
-        for band in bands:
-            if band not in mosaic["files"] and band not in mosaic["download"]:
-                raise ConfigError(
-                    f"mosaic.files.{band}: mosaic.source is 'files' but neither an image nor a "
-                    f"download is given for {band}"
-                )
-    else:
-        from starclusters.synthetic.spec import SyntheticGalaxySpec
-
-        spec = SyntheticGalaxySpec.from_config(  # names unknown keys
-            mosaic["synthetic"],
-            bands=tuple(bands),
-            pixel_scale_arcsec=config["pixel_scale_arcsec"],
-        )
-        spec.check(bands)  # every value the generator needs (shape_px, exptime_s...)
-        if min(spec.shape_px) < window:
-            raise ConfigError(
-                f"mosaic.synthetic.shape_px: {list(spec.shape_px)} px is smaller than the "
-                f"{window}-px window (window_px); make the mosaic larger or window_px smaller"
-            )
-    check_backgrounds(config.get("backgrounds") or {}, window)
-    psf = config["psf"]
-    stamp_arcsec = config["window_px"] * config["pixel_scale_arcsec"]
-    if psf["size_arcsec"] < stamp_arcsec:
-        raise ConfigError(
-            f"psf.size_arcsec: {psf['size_arcsec']}″ is smaller than the {config['window_px']}-px "
-            f"window ({stamp_arcsec:g}″); a star at the centre must light the whole stamp"
-        )
-    if psf["oversampling"] % 2 != 1:
-        raise ConfigError(
-            f"psf.oversampling: must be odd so that native pixel centres are PSF samples, got {psf['oversampling']}"
-        )
-    if psf["source"] == "files":
-        for band in bands:
-            if band not in psf["files"]:
-                raise ConfigError(
-                    f"psf.files.{band}: psf.source is 'files' but no PSF is given for {band}"
-                )
-            if not Path(psf["files"][band]).exists():
-                raise ConfigError(f"psf.files.{band}: {psf['files'][band]} does not exist")
-    # the GPUs share each step's batch evenly (starclusters.model.train checks it again
-    # against the processes started; whether the GPUs exist is checked where they run)
-    train = config.get("train", {})
-    gpus, batch = train.get("gpus", 1), train.get("batch_size")
-    if train.get("device") == "cuda" and batch is not None and (batch % gpus or batch < 2 * gpus):
-        raise ConfigError(
-            f"train.batch_size: {batch} images per step do not split into {gpus} equal shares "
-            f"of at least 2 (one per GPU, train.gpus = {gpus}); make it a multiple of {gpus} "
-            "or change train.gpus"
-        )
-    # the maps' settings (mode, step, tile, batch, device); peak keys are checked where used
-    from starclusters.detect.settings import DetectSettings
-
-    DetectSettings.from_config(config.get("detect")).check_model(config.get("model"))
-    # the peak and catalog keys (odd weight window, a complete galaxy_geometry)
-    from starclusters.detect.catalog import check_catalog_config
-
-    check_catalog_config(config)
-    # validation galaxies: names, seeds and their synthetic keys
-    from starclusters.synthetic.validation import validation_galaxies
-
-    validation_galaxies(config)
-    # the scorecard's diagnosis: its values, and its sky annulus outside its aperture
-    from starclusters.scorecard.diagnose import DiagnosisSettings
-
-    DiagnosisSettings.from_config((config.get("scorecard") or {}).get("diagnosis"))
-
-
-def check_backgrounds(section: Mapping, window_px: int) -> None:
-    """ConfigError naming the ``backgrounds`` key whose value cannot give cutouts."""
-    fractions = section.get("split_fractions")
-    if fractions:
-        total = sum(float(v) for v in fractions.values())
-        if abs(total - 1.0) > 1e-6:
-            raise ConfigError(
-                f"backgrounds.split_fractions: the shares must sum to 1, got {dict(fractions)} "
-                f"(sum {total:g})"
-            )
-    block = section.get("block_px")
-    if block is not None and block < window_px:
-        raise ConfigError(
-            f"backgrounds.block_px: {block} px is smaller than the {window_px}-px window "
-            "(window_px); a cutout must fit inside one block, make block_px at least window_px"
-        )
+    for check in STAGE_CHECKS:
+        check(config)
 
 
 if __name__ == "__main__":

@@ -1,13 +1,18 @@
-"""Config sections as dataclasses: the helper every settings class's ``from_config`` uses.
+"""Config sections as dataclasses, and parameter grids from config: the helpers of every
+stage's settings.
 
-It sits below :mod:`starclusters.config` (it needs only :class:`~starclusters.errors.ConfigError`),
-so that the stage packages whose settings :func:`starclusters.config.check_config` checks
-never import ``config`` back.
+:func:`dataclass_from_config` is what every settings class's ``from_config`` uses;
+:func:`grid` turns a ``{min, max, step}`` range into its grid. This module sits below
+:mod:`starclusters.config` and the stages (it needs only
+:class:`~starclusters.errors.ConfigError`), so that the stage packages whose settings
+:func:`starclusters.config.check_config` checks never import ``config`` back.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+
+import numpy as np
 
 from starclusters.errors import ConfigError
 
@@ -32,3 +37,20 @@ def dataclass_from_config(cls, section: Mapping | None, key: str, **overrides):
         return tuple(as_tuple(v) for v in value) if isinstance(value, list) else value
 
     return cls(**{name: as_tuple(value) for name, value in values.items()})
+
+
+def grid(spec: Mapping[str, float], key: str) -> np.ndarray:
+    """Grid values min, min + step, ..., max from a ``{min, max, step}`` mapping.
+
+    key: the config key of ``spec``, for error messages. Values are rounded to 6
+    decimals so that grid points compare equal across stages.
+    """
+    lo, hi, step = float(spec["min"]), float(spec["max"]), float(spec["step"])
+    if not hi >= lo:
+        raise ConfigError(f"{key}: max ({hi}) must not be below min ({lo})")
+    n = (hi - lo) / step
+    if abs(n - round(n)) > 1e-6:
+        raise ConfigError(
+            f"{key}: (max - min) = {hi - lo:g} is not a whole number of steps of {step:g}"
+        )
+    return np.round(lo + step * np.arange(round(n) + 1), 6)

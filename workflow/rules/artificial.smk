@@ -327,8 +327,7 @@ rule artificial_class_visibility:
         mem_mb=job_mem_mb(),
         runtime=job_runtime(),
     params:
-        class_threshold=config["detect"]["class_threshold"],
-        visibility_threshold=config["detect"]["visibility_threshold"],
+        detect=catalog_settings("class_threshold", "visibility_threshold"),
         radii_px=ARTIFICIAL["match_radii_px"],
     script:
         "../scripts/artificial_class_visibility.py"

@@ -19,7 +19,7 @@ os.environ.update(
 from starclusters.config import check_config, validate_config  # noqa: E402
 
 # The schema (defaults filled in; a short message naming the key, not Snakemake's dump of
-# the schema) and the cross-key checks, before any job starts; the same checks as
+# the schema) and every cross-key check, before any job starts: the same checks as
 # starclusters.config.load_config and `python -m starclusters.config` (make run).
 validate_config(config, Path(workflow.basedir) / "config/schema/config.schema.yaml")
 check_config(config)
@@ -29,6 +29,13 @@ BANDS = list(config["bands"])
 PHOT = config["photometry"]
 PSF = config["psf"]
 MOSAIC = config["mosaic"]
+
+
+def section_settings(name, *keys):
+    """The named keys of the config section `name` (all of it without keys): the one shape in
+    which rules get a section's settings, so that only the keys a rule uses rerun it."""
+    section = config[name]
+    return {key: section[key] for key in keys} if keys else dict(section)
 
 
 def band_subset(mapping):
@@ -44,18 +51,15 @@ DETECT = resolve_mode(
 )
 
 
-# --- sections and galaxies that several stages read, checked before any job starts
+# --- sections and galaxies that several stages read (checked by check_config above)
 
-from starclusters.analysis.comparison import check_comparison_config  # noqa: E402
-
-check_comparison_config(config)
+from starclusters.analysis.arms import arms_section  # noqa: E402
 
 
 def arms_config():
     """The `arms` section (dust lanes for distances across the arms); without one, the
     synthetic galaxy's own lanes, or none."""
-    default = {"source": "synthetic" if MOSAIC["source"] == "synthetic" else "none"}
-    return config.get("arms") or default
+    return arms_section(config)
 
 
 def arm_inputs(wildcards):
@@ -68,11 +72,6 @@ def arm_inputs(wildcards):
         for key in ("lanes_file", "regions_file")
         if section.get("source") == "files" and section.get(key)
     }
-
-
-from starclusters.analysis.arms import check_arms_config  # noqa: E402
-
-check_arms_config(arms_config(), config)
 
 
 from starclusters.synthetic.validation import validation_galaxies  # noqa: E402
@@ -103,11 +102,15 @@ def field_dir(galaxy, field):
 import math  # noqa: E402
 
 from starclusters.detect.tiles import (  # noqa: E402
-    NETWORK_DEFAULTS,
     RUNTIME_BYTES,
     halo_px,
-    n_head_outputs,
     tile_memory_mb,
+)
+from starclusters.model.spec import (  # noqa: E402
+    BOTTLENECK_EXPANSION,
+    STEM_KERNEL_PX,
+    n_head_outputs,
+    spec_defaults,
 )
 
 #: Memory of a job besides its data, MB: Python with numpy, astropy, pandas and torch
@@ -140,8 +143,8 @@ TORCH_THREADS = 2
 
 
 def network_spec():
-    """The config's network (model section over the thesis defaults) as plain values."""
-    return {**NETWORK_DEFAULTS, **config["model"]}
+    """The config's network (model section over NetworkSpec's defaults) as plain values."""
+    return {**spec_defaults(), **config["model"]}
 
 
 def network_costs():
@@ -161,10 +164,12 @@ def network_costs():
     """
     spec = network_spec()
     bands, size = len(BANDS), config["window_px"]
-    widths = spec["stage_widths"] or [c // 4 for c in spec["stage_channels"]]
+    widths = spec["stage_widths"] or [
+        c // BOTTLENECK_EXPANSION for c in spec["stage_channels"]
+    ]
     stem = spec["stem_channels"]
-    macs = bands * stem * 49 * size**2
-    per_pixel = bands * stem * 49
+    macs = bands * stem * STEM_KERNEL_PX**2 * size**2
+    per_pixel = bands * stem * STEM_KERNEL_PX**2
     inplanes, side = stem, math.ceil(size / 2)
     activations = stem * size**2 + stem * side**2
     for i, (blocks, channels, width) in enumerate(

@@ -53,15 +53,7 @@ rule train:
         nodes=1,  # torchrun --standalone: every GPU on one node
     params:
         config=json.dumps(
-            {
-                "bands": BANDS,
-                "window_px": config["window_px"],
-                "pixel_scale_arcsec": config["pixel_scale_arcsec"],
-                "psf": {"oversampling": PSF["oversampling"]},
-                "model": config["model"],
-                "train": config["train"],
-            },
-            sort_keys=True,
+            network_job_config(config["model"], config["train"]), sort_keys=True
         ),
         seed=config["seed"],
         # not an output: Snakemake deletes a failed job's outputs, the checkpoint must survive
@@ -125,18 +117,14 @@ rule evaluate_model:
         runtime=evaluate_runtime,
         gpu=evaluate_gpus(),
     params:
-        config={
-            "bands": BANDS,
-            "window_px": config["window_px"],
-            "pixel_scale_arcsec": config["pixel_scale_arcsec"],
-            "psf": {"oversampling": PSF["oversampling"]},
-            "model": {"grids": config["model"].get("grids")},
-            "train": {
+        config=network_job_config(
+            {"grids": config["model"].get("grids")},
+            {
                 "device": config["train"]["device"],
                 "mock_split_fractions": config["train"].get("mock_split_fractions"),
             },
-            "evaluate": config["evaluate"],
-        },
+            evaluate=config["evaluate"],
+        ),
         seed=config["seed"],
     script:
         "../scripts/evaluate_model.py"

@@ -52,6 +52,8 @@ CONFIG_KEY = "arms"
 ROTATION_SIGN = {"clockwise": 1, "counterclockwise": -1}
 #: The synthetic galaxy's arm band when its metadata lacks it, kpc (synthetic.spec defaults).
 SYNTHETIC_BAND_KPC = {"arm_trailing_kpc": 0.1, "arm_leading_kpc": 0.4}
+#: Defaults of the ``arms`` keys of source files (the schema's; tests/test_settings.py).
+FILES_DEFAULTS = {"rotation": "clockwise", "trailing_kpc": 0.1, "leading_kpc": 0.4}
 #: Points per chunk of the point-to-segment distances (memory: chunk × segments × 5 floats).
 CHUNK_POINTS = 2048
 #: Disk-frame keys of the synthetic geometry metadata that :class:`DiskGeometry` needs.
@@ -224,7 +226,8 @@ class ArmGeometry:
             table = read_points_table(section["regions_file"], "region")
             polys = _polylines(table, "region", str(section["regions_file"]))
             regions = tuple(_to_disk(disk, rows) for _, rows in polys)
-        rotation = section.get("rotation", "clockwise")
+        section = {**FILES_DEFAULTS, **section}
+        rotation = section["rotation"]
         if rotation not in ROTATION_SIGN:
             raise ConfigError(
                 f"{CONFIG_KEY}.rotation: 'clockwise' or 'counterclockwise', got {rotation!r}"
@@ -235,8 +238,8 @@ class ArmGeometry:
             lanes=lanes,
             rotation_sign=ROTATION_SIGN[rotation],
             corotation_radius_kpc=math.inf if corotation is None else float(corotation),
-            trailing_kpc=float(section.get("trailing_kpc", 0.1)),
-            leading_kpc=float(section.get("leading_kpc", 0.4)),
+            trailing_kpc=float(section["trailing_kpc"]),
+            leading_kpc=float(section["leading_kpc"]),
             regions=regions,
             source="files",
         )
@@ -415,11 +418,19 @@ def arms_from_files(
     return ArmGeometry.from_config(section, disk=disk)
 
 
-def check_arms_config(section: Mapping | None, config: Mapping) -> None:
-    """Checks of the ``arms`` section that the schema cannot express (ConfigError names the
-    key): source synthetic only with the synthetic galaxy; source files with a lanes_file
-    that exists (and a regions_file, if given, too) and galaxy_geometry.source: config."""
-    section = dict(section or {})
+def arms_section(config: Mapping) -> Mapping:
+    """The ``arms`` section a run uses: the config's, or without one the synthetic galaxy's
+    own lanes (mosaic.source: synthetic) or none."""
+    default = {"source": "synthetic" if config["mosaic"]["source"] == "synthetic" else "none"}
+    return config.get(CONFIG_KEY) or default
+
+
+def check_arms_config(config: Mapping) -> None:
+    """Checks of the ``arms`` section (:func:`arms_section`) that the schema cannot express
+    (ConfigError names the key): source synthetic only with the synthetic galaxy; source
+    files with a lanes_file that exists (and a regions_file, if given, too) and
+    galaxy_geometry.source: config."""
+    section = dict(arms_section(config))
     source = section.get("source", "none")
     if source == "synthetic" and config["mosaic"]["source"] != "synthetic":
         raise ConfigError(

@@ -33,9 +33,9 @@ from starclusters.artificial.grid import (
 from starclusters.artificial.inject import artificial_seed, compose_rng, inject_mocks
 from starclusters.artificial.matching import match_artificial
 from starclusters.artificial.recall import metrics_table, recall_table
-from starclusters.config import grid as config_grid
 from starclusters.errors import InputFileError
 from starclusters.io import atomic_path, read_cube, read_table, write_table
+from starclusters.sections import grid as config_grid
 
 log = logging.getLogger(__name__)
 

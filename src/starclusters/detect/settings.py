@@ -1,7 +1,8 @@
 """Settings of the detection stage's maps (the ``detect`` config section), without torch.
 
 The workflow checks them while it parses the config (:func:`starclusters.config.check_config`),
-so this module imports neither torch nor the network.
+so this module imports neither torch nor the network (only its torch-free definition,
+:mod:`starclusters.model.spec`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from starclusters.detect.catalog import check_catalog_config
 from starclusters.errors import ConfigError
+from starclusters.model.spec import DENSE_READY, spec_defaults
 
 log = logging.getLogger(__name__)
 
@@ -24,10 +27,9 @@ MODES = ("exact", "fast")
 AUTO = "auto"
 #: Values of detect.mode (``--mode``): auto or one of MODES.
 MODE_CHOICES = (AUTO, *MODES)
-#: model.<key>: value a network needs for the fast mode (NetworkSpec.dense_ready).
-DENSE_READY = {"padding": "valid", "input_norm": "fixed"}
-#: model.<key>: the value a model section without the key has (NetworkSpec's defaults).
-MODEL_KEY_DEFAULTS = {"padding": "same", "input_norm": "window"}
+#: model.<key>: the value a model section without the key has (NetworkSpec's defaults) for
+#: the keys that decide the fast mode (:data:`~starclusters.model.spec.DENSE_READY`).
+MODEL_KEY_DEFAULTS = {key: spec_defaults()[key] for key in DENSE_READY}
 DEVICES = ("cpu", "cuda")
 
 
@@ -91,6 +93,15 @@ class DetectSettings:
     def to_config(self) -> dict:
         """The settings as a plain ``detect`` config mapping."""
         return dataclasses.asdict(self)
+
+
+def check_detect_config(config: Mapping) -> None:
+    """The ``detect`` section's checks that the schema cannot express (ConfigError names the
+    key): the maps' settings and the network they run (:meth:`DetectSettings.check_model`),
+    the peak and catalog keys (odd weight window, a complete galaxy_geometry;
+    :func:`~starclusters.detect.catalog.check_catalog_config`)."""
+    DetectSettings.from_config(config.get("detect")).check_model(config.get("model"))
+    check_catalog_config(config)
 
 
 def dense_ready_keys(model_section: Mapping | None) -> dict[str, str]:

@@ -41,7 +41,6 @@ from starclusters.detect.tiles import (
     Tile,
     check_plan,
     halo_px,
-    n_head_outputs,
     plan_tiles,
     tile_memory_bytes,
     tiles_of,
@@ -51,6 +50,7 @@ from starclusters.io import open_fits, read_fits_header, read_table, write_table
 from starclusters.model.checkpoint import check_checkpoint, load_model
 from starclusters.model.codec import ParameterGrids
 from starclusters.model.inference import ESTIMATES
+from starclusters.model.spec import n_head_outputs
 from starclusters.mosaic.prepare import MASK_BLANK
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,8 @@ mosaic): every window a core's pixel needs then lies inside what the job read, u
 leaves the mosaic (such windows are incomplete and their pixels NaN).
 
 Nothing here imports torch: the workflow reads this module while it parses the
-Snakefile, to size the tile jobs' memory (:func:`tile_memory_bytes`).
+Snakefile, to size the tile jobs' memory (:func:`tile_memory_bytes`); the network's size
+comes from its torch-free definition, :mod:`starclusters.model.spec`.
 """
 
 from __future__ import annotations
@@ -29,6 +30,12 @@ import numpy as np
 import pandas as pd
 
 from starclusters.errors import ConfigError
+from starclusters.model.spec import (
+    BOTTLENECK_EXPANSION,
+    n_head_outputs,
+    network_weights,
+    spec_defaults,
+)
 
 #: Columns of the tile plan (``detect/tiles.parquet``): tile id, core origin and size, px.
 PLAN_COLUMNS = ("t", "y0", "x0", "ny", "nx")
@@ -49,24 +56,6 @@ FAST_MIN_ROWS = 8
 FAST_HEAD_BATCH = 4096
 #: Value maps a tile job holds (CLASS, VISIBILITY, LOG_AGE, LOG_MASS, AV, LOG_RH).
 N_MAPS = 6
-#: NetworkSpec's defaults (the thesis network), for a ``model`` config section that omits
-#: keys; tests/test_detect.py checks them against starclusters.model.network.NetworkSpec.
-NETWORK_DEFAULTS = {
-    "stage_blocks": (3, 4, 6, 3),
-    "stage_channels": (128, 256, 512, 1024),
-    "stage_widths": None,
-    "stem_channels": 64,
-    "fc_width": 1024,
-}
-#: Bins per grid of the thesis (starclusters.model.codec.DEFAULT_GRIDS), for a config
-#: that does not set ``model.grids``; checked against targets by tests/test_detect.py.
-DEFAULT_BINS = {
-    "log_age_yr": 20,
-    "av_mag": 10,
-    "log_mass_msun": 14,
-    "log_rh_arcsec": 14,
-    "visibility": 20,
-}
 
 
 def window_start(centre, window_px: int):
@@ -164,37 +153,6 @@ def check_plan(plan: pd.DataFrame, shape: Sequence[int], where: str = "tile plan
 # --------------------------------------------------------------------------- memory
 
 
-def network_weights(
-    n_bands: int,
-    n_outputs: int,
-    *,
-    stage_blocks: Sequence[int],
-    stage_channels: Sequence[int],
-    stage_widths: Sequence[int] | None,
-    stem_channels: int,
-    fc_width: int,
-) -> int:
-    """Floats in the softmax ClusterNetwork's weights and BatchNorm buffers.
-
-    The architecture of :mod:`starclusters.model.network` counted without torch: 7×7 conv1,
-    torchvision Bottlenecks (1×1, 3×3, 1×1, strided 1×1 shortcut where the shape changes),
-    fc, linear heads with ``n_outputs`` outputs in all. BatchNorm: 4 floats per channel.
-    """
-    widths = stage_widths or [c // 4 for c in stage_channels]
-    total = n_bands * stem_channels * 49 + 4 * stem_channels
-    inplanes = stem_channels
-    for i, (blocks, channels, width) in enumerate(
-        zip(stage_blocks, stage_channels, widths, strict=True)
-    ):
-        for b in range(blocks):
-            cin = inplanes if b == 0 else channels
-            total += cin * width + 9 * width * width + width * channels + 8 * width + 4 * channels
-            if b == 0 and (i > 0 or inplanes != channels):
-                total += cin * channels + 4 * channels
-        inplanes = channels
-    return total + inplanes * fc_width + fc_width + fc_width * n_outputs + n_outputs
-
-
 def tile_memory_bytes(
     *,
     n_bands: int,
@@ -216,7 +174,8 @@ def tile_memory_bytes(
     K = n_outputs (all head outputs, A·E·M + R_h + 2 + V):
 
     - runtime: :data:`RUNTIME_BYTES` (Python with numpy, astropy, pandas, torch);
-    - weights: 2 × 4 B × :func:`network_weights` (the state dict and the module);
+    - weights: 2 × 4 B × :func:`~starclusters.model.spec.network_weights` (the state dict
+      and the module);
     - region: R² × (4·B + 12) B — the bands (float32), the mask, three boolean maps and
       the int32 integral image that finds complete windows;
     - maps: 6 maps × 4 B × (tile_px² + (tile_px/step + 2)²) — the core and the grid of
@@ -240,7 +199,7 @@ def tile_memory_bytes(
     halo = halo_px(window_px, step_px)
     region = (tile_px + 2 * halo) ** 2
     centres = (math.ceil(tile_px / step_px) + 2) ** 2
-    widths = stage_widths or [c // 4 for c in stage_channels]
+    widths = stage_widths or [c // BOTTLENECK_EXPANSION for c in stage_channels]
     largest = stem_channels * window_px**2
     for i, (channels, width) in enumerate(zip(stage_channels, widths, strict=True)):
         side = math.ceil(window_px / 2 ** (i + 1))
@@ -294,17 +253,10 @@ def fast_strip_rows(window_px: int, region_cols: int, largest_channels: int) -> 
     return max(FAST_MIN_ROWS, FAST_ACTIVATION_BYTES // per_row - (window_px - 1))
 
 
-def n_head_outputs(grids: Mapping | None = None) -> int:
-    """A·E·M + R + 2 + V: outputs of the softmax heads for a ``model.grids`` config section."""
-    bins = {**DEFAULT_BINS, **{k: v["bins"] for k, v in (grids or {}).items() if "bins" in v}}
-    grid_3d = bins["log_age_yr"] * bins["av_mag"] * bins["log_mass_msun"]
-    return grid_3d + bins["log_rh_arcsec"] + 2 + bins["visibility"]
-
-
 def tile_memory_mb(config: Mapping) -> int:
     """Memory to request for a tile job of ``config`` (sections bands, window_px, model,
     detect), MB: :func:`tile_memory_bytes` plus 25 % for allocator slack, rounded up."""
-    model = {**NETWORK_DEFAULTS, **config.get("model", {})}
+    model = {**spec_defaults(), **config.get("model", {})}
     detect = config["detect"]
     terms = tile_memory_bytes(
         n_bands=len(config["bands"]),

@@ -7,13 +7,13 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from starclusters.config import grid
 from starclusters.io import read_table
 from starclusters.mocks.bank import build_shard
 from starclusters.mocks.psf import psf_enclosed_fraction, psf_for_band, read_psf, read_psfs
 from starclusters.mocks.render import StampRenderer
 from starclusters.photometry.population import StellarPopulation
 from starclusters.photometry.stage import population_from_config
+from starclusters.sections import grid
 
 log = logging.getLogger(__name__)
 

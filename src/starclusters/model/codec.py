@@ -29,21 +29,12 @@ import numpy as np
 import torch
 
 from starclusters.errors import ConfigError
+from starclusters.model.spec import DEFAULT_GRIDS, GRID_NAMES
 
 #: The four output heads, in the order of thesis Fig. 3.5.
 HEADS = ("age_av_mass", "rh", "class", "visibility")
-#: The grids, in the order of :class:`ParameterGrids`' fields; the first three span the 3-D head.
-GRID_NAMES = ("log_age_yr", "av_mag", "log_mass_msun", "log_rh_arcsec", "visibility")
 #: Grids whose bins are evenly spaced in log10 of the value (centres stored as plain values).
 LOG_SPACED = frozenset({"visibility"})
-#: Default grids (thesis §3.2.1 and Table 4.1, M83): first centre, last centre, number of bins.
-DEFAULT_GRIDS = {
-    "log_age_yr": {"min": 6.6, "max": 10.1, "bins": 20},
-    "av_mag": {"min": 0.0, "max": 3.0, "bins": 10},
-    "log_mass_msun": {"min": 3.5, "max": 5.5, "bins": 14},
-    "log_rh_arcsec": {"min": float(np.log10(0.04)), "max": float(np.log10(0.4)), "bins": 14},
-    "visibility": {"min": 0.1, "max": 1000.0, "bins": 20},
-}
 #: Half-width of the decoding window around the peak bin, bins (thesis §3.2.2: "3 bin radius").
 DECODE_RADIUS_BINS = 3
 #: Regression outputs (thesis ch. 2: one neuron each) and the table column each one predicts.

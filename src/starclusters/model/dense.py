@@ -22,7 +22,8 @@ from __future__ import annotations
 import torch
 from torch.nn import functional
 
-from starclusters.model.network import ClusterNetwork, valid_feature_px
+from starclusters.model.network import ClusterNetwork
+from starclusters.model.spec import valid_feature_px
 
 
 def check_dense_ready(model: ClusterNetwork, what: str = "the model") -> None:

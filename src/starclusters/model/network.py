@@ -46,7 +46,8 @@ backgrounds instead of per window. The network's output for a window then depend
 window's pixels only, in the same way wherever the window lies, so a fully convolutional
 evaluation over a whole image (:mod:`starclusters.model.dense`) gives at every pixel exactly
 what the per-window network gives for the window there. The window must be large enough
-for the stages to leave at least 1 × 1 features (:func:`valid_feature_px`); e.g. 64 px
+for the stages to leave at least 1 × 1 features
+(:func:`~starclusters.model.spec.valid_feature_px`); e.g. 64 px
 with 4 stages of 1 block, or 3 stages of 2.
 """
 
@@ -54,181 +55,28 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 from torchvision.models.resnet import Bottleneck, conv1x1
 
-from starclusters.errors import ConfigError
-from starclusters.sections import dataclass_from_config
+from starclusters.model.spec import (  # noqa: F401 (valid_feature_px: network.valid_feature_px)
+    BOTTLENECK_EXPANSION,
+    STEM_KERNEL_PX,
+    NetworkSpec,
+    valid_feature_px,
+)
 
-CONFIG_KEY = "model"
-HEADS = ("softmax", "regression")
 #: Output keys of the softmax network, in head order.
 SOFTMAX_KEYS = ("age_av_mass", "rh", "class", "visibility")
 #: Output keys of the regression network.
 REGRESSION_KEYS = ("age", "mass", "rh")
-#: Bottleneck widths of conv2_x … conv5_x in the thesis tables (Figs. 2.4 and 3.6).
-THESIS_STAGE_WIDTHS = (64, 64, 128, 256)
-#: "same": zero padding, as the thesis (and torchvision); "valid": none (dense-ready).
-PADDINGS = ("same", "valid")
-#: "window": per-window, per-band standardisation (thesis §3.1.4); "fixed": fixed per-band
-#: scales from the training backgrounds (dense-ready; see ``preprocess``).
-INPUT_NORMS = ("window", "fixed")
-#: Kernel of the stem convolution, px.
-STEM_KERNEL_PX = 7
 
-
-def _positive_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
-
-
-@dataclass(frozen=True)
-class NetworkSpec:
-    """Size and heads of the cluster CNN; the defaults are the thesis network (ch. 3).
-
-    in_bands: B, input channels (passbands, blue to red); window_px: S, the input is S × S
-    pixels; stage_blocks: bottlenecks per stage (conv2_x, conv3_x, …; ResNet-50: 3, 4, 6, 3);
-    stage_channels: output channels per stage (each divisible by 4, torchvision's expansion);
-    stage_widths: bottleneck (3×3 conv) width per stage, None for stage_channels / 4;
-    stem_channels: output channels of the 7×7 stride-1 conv1; fc_width: the fully connected
-    layer before the heads; fc_dropout: dropout probability after it (thesis ch. 2 trained with
-    0.5; ch. 3 does not mention dropout); n_age, n_av, n_mass: the 3-D softmax grid; n_rh,
-    n_visibility: 1-D softmax bins; head: "softmax" (ch. 3) or "regression" (ch. 2: linear age,
-    mass and r_h outputs); padding: "same" (thesis) or "valid" (no padding anywhere);
-    input_norm: "window" (thesis) or "fixed". padding "valid" with input_norm "fixed" makes
-    the network dense-ready (:attr:`dense_ready`, module docstring).
-
-    Invalid values raise ConfigError naming ``model.<key>``.
-    """
-
-    in_bands: int = 3
-    window_px: int = 64
-    stage_blocks: tuple[int, ...] = (3, 4, 6, 3)
-    stage_channels: tuple[int, ...] = (128, 256, 512, 1024)
-    stage_widths: tuple[int, ...] | None = None
-    stem_channels: int = 64
-    fc_width: int = 1024
-    fc_dropout: float = 0.0
-    n_age: int = 20
-    n_av: int = 10
-    n_mass: int = 14
-    n_rh: int = 14
-    n_visibility: int = 20
-    head: str = "softmax"
-    padding: str = "same"
-    input_norm: str = "window"
-
-    def __post_init__(self):
-        for key in ("stage_blocks", "stage_channels", "stage_widths"):
-            value = getattr(self, key)
-            if isinstance(value, list):
-                object.__setattr__(self, key, tuple(value))
-        self._check()
-
-    @classmethod
-    def thesis(cls, **overrides) -> NetworkSpec:
-        """The network of thesis Fig. 3.6 exactly (bottleneck widths 64/64/128/256)."""
-        return cls(**{"stage_widths": THESIS_STAGE_WIDTHS, **overrides})
-
-    @classmethod
-    def from_config(cls, section: Mapping | None = None, **overrides) -> NetworkSpec:
-        """A spec from the ``model`` config mapping (keys = field names), then ``overrides``.
-
-        ConfigError naming ``model.<key>`` for an unknown key or an invalid value.
-        """
-        return dataclass_from_config(cls, section, CONFIG_KEY, **overrides)
-
-    def _check(self) -> None:
-        def bad(key, why):
-            raise ConfigError(f"{CONFIG_KEY}.{key}: {why}, got {getattr(self, key)!r}")
-
-        counts = ("in_bands", "window_px", "stem_channels", "fc_width")
-        for key in counts + ("n_age", "n_av", "n_mass", "n_rh", "n_visibility"):
-            if not _positive_int(getattr(self, key)):
-                bad(key, "must be a positive integer")
-        if self.head not in HEADS:
-            bad("head", f"must be one of {', '.join(HEADS)}")
-        if self.padding not in PADDINGS:
-            bad("padding", f"must be one of {', '.join(PADDINGS)}")
-        if self.input_norm not in INPUT_NORMS:
-            bad("input_norm", f"must be one of {', '.join(INPUT_NORMS)}")
-        if not isinstance(self.fc_dropout, int | float) or not 0 <= self.fc_dropout < 1:
-            bad("fc_dropout", "must be a probability in [0, 1)")
-        n = len(self.stage_blocks) if isinstance(self.stage_blocks, tuple) else 0
-        if n == 0 or not all(_positive_int(v) for v in self.stage_blocks):
-            bad(
-                "stage_blocks",
-                "must be a non-empty list of positive block counts, e.g. [3, 4, 6, 3]",
-            )
-        for key in ("stage_channels", "stage_widths"):
-            value = getattr(self, key)
-            if value is None and key == "stage_widths":
-                continue
-            if not isinstance(value, tuple) or len(value) != n:
-                bad(key, f"must be a list with one entry per stage (stage_blocks has {n})")
-            if not all(_positive_int(v) for v in value):
-                bad(key, "must be positive integers")
-        if any(c % Bottleneck.expansion for c in self.stage_channels):
-            bad("stage_channels", f"each must be divisible by {Bottleneck.expansion}")
-        for channels, width in zip(self.stage_channels, self.widths, strict=True):
-            planes = channels // Bottleneck.expansion
-            if (64 * width) % planes:
-                bad(
-                    "stage_widths",
-                    f"width {width} with {channels} output channels is not representable by "
-                    f"torchvision's Bottleneck (64 × width must be divisible by {planes}); "
-                    "use a multiple of output channels / 256 or leave stage_widths unset",
-                )
-        smallest = 2**n
-        if self.window_px < smallest:
-            bad("window_px", f"must be at least {smallest} px for {n} stages (each halves it)")
-        if self.padding == "valid":
-            sizes = valid_feature_px(self.window_px, self.stage_blocks)
-            if min(sizes) < 1:
-                stage = next(i for i, s in enumerate(sizes) if s < 1)
-                where = "the stem" if stage == 0 else f"stage conv{stage + 1}_x"
-                bad(
-                    "window_px",
-                    f"with padding: valid a {self.window_px}-px window leaves no pixel after "
-                    f"{where} (sizes {list(sizes)}); use a larger window or fewer stages/blocks",
-                )
-
-    @property
-    def dense_ready(self) -> bool:
-        """True if a fully convolutional evaluation equals the per-window network exactly."""
-        return self.padding == "valid" and self.input_norm == "fixed"
-
-    @property
-    def widths(self) -> tuple[int, ...]:
-        """Bottleneck widths per stage (stage_widths, or stage_channels / 4)."""
-        if self.stage_widths is not None:
-            return self.stage_widths
-        return tuple(c // Bottleneck.expansion for c in self.stage_channels)
-
-    @property
-    def grid_shape(self) -> tuple[int, int, int]:
-        """(n_age, n_av, n_mass): the shape of the joint softmax grid."""
-        return (self.n_age, self.n_av, self.n_mass)
-
-
-def valid_feature_px(window_px: int, stage_blocks) -> tuple[int, ...]:
-    """Feature-map side, px, of the padding="valid" network for an S-px window.
-
-    Returns (after the stem and max pool, after conv2_x, conv3_x, …): a 7×7 conv takes 6
-    px, the 3×3 / stride-2 max pool halves, each bottleneck's 3×3 conv takes 2 px (after
-    halving in the first block of every stage but the first). Values < 1: the window is
-    too small.
-    """
-    side = (window_px - (STEM_KERNEL_PX - 1) - 3) // 2 + 1
-    sizes = [side]
-    for i, blocks in enumerate(stage_blocks):
-        for b in range(blocks):
-            stride = 2 if (i > 0 and b == 0) else 1
-            side = (side - 3) // stride + 1 if side >= 3 else 0
-        sizes.append(side)
-    return tuple(sizes)
+if Bottleneck.expansion != BOTTLENECK_EXPANSION:  # NetworkSpec counts channels with it
+    raise ImportError(
+        f"torchvision's Bottleneck.expansion is {Bottleneck.expansion}, "
+        f"starclusters.model.spec assumes {BOTTLENECK_EXPANSION}"
+    )
 
 
 class ValidBottleneck(nn.Module):

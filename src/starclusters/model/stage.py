@@ -14,7 +14,8 @@ from starclusters.model.codec import ParameterGrids
 from starclusters.model.data import TrainingData, load_training_data
 from starclusters.model.evaluate import EvaluateSettings, run_test_set, score_test_set
 from starclusters.model.network import NetworkSpec
-from starclusters.model.train import TrainSettings, check_gpus, rank_and_world, train
+from starclusters.model.settings import train_settings
+from starclusters.model.train import check_gpus, rank_and_world, train
 from starclusters.plotting import save_figure
 
 log = logging.getLogger(__name__)
@@ -57,19 +58,15 @@ def train_model(
     ``model_path``.
     """
     grids = ParameterGrids.from_config(config["model"].get("grids"))
-    settings = dict(config["train"])
-    settings.pop("mock_split_fractions", None)
-    settings.pop("device", None)
-    gpus = settings.pop("gpus", 1)  # how many processes train, not what they train
-    train_settings = TrainSettings.from_config(settings)
-    check_gpus(device, gpus, train_settings.batch_size)
+    settings = train_settings(config["train"])
+    check_gpus(device, config["train"].get("gpus", 1), settings.batch_size)
     data = training_data(mock_paths, background_paths, psf_paths, config)
     spec = network_spec(config["model"], config["window_px"], len(config["bands"]), grids)
     result = train(
         spec,
         grids,
         data,
-        train_settings,
+        settings,
         checkpoint_path,
         seed,
         device,

@@ -72,83 +72,14 @@ from starclusters.model.checkpoint import (
 from starclusters.model.codec import HEADS, REGRESSION_TARGETS, ParameterGrids
 from starclusters.model.data import TrainingData
 from starclusters.model.network import ClusterNetwork, NetworkSpec, rotation_average
+from starclusters.model.settings import TrainSettings, batch_share
 from starclusters.model.targets import loss, regression_loss
-from starclusters.sections import dataclass_from_config
 
 log = logging.getLogger(__name__)
 
-CONFIG_KEY = "train"
 #: Tags mixed into SeedSequence so that the streams of training epochs, the validation set
 #: and the weight initialisation never coincide.
 _TRAIN_TAG, _VAL_TAG, _INIT_TAG = 1, 2, 3
-
-
-@dataclass(frozen=True)
-class TrainSettings:
-    """How to train (the ``train`` config section; keys = field names).
-
-    epochs, steps_per_epoch: the run is epochs × steps_per_epoch optimiser steps;
-    batch_size: images per step (half bare backgrounds; thesis 512); lr_start, lr_end:
-    learning rate of the first and the last step (exponential decay in between; thesis
-    0.01 → 1e-4); val_size: images in the fixed validation set (half backgrounds);
-    eval_batch_size: images per forward pass when validating; augment: random 90°
-    rotations and flips; jitter_px: centring jitter of the mocks, px; calibration_jitter:
-    σ of the per-band background flux factor (0 = off; thesis §3.3.1: 0.2).
-
-    Invalid values raise ConfigError naming ``train.<key>``.
-    """
-
-    epochs: int = 50
-    steps_per_epoch: int = 100
-    batch_size: int = 512
-    lr_start: float = 0.01
-    lr_end: float = 1e-4
-    val_size: int = 2048
-    eval_batch_size: int = 512
-    augment: bool = True
-    jitter_px: int = 2
-    calibration_jitter: float = 0.0
-
-    def __post_init__(self):
-        def bad(key, why):
-            raise ConfigError(f"{CONFIG_KEY}.{key}: {why}, got {getattr(self, key)!r}")
-
-        for key in ("epochs", "steps_per_epoch", "eval_batch_size"):
-            value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                bad(key, "must be a positive integer")
-        for key in ("batch_size", "val_size"):
-            value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 2:
-                bad(key, "must be an integer ≥ 2 (half backgrounds, half clusters)")
-        for key in ("lr_start", "lr_end"):
-            value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-                bad(key, "must be a positive number")
-        if not isinstance(self.augment, bool):
-            bad("augment", "must be true or false")
-        if isinstance(self.jitter_px, bool) or not isinstance(self.jitter_px, int):
-            bad("jitter_px", "must be a non-negative integer (pixels)")
-        if self.jitter_px < 0:
-            bad("jitter_px", "must be a non-negative integer (pixels)")
-        cj = self.calibration_jitter
-        if isinstance(cj, bool) or not isinstance(cj, int | float) or not 0 <= cj < 1:
-            bad("calibration_jitter", "must be a number in [0, 1) (thesis: 0.2)")
-
-    @classmethod
-    def from_config(cls, section: Mapping | None = None, **overrides) -> TrainSettings:
-        """Settings from the ``train`` config mapping, then ``overrides``; unknown keys fail."""
-        return dataclass_from_config(cls, section, CONFIG_KEY, **overrides)
-
-    @property
-    def total_steps(self) -> int:
-        return self.epochs * self.steps_per_epoch
-
-    def lr_factor(self, step: int) -> float:
-        """Learning rate of optimiser step ``step`` (0-based) over lr_start: (end/start)^(step/(T-1))."""
-        t = self.total_steps
-        frac = min(step, t - 1) / (t - 1) if t > 1 else 0.0
-        return (self.lr_end / self.lr_start) ** frac
 
 
 @dataclass
@@ -203,18 +134,6 @@ def _barrier(dev: torch.device) -> None:
         torch.distributed.barrier()
 
 
-def _batch_share(batch_size: int, world: int) -> int:
-    """Images each of ``world`` processes draws per step; ConfigError unless an even split."""
-    if batch_size % world or batch_size // world < 2:
-        fit = max(2 * world, round(batch_size / world) * world)
-        raise ConfigError(
-            f"train.batch_size: {batch_size} images per step do not split into {world} equal "
-            f"shares of at least 2 (one per GPU, train.gpus = {world}); make it a multiple of "
-            f"{world}, e.g. {fit}, or change train.gpus"
-        )
-    return batch_size // world
-
-
 def check_gpus(device, gpus: int, batch_size: int | None = None) -> None:
     """Refuse a GPU request that this machine cannot serve, before any data are read.
 
@@ -236,7 +155,7 @@ def check_gpus(device, gpus: int, batch_size: int | None = None) -> None:
             "Slurm profile requests train.gpus of them for the rule train)"
         )
     if batch_size is not None:
-        _batch_share(batch_size, gpus)
+        batch_share(batch_size, gpus)
 
 
 # --------------------------------------------------------------------------- meta and checks
@@ -471,7 +390,7 @@ class _Run:
     dev: torch.device
     rank: int
     world: int
-    share: int  # images this rank draws per step (:func:`_batch_share`)
+    share: int  # images this rank draws per step (:func:`~starclusters.model.settings.batch_share`)
     loss_fn: Callable  # of the head type (:func:`_objective`)
     parts: tuple[str, ...]  # the names of its per-head parts
 
@@ -497,7 +416,7 @@ def _setup(spec, grids, data, settings, checkpoint_path, seed, device) -> _Run:
     path = Path(checkpoint_path)
     dev = _device(device)
     rank, world = rank_and_world()
-    share = _batch_share(settings.batch_size, world)
+    share = batch_share(settings.batch_size, world)
     if dev.type == "cuda" and dev.index is None:
         dev = torch.device("cuda", torch.cuda.current_device())  # torchrun: set from LOCAL_RANK
     _check_compatible(spec, grids, data)

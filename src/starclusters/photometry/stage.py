@@ -8,7 +8,6 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from starclusters.config import grid
 from starclusters.errors import InputFileError
 from starclusters.photometry.extinction import extinction_table
 from starclusters.photometry.filters import describe
@@ -17,6 +16,7 @@ from starclusters.photometry.isochrones import isochrones_on_grid
 from starclusters.photometry.parsec import read_cmd_isochrones, read_parsec_grid
 from starclusters.photometry.population import StellarPopulation
 from starclusters.photometry.synphot import PARSEC_SED
+from starclusters.sections import grid
 
 log = logging.getLogger(__name__)
 

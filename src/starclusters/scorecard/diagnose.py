@@ -167,6 +167,12 @@ UNITS = {
 }
 
 
+def check_diagnosis_config(config: Mapping) -> None:
+    """The ``scorecard.diagnosis`` values, and its sky annulus outside its aperture
+    (:class:`DiagnosisSettings`; ConfigError names the key)."""
+    DiagnosisSettings.from_config((config.get("scorecard") or {}).get("diagnosis"))
+
+
 @dataclass(frozen=True)
 class DiagnosisSettings:
     """The diagnosis' own settings (config ``scorecard.diagnosis``; module docstring).

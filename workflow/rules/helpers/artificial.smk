@@ -86,7 +86,7 @@ def artificial_recall_settings():
         "spatial_bin_px",
         "spatial_max_log_mass_msun",
     )
-    return {key: ARTIFICIAL[key] for key in keys + ("reference",)}
+    return section_settings("artificial", *keys, "reference")
 
 
 def artificial_outputs():

@@ -41,7 +41,7 @@ def detect_outputs():
 
 def catalog_settings(*keys):
     """The named keys of the config's `detect` section (each catalog rule gets only its own)."""
-    return {key: config["detect"][key] for key in keys}
+    return section_settings("detect", *keys)
 
 
 def population_prior_inputs(galaxy, mosaic_dir):

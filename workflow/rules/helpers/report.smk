@@ -8,7 +8,7 @@ ANALYSIS = config["analysis"]
 
 def analysis_settings(*keys):
     """The named keys of the config's `analysis` section (each analysis rule gets only its own)."""
-    return {key: ANALYSIS[key] for key in keys}
+    return section_settings("analysis", *keys)
 
 
 def analysis_artificial_inputs():

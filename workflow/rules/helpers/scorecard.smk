@@ -87,7 +87,7 @@ def diagnosis_inputs(wildcards):
 def diagnosis_settings():
     """The `scorecard` keys the diagnosis uses (its own and the match radius): the other
     keys rerun the scores, not the diagnosis."""
-    return {key: config["scorecard"][key] for key in ("match_radius_px", "diagnosis")}
+    return section_settings("scorecard", "match_radius_px", "diagnosis")
 
 
 def score_settings():

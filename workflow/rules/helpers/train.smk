@@ -16,6 +16,21 @@ def model_outputs():
     return expand("results/{galaxy}/model/{name}", galaxy=GALAXY, name=names)
 
 
+def network_job_config(model, train, **sections):
+    """What shapes the network's training (or its test): the bands, window, pixel scale and
+    PSF oversampling, the given `model` and `train` keys and further sections; train passes
+    it to `starclusters train` as JSON, evaluate_model to its script as it is."""
+    return {
+        "bands": BANDS,
+        "window_px": config["window_px"],
+        "pixel_scale_arcsec": config["pixel_scale_arcsec"],
+        "psf": {"oversampling": PSF["oversampling"]},
+        "model": model,
+        "train": train,
+        **sections,
+    }
+
+
 # --- job resources of train and evaluate_model (the shared ones: common.smk)
 
 #: CPU threads per training process on a GPU: batches are drawn on the GPU (docs/model.md),

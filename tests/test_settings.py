@@ -1,0 +1,138 @@
+"""Settings: the defaults a settings class holds in Python are the schema's.
+
+The schema (config/schema/config.schema.yaml) documents and type-checks every key and fills
+the defaults of a config the workflow or :func:`starclusters.config.load_config` reads; the
+settings classes and dicts below hold the same defaults for library users who build settings
+without a config. Both stay where they are (the schema lies outside the package, the classes
+must not read it); this test keeps them equal.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import yaml
+from conftest import REPO
+
+from starclusters.analysis.arms import FILES_DEFAULTS as ARMS_FILES_DEFAULTS
+from starclusters.analysis.stage import ANALYSIS_DEFAULTS
+from starclusters.baseline.settings import BaselineSettings
+from starclusters.detect.candidates_stage import DETECT_DEFAULTS
+from starclusters.detect.settings import DetectSettings
+from starclusters.model.evaluate import EvaluateSettings
+from starclusters.model.settings import TrainSettings
+from starclusters.model.spec import spec_defaults
+from starclusters.scorecard.diagnose import DiagnosisSettings
+from starclusters.synthetic.spec import SyntheticGalaxySpec
+
+MISSING = object()
+
+
+def schema_default(node: dict):
+    """What the schema fills in for an absent key of ``node``: its default, with the
+    defaults of its properties filled into an object (as validate(set_default=True))."""
+    value = node.get("default", MISSING)
+    if "properties" not in node or not (value is MISSING or isinstance(value, dict)):
+        return value
+    filled = {} if value is MISSING else dict(value)
+    for key, child in node["properties"].items():
+        default = schema_default(child)
+        if default is not MISSING and key not in filled:
+            filled[key] = default
+    return filled if filled or value is not MISSING else MISSING
+
+
+def defaults_of(cls) -> dict:
+    """{field: default} of a settings dataclass (default factories called)."""
+    out = {}
+    for f in dataclasses.fields(cls):
+        if f.default is not dataclasses.MISSING:
+            out[f.name] = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            out[f.name] = f.default_factory()
+    return out
+
+
+def plain(value):
+    """Tuples as lists (YAML has no tuples), recursively."""
+    if isinstance(value, tuple | list):
+        return [plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    return value
+
+
+def shared_differences(python: dict, schema: dict, key: str) -> list[str]:
+    """``key.<name>: python != schema`` for every name both define with another value."""
+    out = []
+    for name in sorted(set(python) & set(schema)):
+        mine, theirs = python[name], schema[name]
+        if isinstance(mine, dict) and isinstance(theirs, dict):
+            out += shared_differences(mine, theirs, f"{key}.{name}")
+        elif plain(mine) != plain(theirs):
+            out.append(f"{key}.{name}: Python {mine!r} != schema {theirs!r}")
+    return out
+
+
+#: (config section, its Python defaults, whether the schema gives some of them too).
+PYTHON_DEFAULTS = [
+    ("detect", defaults_of(DetectSettings), True),
+    ("detect", DETECT_DEFAULTS, True),
+    ("model", spec_defaults(), True),
+    ("train", defaults_of(TrainSettings), False),  # the schema leaves them to the class
+    ("evaluate", defaults_of(EvaluateSettings), True),
+    ("analysis", ANALYSIS_DEFAULTS, True),
+    ("arms", ARMS_FILES_DEFAULTS, True),
+    ("scorecard.diagnosis", defaults_of(DiagnosisSettings), True),
+    ("baseline", defaults_of(BaselineSettings), False),
+    ("mosaic.synthetic", defaults_of(SyntheticGalaxySpec), False),
+]
+
+
+@pytest.fixture(scope="module")
+def schema():
+    return yaml.safe_load((REPO / "config" / "schema" / "config.schema.yaml").read_text())
+
+
+@pytest.mark.parametrize(
+    ("key", "python", "overlaps"),
+    PYTHON_DEFAULTS,
+    ids=[f"{k}-{i}" for i, (k, *_) in enumerate(PYTHON_DEFAULTS)],
+)
+def test_python_defaults_are_the_schema_defaults(schema, key, python, overlaps):
+    node = schema
+    for part in key.split("."):
+        node = node["properties"][part]
+    filled = schema_default(node)
+    filled = {} if filled is MISSING else filled
+    assert shared_differences(python, filled, key) == []
+    # a section whose defaults the schema repeats shares keys with the class (none renamed)
+    assert bool(set(python) & set(filled)) == overlaps
+
+
+def test_no_stage_imports_config():
+    """config.py imports the stages' checks; no stage package imports config.py back (no
+    import loop), and reading a config needs no torch."""
+    import ast
+    import subprocess
+    import sys
+
+    package = REPO / "src" / "starclusters"
+    importers = []
+    for path in sorted(package.glob("*/*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.ImportFrom):
+                names = [node.module or ""] + [f"{node.module}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            if "starclusters.config" in names:
+                importers.append(str(path.relative_to(package)))
+    assert importers == []
+    code = (
+        "import sys; from starclusters.config import load_config; "
+        f"load_config({str(REPO / 'config' / 'config.yaml')!r}); print('torch' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == "False", result.stderr
