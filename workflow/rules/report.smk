@@ -43,14 +43,8 @@ rule population_figures:
             "mass_function",
             "radial",
         ),
-        log_mass_range_msun=[
-            config["mocks"]["log_mass_msun"]["min"],
-            config["mocks"]["log_mass_msun"]["max"],
-        ],
-        log_age_range_yr=[
-            PHOT["isochrones"]["log_age_yr"]["min"],
-            PHOT["isochrones"]["log_age_yr"]["max"],
-        ],
+        log_mass_range_msun=population_log_mass_range(),
+        log_age_range_yr=population_log_age_range(),
         background_annulus_px=config["scorecard"]["background_annulus_px"],
     script:
         "../scripts/analysis_population.py"
@@ -185,14 +179,8 @@ rule population_fit:
             "population_fit": ANALYSIS["population_fit"],
             "mass_function": {"slope": ANALYSIS["mass_function"]["slope"]},
         },
-        log_mass_range_msun=[
-            config["mocks"]["log_mass_msun"]["min"],
-            config["mocks"]["log_mass_msun"]["max"],
-        ],
-        log_age_range_yr=[
-            PHOT["isochrones"]["log_age_yr"]["min"],
-            PHOT["isochrones"]["log_age_yr"]["max"],
-        ],
+        log_mass_range_msun=population_log_mass_range(),
+        log_age_range_yr=population_log_age_range(),
         background_annulus_px=config["scorecard"]["background_annulus_px"],
         radius_px=ARTIFICIAL["match_radii_px"][0],
         injected=lambda w: field_injected_population(w.field),

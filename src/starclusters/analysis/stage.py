@@ -34,7 +34,7 @@ from starclusters.analysis.population import (
     group_count_profiles,
     window_centres,
 )
-from starclusters.errors import InputFileError
+from starclusters.errors import ConfigError, InputFileError
 from starclusters.io import read_table, write_table
 
 log = logging.getLogger(__name__)
@@ -166,8 +166,6 @@ def completeness_log_mass(
     and the local backgrounds measured on ``image_path`` (the injections' band) in
     ``background_annulus_px`` (inner, outer, px). ConfigError naming the key when the
     files it needs are not given."""
-    from starclusters.errors import ConfigError
-
     mf = analysis_settings(settings)["mass_function"]
     value = mf["completeness_log_mass_msun"]
     if value != "selection":

@@ -18,6 +18,20 @@ def analysis_artificial_inputs():
     return {"artificial": path} if outputs is not None and path in outputs() else {}
 
 
+def population_log_mass_range():
+    """[min, max] log10(M/M☉) of the population fits and the hard cut: the network's range."""
+    return [
+        config["mocks"]["log_mass_msun"]["min"],
+        config["mocks"]["log_mass_msun"]["max"],
+    ]
+
+
+def population_log_age_range():
+    """[min, max] log10(t/yr) of the population fits and the hard cut: the isochrone grid's."""
+    grid = PHOT["isochrones"]["log_age_yr"]
+    return [grid["min"], grid["max"]]
+
+
 def population_figure_inputs(wildcards):
     """population_figures' inputs: the candidates, and for a completeness limit derived from
     the selection function (analysis.mass_function.completeness_log_mass_msun: selection)
