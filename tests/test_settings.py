@@ -20,6 +20,7 @@ from starclusters.analysis.stage import ANALYSIS_DEFAULTS
 from starclusters.baseline.settings import BaselineSettings
 from starclusters.detect.candidates_stage import DETECT_DEFAULTS
 from starclusters.detect.settings import DetectSettings
+from starclusters.mocks.settings import StarGroupSettings
 from starclusters.model.evaluate import EvaluateSettings
 from starclusters.model.settings import TrainSettings
 from starclusters.model.spec import spec_defaults
@@ -78,6 +79,7 @@ def shared_differences(python: dict, schema: dict, key: str) -> list[str]:
 #: (config section, its Python defaults, whether the schema gives some of them too).
 PYTHON_DEFAULTS = [
     ("detect", defaults_of(DetectSettings), True),
+    ("star_groups", defaults_of(StarGroupSettings), True),
     ("detect", DETECT_DEFAULTS, True),
     ("model", spec_defaults(), True),
     ("train", defaults_of(TrainSettings), False),  # the schema leaves them to the class

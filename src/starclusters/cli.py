@@ -1,7 +1,8 @@
 """The ``starclusters`` command line; the rule ``train`` runs ``starclusters train``.
 
     starclusters --version
-    starclusters train --mocks M... --backgrounds B... --psfs P... --config-json CONFIG
+    starclusters train --mocks M... --backgrounds B... --psfs P... [--star-groups G...]
+        --config-json CONFIG
         --seed N --checkpoint PATH --model PATH --history PATH --plot PATH [--log-file PATH]
     starclusters detect --model MODEL --images BAND.fits... [--mask MASK] --output MAPS
         [--mode auto|exact|fast] [--step-px N] [--tile-px N] [--batch-size N]
@@ -160,6 +161,7 @@ def _train(args: argparse.Namespace) -> int:
                 args.checkpoint,
                 args.model,
                 device=dev,
+                star_group_paths=args.star_groups,
             )
         if rank == 0:
             write_table(args.history, history)
@@ -529,6 +531,12 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--mocks", nargs="+", required=True, help="mock shard FITS cubes")
     train.add_argument("--backgrounds", nargs="+", required=True, help="background shard cubes")
     train.add_argument("--psfs", nargs="+", required=True, help="one PSF FITS per band, in order")
+    train.add_argument(
+        "--star-groups",
+        nargs="*",
+        default=[],
+        help="star-group shard cubes (hard negatives; needed with train.star_group_fraction > 0)",
+    )
     train.add_argument(
         "--config-json",
         required=True,

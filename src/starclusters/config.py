@@ -30,7 +30,11 @@ from starclusters.analysis.comparison import check_comparison_config
 from starclusters.backgrounds.settings import check_backgrounds_config
 from starclusters.detect.settings import check_detect_config
 from starclusters.errors import ConfigError
-from starclusters.mocks.settings import check_mocks_config, check_psf_config
+from starclusters.mocks.settings import (
+    check_mocks_config,
+    check_psf_config,
+    check_star_groups_config,
+)
 from starclusters.model.settings import check_train_config
 from starclusters.mosaic.settings import check_mosaic_config
 from starclusters.photometry.settings import check_photometry_config
@@ -168,6 +172,7 @@ def main(argv=None) -> int:
 STAGE_CHECKS = (
     check_photometry_config,
     check_mocks_config,
+    check_star_groups_config,
     check_mosaic_config,
     check_backgrounds_config,
     check_psf_config,

@@ -106,6 +106,7 @@ from starclusters.detect.tiles import (  # noqa: E402
     halo_px,
     tile_memory_mb,
 )
+from starclusters.model.settings import train_settings  # noqa: E402
 from starclusters.model.spec import (  # noqa: E402
     BOTTLENECK_EXPANSION,
     STEM_KERNEL_PX,

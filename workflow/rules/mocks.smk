@@ -54,6 +54,36 @@ rule mock_shard:
         "../scripts/mock_shard.py"
 
 
+rule star_group_shard:
+    """Single stars, pairs and small groups of stars: training's hard negatives (class 0)."""
+    input:
+        isochrones="results/{galaxy}/photometry/isochrones.parquet",
+        extinction="results/{galaxy}/photometry/extinction.parquet",
+        psfs=expand("results/{{galaxy}}/psf/{band}.fits", band=BANDS),
+    output:
+        stamps="results/{galaxy}/mocks/star_groups/shard_{shard}.fits",
+        params="results/{galaxy}/mocks/star_groups/shard_{shard}.parquet",
+    log:
+        "results/{galaxy}/logs/star_group_shard_{shard}.log",
+    benchmark:
+        "results/{galaxy}/benchmarks/star_group_shard_{shard}.tsv"
+    wildcard_constraints:
+        shard=r"\d+",
+    conda:
+        "../../envs/science.yaml"
+    resources:
+        mem_mb=job_mem_mb(extra_mb=2 * cube_mb(config["star_groups"]["per_shard"])),
+        # a few stars per stamp: rendering, not star sampling, is the cost
+        runtime=job_runtime(
+            work_s=mock_render_seconds(config["star_groups"]["per_shard"])
+        ),
+    params:
+        config=star_group_config(),
+        seed=config["seed"],
+    script:
+        "../scripts/star_group_shard.py"
+
+
 rule mock_figures:
     """Mock stamps on a mass × r_h grid (thesis Fig. 3.1) and the bank's colours (Fig. 3.3)."""
     input:

@@ -29,6 +29,7 @@ rule train:
             shard=range(config["backgrounds"]["n_shards"]),
         ),
         psfs=expand("results/{{galaxy}}/psf/{band}.fits", band=BANDS),
+        star_groups=star_group_shards(),
     output:
         model="results/{galaxy}/model/model.pt",
         history="results/{galaxy}/model/history.parquet",
@@ -58,6 +59,7 @@ rule train:
         seed=config["seed"],
         # not an output: Snakemake deletes a failed job's outputs, the checkpoint must survive
         checkpoint=lambda w: f"results/{w.galaxy}/model/checkpoint.pt",
+        star_groups=star_group_argument,
         # torchrun (python -m torch.distributed.run) starts one process per GPU
         launcher=(
             f"{TRAIN_PYTHON} -m torch.distributed.run --standalone "
@@ -68,6 +70,7 @@ rule train:
     shell:
         "{params.launcher} -m starclusters.cli train"
         " --mocks {input.mocks:q} --backgrounds {input.backgrounds:q} --psfs {input.psfs:q}"
+        " {params.star_groups}"
         " --config-json {params.config:q} --seed {params.seed}"
         " --checkpoint {params.checkpoint:q} --model {output.model:q}"
         " --history {output.history:q} --plot {output.plot:q} --log-file {log:q}"
@@ -87,6 +90,7 @@ rule evaluate_model:
             shard=range(config["backgrounds"]["n_shards"]),
         ),
         psfs=expand("results/{{galaxy}}/psf/{band}.fits", band=BANDS),
+        star_groups=star_group_shards(),
     output:
         predictions="results/{galaxy}/model/test_predictions.parquet",
         metrics="results/{galaxy}/model/test_metrics.parquet",

@@ -22,6 +22,7 @@ table, metrics = evaluate_model(
     config,
     snakemake.params.seed,
     device=config["train"]["device"],
+    star_group_paths=list(snakemake.input.star_groups),
 )
 write_table(snakemake.output.predictions, table)
 write_table(snakemake.output.metrics, metrics)

@@ -1,4 +1,5 @@
-"""Checks of the ``mocks`` and ``psf`` config sections that the schema cannot express.
+"""Checks of the ``mocks``, ``psf`` and ``star_groups`` config sections that the schema
+cannot express, and :class:`StarGroupSettings`, the ``star_groups`` section's defaults.
 
 :func:`starclusters.config.check_config` runs them with every other stage's check.
 """
@@ -6,10 +7,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from starclusters.errors import ConfigError
 from starclusters.mocks.params import check_rh_reachable
+from starclusters.sections import dataclass_from_config
 
 
 def check_mocks_config(config: Mapping) -> None:
@@ -47,3 +50,53 @@ def check_psf_config(config: Mapping) -> None:
                 )
             if not Path(psf["files"][band]).exists():
                 raise ConfigError(f"psf.files.{band}: {psf['files'][band]} does not exist")
+
+
+STAR_GROUPS_KEY = "star_groups"
+
+
+@dataclass(frozen=True)
+class StarGroupSettings:
+    """The ``star_groups`` config section (keys = field names).
+
+    n_shards: shards (parallel jobs); per_shard: groups per shard (after the cuts);
+    max_stars: most stars in a group (1 … max_stars, equally often); group_radius_arcsec:
+    radius of the disc the companions of the first star lie in, arcsec; star_limit_mag:
+    every star is brighter than this apparent Vega magnitude in at least one band before
+    extinction; max_draws_per_group: redraws allowed per kept group before the cuts are
+    declared to reject everything. Invalid values raise ConfigError naming
+    ``star_groups.<key>``.
+    """
+
+    n_shards: int = 1
+    per_shard: int = 1000
+    max_stars: int = 4
+    group_radius_arcsec: float = 0.3
+    star_limit_mag: float = 25.0
+    max_draws_per_group: int = 200
+
+    def __post_init__(self):
+        for key in ("n_shards", "per_shard", "max_stars", "max_draws_per_group"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(
+                    f"{STAR_GROUPS_KEY}.{key}: must be a positive integer, got {value!r}"
+                )
+        for key in ("group_radius_arcsec", "star_limit_mag"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ConfigError(f"{STAR_GROUPS_KEY}.{key}: must be a number, got {value!r}")
+        if not self.group_radius_arcsec >= 0:
+            raise ConfigError(
+                f"{STAR_GROUPS_KEY}.group_radius_arcsec: must be ≥ 0, got {self.group_radius_arcsec}"
+            )
+
+    @classmethod
+    def from_config(cls, section: Mapping | None = None, **overrides) -> StarGroupSettings:
+        """Settings from the ``star_groups`` config mapping, then ``overrides``."""
+        return dataclass_from_config(cls, section, STAR_GROUPS_KEY, **overrides)
+
+
+def check_star_groups_config(config: Mapping) -> None:
+    """ConfigError naming the ``star_groups`` key whose value cannot give star groups."""
+    StarGroupSettings.from_config(config.get(STAR_GROUPS_KEY))

@@ -11,6 +11,7 @@ from starclusters.io import read_table
 from starclusters.mocks.bank import build_shard
 from starclusters.mocks.psf import psf_enclosed_fraction, psf_for_band, read_psf, read_psfs
 from starclusters.mocks.render import StampRenderer
+from starclusters.mocks.star_groups import StarDraws, StarGroupSettings, build_star_group_shard
 from starclusters.photometry.population import StellarPopulation
 from starclusters.photometry.stage import population_from_config
 from starclusters.sections import grid
@@ -134,6 +135,58 @@ def build_mock_shard(
         "SHARD": (shard, "shard index"),
         "CENTRE": (config["window_px"] // 2, "0-based pixel centred on the cluster"),
         "COMMENT": "Axes (mock, band, y, x); parameters in shard_<i>.parquet.",
+    }
+    return stamps, table, header
+
+
+def build_star_groups(
+    shard: int,
+    seed: int,
+    isochrones_path: str,
+    extinction_path: str,
+    psf_paths: Sequence[str],
+    config: Mapping,
+    progress: bool = True,
+):
+    """Star-group stamps (N, B, S, S), their table and FITS header cards for shard ``shard``
+    (:mod:`starclusters.mocks.star_groups`: the hard negatives of training).
+
+    config: bands, pixel_scale_arcsec, window_px, photometry (the population, the
+    extinction grid and the bank's magnitude cuts), psf and star_groups.
+    """
+    bands = list(config["bands"])
+    phot = config["photometry"]
+    settings = StarGroupSettings.from_config(config.get("star_groups"))
+    population = population_from_config(
+        read_table(isochrones_path), read_table(extinction_path), phot, bands
+    )
+    # after the centroid shift a star lies at most twice the group radius from the centre
+    renderer = renderer_from_files(
+        psf_paths,
+        bands,
+        config["psf"],
+        config["pixel_scale_arcsec"],
+        config["window_px"],
+        2 * settings.group_radius_arcsec + config["pixel_scale_arcsec"],
+    )
+    stamps, table = build_star_group_shard(
+        shard,
+        seed,
+        StarDraws(population, bands, settings.star_limit_mag),
+        renderer,
+        settings,
+        grid(phot["extinction"]["av_mag"], "photometry.extinction.av_mag"),
+        phot["magnitude_limits"],
+        require=phot.get("magnitude_cut", "all"),
+        progress=progress,
+    )
+    header = {
+        "BUNIT": ("counts/s", "noise-free star-group light per native pixel"),
+        "BANDS": (",".join(bands), "bands along axis 2"),
+        "PIXSCALE": (config["pixel_scale_arcsec"], "[arcsec] native pixel"),
+        "SHARD": (shard, "shard index"),
+        "CENTRE": (config["window_px"] // 2, "0-based pixel on the flux centroid"),
+        "COMMENT": "Axes (group, band, y, x); parameters in the .parquet beside it.",
     }
     return stamps, table, header
 

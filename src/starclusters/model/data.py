@@ -166,6 +166,17 @@ def _gather(cube, index, maps, bands):
     return cube.reshape(-1)[flat].reshape(n, bands.shape[0], size, size)
 
 
+def star_groups_in(n_backgrounds: int, fraction: float) -> int:
+    """How many of a batch's ``n_backgrounds`` background windows carry a star group:
+    ``fraction`` of them, rounded, at least one when the fraction is above 0.
+    ConfigError naming ``train.star_group_fraction`` outside [0, 1]."""
+    if isinstance(fraction, bool) or not 0 <= fraction <= 1:
+        raise ConfigError(f"train.star_group_fraction: must be in [0, 1], got {fraction!r}")
+    if fraction == 0 or n_backgrounds < 1:
+        return 0
+    return min(n_backgrounds, max(1, round(fraction * n_backgrounds)))
+
+
 @dataclass(eq=False)
 class TrainingData:
     """The mock bank and background cutouts in memory, with their splits.
@@ -176,8 +187,11 @@ class TrainingData:
     mocks: (N, B, S, S) noise-free cluster stamps, counts/s, centred on pixel (S//2, S//2);
     mock_params: N rows with at least log_age_yr, log_mass_msun, av_mag, log_rh_arcsec,
     seed; mock_split: (N,) "train"/"val"/"test"; backgrounds: (M, B, S, S) cutouts, counts/s;
-    background_split: (M,) split names. Arrays are converted to native float32 (a copy only
-    where needed). ValueError if shapes or columns disagree.
+    background_split: (M,) split names; star_groups: optional (K, B, S, S) noise-free
+    star-group stamps (hard negatives, :mod:`starclusters.mocks.star_groups`), counts/s,
+    centred like the mocks, with star_group_params (K rows with at least ``seed``) and
+    star_group_split (K,) (by seed, as the mocks). Arrays are converted to native float32
+    (a copy only where needed). ValueError if shapes or columns disagree.
     """
 
     bands: tuple[str, ...]
@@ -189,6 +203,9 @@ class TrainingData:
     mock_split: np.ndarray
     backgrounds: np.ndarray
     background_split: np.ndarray
+    star_groups: np.ndarray | None = None
+    star_group_params: pd.DataFrame | None = None
+    star_group_split: np.ndarray | None = None
 
     def __post_init__(self):
         self.bands = tuple(self.bands)
@@ -224,6 +241,21 @@ class TrainingData:
                 raise ValueError(f"{name} split has unknown names {unknown}; use {SPLITS}")
         if len(self.mock_params) != len(self.mocks):
             raise ValueError(f"{len(self.mock_params)} mock rows for {len(self.mocks)} stamps")
+        if self.star_groups is not None:
+            self.star_groups = np.asarray(self.star_groups, dtype=np.float32)
+            self.star_group_split = np.asarray(self.star_group_split).astype(str)
+            self.star_group_params = pd.DataFrame(self.star_group_params).reset_index(drop=True)
+            k = len(self.star_groups)
+            if self.star_groups.shape[1:] != self.mocks.shape[1:]:
+                raise ValueError(
+                    f"star groups {self.star_groups.shape[1:]} and mocks {self.mocks.shape[1:]} "
+                    "differ in bands or size; build both with the same bands and window_px"
+                )
+            if self.star_group_split.shape != (k,) or len(self.star_group_params) != k:
+                raise ValueError(f"star-group split and table must have {k} rows")
+            unknown = sorted(set(self.star_group_split) - set(SPLITS))
+            if unknown:
+                raise ValueError(f"star-group split has unknown names {unknown}; use {SPLITS}")
         if np.any(self.exptime_s <= 0):
             raise ValueError(f"exptime_s must be > 0, got {self.exptime_s}")
         rh_px = 10.0 ** self.mock_params["log_rh_arcsec"].to_numpy(float) / self.pixel_scale_arcsec
@@ -258,6 +290,9 @@ class TrainingData:
                 float32=lambda a: a.astype(np.float32, copy=False),
                 mocks=self.mocks.reshape(len(self.mocks), b, s * s),
                 backgrounds=self.backgrounds.reshape(len(self.backgrounds), b, s * s),
+                star_groups=None
+                if self.star_groups is None
+                else self.star_groups.reshape(len(self.star_groups), b, s * s),
                 maps=_orientation_maps(s),
                 grid=np.arange(s),
                 bands=np.arange(b),
@@ -275,6 +310,9 @@ class TrainingData:
                 float32=lambda t: t.to(torch.float32),
                 mocks=put(self.mocks).reshape(len(self.mocks), b, s * s),
                 backgrounds=put(self.backgrounds).reshape(len(self.backgrounds), b, s * s),
+                star_groups=None
+                if self.star_groups is None
+                else put(self.star_groups).reshape(len(self.star_groups), b, s * s),
                 maps=put(_orientation_maps(s).copy()),
                 grid=torch.arange(s, device=key),
                 bands=torch.arange(b, device=key),
@@ -304,11 +342,14 @@ class TrainingData:
         return np.where(scale > 0, scale, np.float32(1.0))
 
     def counts(self) -> dict[str, dict[str, int]]:
-        """{"mocks": {split: n}, "backgrounds": {split: n}}."""
-        return {
+        """{"mocks": {split: n}, "backgrounds": {split: n}} and "star_groups" if loaded."""
+        out = {
             "mocks": {s: int(np.sum(self.mock_split == s)) for s in SPLITS},
             "backgrounds": {s: int(np.sum(self.background_split == s)) for s in SPLITS},
         }
+        if self.star_groups is not None:
+            out["star_groups"] = {s: int(np.sum(self.star_group_split == s)) for s in SPLITS}
+        return out
 
     def fingerprint(self) -> str:
         """A short hash of the data's shapes, bands, splits, seeds and per-image sums.
@@ -324,18 +365,27 @@ class TrainingData:
         h.update("".join(self.background_split).encode())
         for cube in (self.mocks, self.backgrounds):
             h.update(cube.sum(axis=(1, 2, 3), dtype=np.float64).tobytes())
+        if self.star_groups is not None:  # absent: the fingerprint of the data before them
+            h.update(repr(self.star_groups.shape).encode())
+            h.update(self.star_group_params["seed"].to_numpy(np.int64).tobytes())
+            h.update("".join(self.star_group_split).encode())
+            h.update(self.star_groups.sum(axis=(1, 2, 3), dtype=np.float64).tobytes())
         return h.hexdigest()
 
     def _indices(self, kind: str, split: str) -> np.ndarray:
         if split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-        labels = self.mock_split if kind == "mocks" else self.background_split
+        labels = {
+            "mocks": self.mock_split,
+            "backgrounds": self.background_split,
+            "star groups": self.star_group_split,
+        }[kind]
         idx = np.flatnonzero(labels == split)
         if idx.size == 0:
             fix = (
-                "give train.mock_split_fractions a positive share for it, or a larger bank"
-                if kind == "mocks"
-                else "give backgrounds.split_fractions a positive share for it, or more cutouts"
+                "give backgrounds.split_fractions a positive share for it, or more cutouts"
+                if kind == "backgrounds"
+                else "give train.mock_split_fractions a positive share for it, or more of them"
             )
             raise ConfigError(f"split {split!r} has no {kind}; {fix}")
         return idx
@@ -351,6 +401,7 @@ class TrainingData:
         calibration_jitter: float = 0.0,
         device=None,
         n_backgrounds: int | None = None,
+        star_group_fraction: float = 0.0,
     ) -> tuple[np.ndarray | torch.Tensor, pd.DataFrame]:
         """Raw images of one batch: (images (N, B, S, S) float32 counts/s, table of N rows).
 
@@ -365,11 +416,17 @@ class TrainingData:
         the cluster's light wraps around the window edge by those few pixels).
         calibration_jitter: σ of the per-band background factor N(1, σ), clipped at
         MIN_CALIBRATION_FACTOR (0 = off; thesis §3.3.1: 0.2), applied before compose.
+        star_group_fraction: the last :func:`star_groups_in` (K, fraction) of the K
+        background rows carry a star group (hard negatives, class 0), composed, oriented and
+        jittered as the mocks; the others stay bare. Their random numbers are drawn after all the
+        others, so a batch without star groups is the one drawn before they existed.
 
         The table has is_cluster, the mock's log_age_yr, log_mass_msun, av_mag,
         log_rh_arcsec (NaN for backgrounds), visibility (0 for backgrounds; max over bands)
         and visibility_<band>, mock_index and background_index (rows of the arrays; -1 for
-        no mock), shift_y_px, shift_x_px. All randomness comes from ``rng``.
+        no mock), shift_y_px, shift_x_px, star_group_index (-1 for none) and
+        star_group_visibility (the group's visibility as a cluster's, NaN for none; its
+        visibility target stays 0). All randomness comes from ``rng``.
 
         device: None composes in numpy and returns a numpy array; a torch device ("cuda",
         "cpu", ...) composes in torch there (from the device copies of :meth:`_kit`) and
@@ -390,6 +447,13 @@ class TrainingData:
         if not 0 <= n_bg < batch_size:
             raise ValueError(f"n_backgrounds must be in [0, {batch_size}), got {n_backgrounds}")
         n_cl = batch_size - n_bg
+        n_sg = star_groups_in(n_bg, star_group_fraction)
+        if n_sg and self.star_groups is None:
+            raise ConfigError(
+                "train.star_group_fraction: above 0 but no star groups were loaded; give the "
+                "star-group shards (the workflow does when the share is above 0)"
+            )
+        n_bare = n_bg - n_sg
         b = len(self.bands)
         mock_pool = self._indices("mocks", split)
         bg_pool = self._indices("backgrounds", split)
@@ -406,19 +470,34 @@ class TrainingData:
             bg_rot[:] = st_rot[:] = 0
             bg_flip[:] = st_flip[:] = False
         scale = np.maximum(scale, MIN_CALIBRATION_FACTOR) if calibration_jitter > 0 else None
+        sg_idx = np.zeros(0, np.int64)
+        sg_orient = np.zeros(0, np.int64)
+        sg_shift = np.zeros((0, 2), np.int64)
+        if n_sg:
+            sg_pool = self._indices("star groups", split)
+            sg_idx = sg_pool[rng.integers(0, sg_pool.size, n_sg)]
+            sg_orient = rng.integers(0, 4, n_sg) + 4 * rng.integers(0, 2, n_sg)
+            sg_shift = rng.integers(-jitter_px, jitter_px + 1, (n_sg, 2))
+            if not augment:
+                sg_orient[:] = 0
 
         # the geometry as pixel maps, one gather per cube, one compose: no loop over images
         shift_all = np.zeros((batch_size, 2), dtype=np.int64)
+        shift_all[n_bare:n_bg] = sg_shift
         shift_all[n_bg:] = shift
+        n_comp = batch_size - n_bare  # star groups, then mocks: composed onto backgrounds
         kit = self._kit(device)
         ints = kit.put(
             np.concatenate(
                 [bg_idx, bg_rot + 4 * bg_flip, shift_all[:, 0], shift_all[:, 1]]
-                + [mock_idx, st_rot + 4 * st_flip, np.arange(n_cl)]
+                + [mock_idx, st_rot + 4 * st_flip, sg_idx, sg_orient, np.arange(n_comp)]
             ).astype(np.int64)
         )  # one transfer to the device
         bg_i, bg_o, dy, dx = ints[: 4 * batch_size].reshape(4, batch_size)
-        mock_i, st_o, rows = ints[4 * batch_size :].reshape(3, n_cl)
+        rest = ints[4 * batch_size :]
+        mock_i, st_o = rest[: 2 * n_cl].reshape(2, n_cl)
+        sg_i, sg_o = rest[2 * n_cl : 2 * n_cl + 2 * n_sg].reshape(2, n_sg)
+        rows = rest[2 * n_cl + 2 * n_sg :]
         # backgrounds oriented; those of the mocks rolled by -shift into the cluster's frame
         bg = _gather(
             kit.backgrounds, bg_i, _window_maps(kit.maps[0], kit.grid, -dy, -dx, bg_o), kit.bands
@@ -426,15 +505,21 @@ class TrainingData:
         if scale is not None:
             bg = bg * kit.put(scale)[:, :, None, None]  # float64, as the factors
         stamps = _gather(kit.mocks, mock_i, kit.maps[1][st_o], kit.bands)
-        composed, _, per_band = compose(
-            stamps, bg[n_bg:], kit.exptime, rng, kit.put(self.rh_obs_px[mock_idx])
-        )
+        rh_obs = self.rh_obs_px[mock_idx]
+        if n_sg:  # a star is a point: r_h,obs is the PSF's
+            groups = _gather(kit.star_groups, sg_i, kit.maps[1][sg_o], kit.bands)
+            stamps = kit.cat([groups, stamps])
+            rh_obs = np.concatenate([np.broadcast_to(self.psf_rh_px, (n_sg, b)), rh_obs])
+        composed, _, per_band = compose(stamps, bg[n_bare:], kit.exptime, rng, kit.put(rh_obs))
         # the composed windows rolled back by +shift: the background returns to its place
-        back = _window_maps(kit.maps[0], kit.grid, dy[n_bg:], dx[n_bg:])
-        composed = _gather(composed.reshape(n_cl, b, -1), rows, back, kit.bands)
-        images = kit.cat([kit.float32(bg[:n_bg]), composed])
+        back = _window_maps(kit.maps[0], kit.grid, dy[n_bare:], dx[n_bare:])
+        composed = _gather(composed.reshape(n_comp, b, -1), rows, back, kit.bands)
+        images = kit.cat([kit.float32(bg[:n_bare]), composed])
         vis = np.zeros((batch_size, b))
-        vis[n_bg:] = kit.host(per_band)
+        vis[n_bare:] = kit.host(per_band)
+        sg_vis = np.full(batch_size, np.nan)
+        sg_vis[n_bare:n_bg] = vis[n_bare:n_bg].max(axis=1)
+        vis[n_bare:n_bg] = 0.0  # a star group is no cluster: its visibility target is 0
 
         is_cluster = np.arange(batch_size) >= n_bg
         table = pd.DataFrame({"is_cluster": is_cluster})
@@ -449,8 +534,12 @@ class TrainingData:
             table[f"visibility_{band}"] = vis[:, k]
         table["mock_index"] = mock_rows
         table["background_index"] = bg_idx
-        table["shift_y_px"] = np.r_[np.zeros(n_bg, int), shift[:, 0]]
-        table["shift_x_px"] = np.r_[np.zeros(n_bg, int), shift[:, 1]]
+        table["shift_y_px"] = shift_all[:, 0]
+        table["shift_x_px"] = shift_all[:, 1]
+        sg_rows = np.full(batch_size, -1)
+        sg_rows[n_bare:n_bg] = sg_idx
+        table["star_group_index"] = sg_rows
+        table["star_group_visibility"] = sg_vis
         return images, table
 
     def make_batch(
@@ -466,11 +555,13 @@ class TrainingData:
         device=None,
         head: str = "softmax",
         band_scale=None,
+        star_group_fraction: float = 0.0,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """One training batch: (x (N, B, S, S) float32 tensor, targets).
 
         x is :func:`preprocess` of the images of :meth:`draw` (same arguments; band_scale:
-        the network's fixed input scales, None for the thesis' per-window ones); the targets
+        the network's fixed input scales, None for the thesis' per-window ones;
+        star_group_fraction: as :meth:`draw`, ignored by the regression head); the targets
         are on ``device`` (default CPU). On a CPU device (or None) the batch is composed in
         numpy and x is on the CPU; on another device (e.g. "cuda") it is composed there
         (:meth:`draw` with ``device``) and x is on that device.
@@ -491,6 +582,7 @@ class TrainingData:
             calibration_jitter=calibration_jitter,
             device=device if on_device else None,
             n_backgrounds=0 if head == "regression" else None,
+            star_group_fraction=0.0 if head == "regression" else star_group_fraction,
         )
         x = preprocess(images, band_scale)
         x = x if on_device else torch.from_numpy(x)
@@ -539,6 +631,7 @@ def load_training_data(
     pixel_scale_arcsec: float,
     psf_oversampling: int,
     mock_split_fractions: Mapping[str, float] | None = None,
+    star_group_paths: Sequence[str | os.PathLike] = (),
 ) -> TrainingData:
     """Read the mock and background shards and the PSFs into a :class:`TrainingData`.
 
@@ -546,8 +639,10 @@ def load_training_data(
     ``.parquet`` beside it. psf_paths: one ePSF FITS per band, in ``bands`` order (read
     with :func:`~starclusters.mocks.psf.read_psfs`; their half-light radii give r_h,obs).
     Exposure times come from the background tables' ``exptime_s`` metadata. Mocks are split
-    by :func:`split_by_seed` with ``mock_split_fractions``. InputFileError naming the file
-    if a shard has other bands or window size, or lacks its table or metadata.
+    by :func:`split_by_seed` with ``mock_split_fractions``; so are the star groups of
+    ``star_group_paths`` (star-group shards with their tables; none: no star groups).
+    InputFileError naming the file if a shard has other bands or window size, or lacks its
+    table or metadata.
     """
     from starclusters.mocks.psf import half_light_radius_px, read_psfs
 
@@ -604,6 +699,20 @@ def load_training_data(
         raise InputFileError(
             f"background shards disagree on exposure times {exptimes}; rebuild them together"
         )
+    groups = group_params = group_split = None
+    if star_group_paths:
+        groups = _read_cubes(star_group_paths, bands, "star-group")
+        group_tables = tables(star_group_paths)
+        group_params = pd.concat([t for _, t in group_tables], ignore_index=True)
+        if groups.shape[-1] != window_px or len(group_params) != len(groups):
+            raise InputFileError(
+                f"{group_tables[0][0]}: the star-group shards hold {len(groups)} stamps of "
+                f"{groups.shape[-1]} px and {len(group_params)} table rows (window_px "
+                f"{window_px}); delete them and rerun the rule star_group_shard"
+            )
+        if "seed" not in group_params:
+            raise InputFileError(f"{group_tables[0][0]}: lacks the seed column; rebuild it")
+        group_split = split_by_seed(group_params["seed"], mock_split_fractions)
     epsfs, _ = read_psfs(psf_paths, bands, pixel_scale_arcsec, psf_oversampling)
     psf_rh = [half_light_radius_px(e, psf_oversampling) for e in epsfs]
     data = TrainingData(
@@ -616,6 +725,9 @@ def load_training_data(
         mock_split=split_by_seed(mock_params["seed"], mock_split_fractions),
         backgrounds=backgrounds,
         background_split=bg_params["split"].to_numpy(),
+        star_groups=groups,
+        star_group_params=group_params,
+        star_group_split=group_split,
     )
     log.info("training data: %s (window %d px)", data.counts(), data.window_px)
     return data

@@ -31,7 +31,9 @@ class TrainSettings:
     0.01 → 1e-4); val_size: images in the fixed validation set (half backgrounds);
     eval_batch_size: images per forward pass when validating; augment: random 90°
     rotations and flips; jitter_px: centring jitter of the mocks, px; calibration_jitter:
-    σ of the per-band background flux factor (0 = off; thesis §3.3.1: 0.2).
+    σ of the per-band background flux factor (0 = off; thesis §3.3.1: 0.2);
+    star_group_fraction: share of each batch's background half that carries a star group
+    (hard negatives, :mod:`starclusters.mocks.star_groups`; 0 = none).
 
     Invalid values raise ConfigError naming ``train.<key>``.
     """
@@ -46,6 +48,7 @@ class TrainSettings:
     augment: bool = True
     jitter_px: int = 2
     calibration_jitter: float = 0.0
+    star_group_fraction: float = 0.0
 
     def __post_init__(self):
         def bad(key, why):
@@ -72,6 +75,9 @@ class TrainSettings:
         cj = self.calibration_jitter
         if isinstance(cj, bool) or not isinstance(cj, int | float) or not 0 <= cj < 1:
             bad("calibration_jitter", "must be a number in [0, 1) (thesis: 0.2)")
+        sg = self.star_group_fraction
+        if isinstance(sg, bool) or not isinstance(sg, int | float) or not 0 <= sg <= 1:
+            bad("star_group_fraction", "must be a number in [0, 1]")
 
     @classmethod
     def from_config(cls, section: Mapping | None = None, **overrides) -> TrainSettings:

@@ -48,6 +48,7 @@ def train_model(
     checkpoint_path: str,
     model_path: str,
     device: str = "cpu",
+    star_group_paths: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Train the network of ``config`` (resuming from ``checkpoint_path`` if it exists) and
     export the best model to ``model_path``; returns the history.
@@ -55,12 +56,13 @@ def train_model(
     device: this process's device ("cpu", "cuda" or, one process per GPU under torchrun,
     "cuda:<LOCAL_RANK>"). The GPU request (``train.gpus`` against the visible GPUs, the
     batch split) is checked before any data are read; under torchrun only rank 0 writes
-    ``model_path``.
+    ``model_path``. star_group_paths: the star-group shards (hard negatives), needed when
+    ``train.star_group_fraction`` is above 0.
     """
     grids = ParameterGrids.from_config(config["model"].get("grids"))
     settings = train_settings(config["train"])
     check_gpus(device, config["train"].get("gpus", 1), settings.batch_size)
-    data = training_data(mock_paths, background_paths, psf_paths, config)
+    data = training_data(mock_paths, background_paths, psf_paths, config, star_group_paths)
     spec = network_spec(config["model"], config["window_px"], len(config["bands"]), grids)
     result = train(
         spec,
@@ -106,8 +108,16 @@ def training_data(
     background_paths: Sequence[str],
     psf_paths: Sequence[str],
     config: Mapping,
+    star_group_paths: Sequence[str] = (),
 ) -> TrainingData:
-    """The bank and backgrounds of ``config`` with their splits, as training saw them."""
+    """The bank, backgrounds and star groups of ``config`` with their splits, as training
+    saw them. ConfigError naming ``train.star_group_fraction`` when the share is above 0
+    and no star-group shards are given."""
+    if not star_group_paths and train_settings(config["train"]).star_group_fraction > 0:
+        raise ConfigError(
+            "train.star_group_fraction: above 0 but no star-group shards given; build them "
+            "(rule star_group_shard) and pass them, or set the share to 0"
+        )
     return load_training_data(
         mock_paths,
         background_paths,
@@ -117,6 +127,7 @@ def training_data(
         pixel_scale_arcsec=config["pixel_scale_arcsec"],
         psf_oversampling=config["psf"]["oversampling"],
         mock_split_fractions=config["train"].get("mock_split_fractions"),
+        star_group_paths=star_group_paths,
     )
 
 
@@ -128,6 +139,7 @@ def evaluate_model(
     config: Mapping,
     seed: int,
     device: str = "cpu",
+    star_group_paths: Sequence[str] = (),
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(per-window test table, metrics table) of the trained model on held-out mocks.
 
@@ -144,7 +156,7 @@ def evaluate_model(
         ParameterGrids.from_config(config["model"].get("grids")),
         config["pixel_scale_arcsec"],
     )
-    data = training_data(mock_paths, background_paths, psf_paths, config)
+    data = training_data(mock_paths, background_paths, psf_paths, config, star_group_paths)
     if meta.get("data_fingerprint") != data.fingerprint():
         raise ConfigError(
             f"{model_path}: the model was trained on another bank, other backgrounds or other "

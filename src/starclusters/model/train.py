@@ -509,6 +509,7 @@ def _validation_set(run: _Run, model: ClusterNetwork) -> tuple[torch.Tensor, dic
         augment=settings.augment,
         jitter_px=settings.jitter_px,
         calibration_jitter=settings.calibration_jitter,
+        star_group_fraction=settings.star_group_fraction,
         head=run.spec.head,
         band_scale=_cpu_scale(model),
     )
@@ -543,6 +544,7 @@ def _train_epoch(run: _Run, state: _State, ddp, epoch: int):
                 augment=settings.augment,
                 jitter_px=settings.jitter_px,
                 calibration_jitter=settings.calibration_jitter,
+                star_group_fraction=settings.star_group_fraction,
                 device=run.dev,
                 head=run.spec.head,
                 band_scale=band_scale,

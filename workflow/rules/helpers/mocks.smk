@@ -3,6 +3,8 @@
 Included by common.smk before any rule, so that rules and the target `all` can call
 these at parse time (and Snakemake's lint wants functions apart from rules)."""
 
+import shlex
+
 
 def psf_inputs(wildcards):
     """The user's PSF file for this band, when the config asks for files."""
@@ -52,3 +54,41 @@ def mock_outputs():
         galaxy=GALAXY,
         figure=("mock_grid", "bank_colours"),
     )
+
+
+def star_group_fraction():
+    """train.star_group_fraction, by the class that owns its default (0: no star groups)."""
+    return train_settings(config["train"]).star_group_fraction
+
+
+def star_group_config():
+    """Every config value that shapes a star-group shard: the population, the PSF and the
+    bank's magnitude cuts as in mock_config(), and the star_groups section but n_shards.
+    """
+    shared = mock_config()
+    return {
+        key: shared[key]
+        for key in ("bands", "pixel_scale_arcsec", "window_px", "photometry", "psf")
+    } | {
+        "star_groups": {
+            k: v for k, v in config.get("star_groups", {}).items() if k != "n_shards"
+        }
+    }
+
+
+def star_group_shards(ext="fits"):
+    """The star-group shards (hard negatives) training reads: none unless
+    train.star_group_fraction is above 0."""
+    if star_group_fraction() <= 0:
+        return []
+    return expand(
+        "results/{{galaxy}}/mocks/star_groups/shard_{shard}.{ext}",
+        shard=range(config["star_groups"]["n_shards"]),
+        ext=ext,
+    )
+
+
+def star_group_argument(wildcards, input):
+    """The `--star-groups` option of `starclusters train` (empty without star groups)."""
+    paths = list(input.star_groups)
+    return "--star-groups " + " ".join(shlex.quote(p) for p in paths) if paths else ""

@@ -39,11 +39,17 @@ TRAIN_THREADS_PER_GPU = 4
 
 
 def bank_mb():
-    """MB of the mock bank and backgrounds as the training holds them (float32 cubes)."""
+    """MB of the mock bank, backgrounds and star groups as the training holds them
+    (float32 cubes)."""
     mocks, backgrounds = config["mocks"], config["backgrounds"]
+    groups = config["star_groups"]
+    n_groups = (
+        groups["n_shards"] * groups["per_shard"] if star_group_fraction() > 0 else 0
+    )
     return cube_mb(
         mocks["n_shards"] * mocks["per_shard"]
         + backgrounds["n_shards"] * backgrounds["per_shard"]
+        + n_groups
     )
 
 
