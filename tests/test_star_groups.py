@@ -235,3 +235,39 @@ def test_loaded_star_groups_split_by_seed_and_change_the_fingerprint(tmp_path, d
     config = {**default_config, "train": {**default_config["train"], "star_group_fraction": 0.2}}
     with pytest.raises(ConfigError, match="train.star_group_fraction"):
         training_data([paths["mocks"]], [paths["backgrounds"]], psfs, config)
+
+
+def test_test_set_appends_star_groups_and_scores_them_apart(tmp_path):
+    from conftest import TINY_NETWORK
+
+    from starclusters.model.evaluate import EvaluateSettings, run_test_set, score_test_set
+    from starclusters.model.network import ClusterNetwork, NetworkSpec
+    from starclusters.model.plots import plot_class_visibility
+
+    plain = tiny_training_data()
+    data = with_star_groups(plain)
+    torch.manual_seed(0)
+    spec = NetworkSpec(**{**TINY_NETWORK, "fc_width": 32}, window_px=plain.window_px)
+    model = ClusterNetwork(spec).eval()
+    grids = ParameterGrids()
+    settings = EvaluateSettings(12, 12, 8, n_star_groups=10)
+    table = run_test_set(model, grids, data, settings, seed=3)
+    bare = run_test_set(model, grids, plain, settings, seed=3)
+    groups = table["is_star_group"].fillna(False).to_numpy(bool)
+    assert groups.sum() == 10 and groups[-10:].all()
+    assert not table["is_cluster"][groups].any()
+    assert (data.star_group_split[table["star_group_index"][groups]] == "test").all()
+    # the rows before the star groups are the test set without them
+    pd.testing.assert_frame_equal(
+        table[~groups][bare.columns].reset_index(drop=True), bare, check_dtype=False
+    )
+    metrics = score_test_set(table)
+    without = score_test_set(bare)
+    shared = metrics.merge(without, on=["quantity", "subset", "metric"], suffixes=("", "_bare"))
+    assert len(shared) == len(without)
+    assert np.allclose(shared["value"], shared["value_bare"], equal_nan=True)
+    extra = metrics[metrics["subset"] == "star_groups"].set_index("metric")["value"]
+    p = table.loc[groups, "p_cluster"].to_numpy()
+    assert extra["n"] == 10 and extra["frac_above_0.5"] == pytest.approx(np.mean(p > 0.5))
+    plot_class_visibility(table, metrics, tmp_path / "class.png")
+    assert (tmp_path / "class.png").stat().st_size > 0

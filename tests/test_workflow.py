@@ -699,6 +699,12 @@ def test_nothing_to_do_after_a_run(built):
         (lambda c: c["train"].update(lr_start=0.0025), {"train", "evaluate_model"}),
         (lambda c: c["model"].update(fc_width=32), {"train", "evaluate_model"}),
         (lambda c: c["evaluate"].update(n_mocks=9), {"evaluate_model"}),
+        # star groups (hard negatives) are built, drawn and shown only when training uses them
+        (lambda c: c.update(star_groups={"per_shard": 7}), set()),
+        (
+            lambda c: c["train"].update(star_group_fraction=0.25),
+            {"star_group_shard", "star_group_figure", "train", "evaluate_model"},
+        ),
         # a value for a band that is not used changes nothing
         (lambda c: c["photometry"]["vega_zeropoint_mag"].update(F555W=25.8), set()),
         # the step changes the tiles and the artificial test's search radius

@@ -84,6 +84,37 @@ rule star_group_shard:
         "../scripts/star_group_shard.py"
 
 
+rule star_group_figure:
+    """A gallery of the star groups beside the bank's colour-magnitude diagram."""
+    input:
+        stamps="results/{galaxy}/mocks/star_groups/shard_0.fits",
+        table="results/{galaxy}/mocks/star_groups/shard_0.parquet",
+        bank=expand(
+            "results/{{galaxy}}/mocks/shard_{shard}.parquet",
+            shard=range(config["mocks"]["n_shards"]),
+        ),
+        background="results/{galaxy}/backgrounds/shard_0.fits",
+        background_table="results/{galaxy}/backgrounds/shard_0.parquet",
+    output:
+        report(
+            "results/{galaxy}/mocks/star_groups.png",
+            caption="../report/star_groups.rst",
+            category="Mock bank",
+        ),
+    log:
+        "results/{galaxy}/logs/star_group_figure.log",
+    conda:
+        "../../envs/science.yaml"
+    resources:
+        mem_mb=job_mem_mb(),
+        runtime=job_runtime(),
+    params:
+        bands=BANDS,
+        seed=config["seed"],
+    script:
+        "../scripts/star_group_figure.py"
+
+
 rule mock_figures:
     """Mock stamps on a mass × r_h grid (thesis Fig. 3.1) and the bank's colours (Fig. 3.3)."""
     input:

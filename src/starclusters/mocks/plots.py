@@ -135,3 +135,69 @@ def plot_bank_colours(
         f"Integrated colours of the {len(table)} mocks in the bank (after the magnitude cuts)"
     )
     save_figure(fig, path)
+
+
+def plot_star_groups(
+    stamps: np.ndarray,
+    table: pd.DataFrame,
+    bank: pd.DataFrame,
+    bands: Sequence[str],
+    background: np.ndarray,
+    exptime_s: Sequence[float],
+    rng: np.random.Generator,
+    path: str | os.PathLike,
+    per_row: int = 6,
+) -> None:
+    """Star groups (the hard negatives) beside the bank: a gallery and a colour-magnitude diagram.
+
+    stamps: (K, B, S, S) noise-free star-group stamps, counts/s, with their ``table``
+    (n_stars, mag_<band>); bank: the mock bank's table (mag_<band>); background: one real
+    cutout (B, S, S) counts/s with ``exptime_s`` (B,), onto which each shown group is
+    composed. Left: ``per_row`` groups of each size (rows n = 1, 2, …), RGB = reddest /
+    middle / bluest band, arcsinh stretch, visibility as a cluster's in yellow. Right: both
+    tables in (middle − reddest, reddest).
+    """
+    from starclusters.mocks.compose import compose
+
+    sizes = sorted(int(n) for n in table["n_stars"].unique())
+    fig = plt.figure(figsize=(2.0 * per_row + 6, 2.0 * len(sizes) + 0.8), layout="constrained")
+    grid = fig.add_gridspec(len(sizes), per_row + 3)
+    shown = []
+    for i, n in enumerate(sizes):
+        rows = np.flatnonzero(table["n_stars"].to_numpy() == n)[:per_row]
+        for j, row in enumerate(rows):
+            image, vis, _ = compose(stamps[row], background, exptime_s, rng, 1.0)
+            shown.append((i, j, image, vis))
+    scale = np.percentile(np.stack([s[2] for s in shown]), 99.7)
+    soften = 2.0 * float(np.median(np.std(background, axis=(1, 2))))
+    for i, j, image, vis in shown:
+        ax = fig.add_subplot(grid[i, j])
+        ax.imshow(rgb_arcsinh(image, scale, soften), origin="lower")
+        ax.set_xticks([]), ax.set_yticks([])
+        ax.text(2, 2, f"{vis:.1f}", color="yellow", fontsize=7)
+        if j == 0:
+            ax.set_ylabel(f"{sizes[i]} star{'s' if sizes[i] > 1 else ''}", fontsize=8)
+    _, mid, red = colour_bands(bands)
+    ax = fig.add_subplot(grid[:, per_row:])
+    for frame, colour, label in (
+        (bank, "0.6", "mock clusters"),
+        (table, "tab:blue", "star groups"),
+    ):
+        ax.scatter(
+            frame[f"mag_{mid}"] - frame[f"mag_{red}"],
+            frame[f"mag_{red}"],
+            s=4,
+            c=colour,
+            edgecolors="none",
+            alpha=0.6,
+            label=f"{label} ({len(frame)})",
+        )
+    ax.invert_yaxis()
+    ax.set(xlabel=f"{mid} − {red}", ylabel=f"{red} (Vega mag)")
+    ax.legend(loc="lower left", markerscale=3)
+    fig.suptitle(
+        "Star groups (hard negatives, class 0) on one background cutout, visibility as a "
+        "cluster's in yellow; right: their magnitudes against the bank's",
+        fontsize=9,
+    )
+    save_figure(fig, path)

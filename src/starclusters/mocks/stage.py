@@ -191,6 +191,52 @@ def build_star_groups(
     return stamps, table, header
 
 
+def median_background(
+    cutouts_path: str, table_path: str, bands: Sequence[str]
+) -> tuple[np.ndarray, list[float]]:
+    """The background cutout of median brightness in the reddest band ((B, S, S) counts/s,
+    float64) of one background shard, and the exposure times (B,) s."""
+    from starclusters.io import read_cube
+
+    cube, _ = read_cube(cutouts_path)
+    cutouts = read_table(table_path)
+    brightness = cutouts[f"median_counts_s_{bands[-1]}"].to_numpy()
+    pick = int(np.argsort(brightness)[len(brightness) // 2])
+    exptime = [cutouts.attrs["meta"]["exptime_s"][b] for b in bands]
+    return cube[pick].astype(np.float64), exptime
+
+
+def star_group_figure(
+    stamp_path: str,
+    table_path: str,
+    bank_table_paths: Sequence[str],
+    background_cutouts: str,
+    background_table: str,
+    bands: Sequence[str],
+    seed: int,
+    path: str,
+) -> None:
+    """The star groups of one shard beside the bank (:func:`~starclusters.mocks.plots.plot_star_groups`)."""
+    import pandas as pd
+
+    from starclusters.io import read_cube
+    from starclusters.mocks.plots import plot_star_groups
+
+    stamps, _ = read_cube(stamp_path)
+    bank = pd.concat([read_table(p) for p in bank_table_paths], ignore_index=True)
+    background, exptime = median_background(background_cutouts, background_table, bands)
+    plot_star_groups(
+        np.asarray(stamps, dtype=np.float64),
+        read_table(table_path),
+        bank,
+        bands,
+        background,
+        exptime,
+        np.random.default_rng(seed),
+        path,
+    )
+
+
 def bank_figures(
     isochrones_path: str,
     extinction_path: str,
@@ -216,14 +262,7 @@ def bank_figures(
     )
     background = exptime = None
     if background_cutouts is not None:
-        from starclusters.io import read_cube
-
-        cube, _ = read_cube(background_cutouts)
-        cutouts = read_table(background_table)
-        brightness = cutouts[f"median_counts_s_{bands[-1]}"].to_numpy()
-        pick = int(np.argsort(brightness)[len(brightness) // 2])
-        background = cube[pick].astype(np.float64)
-        exptime = [cutouts.attrs["meta"]["exptime_s"][b] for b in bands]
+        background, exptime = median_background(background_cutouts, background_table, bands)
     plot_mock_grid(
         population,
         renderer,

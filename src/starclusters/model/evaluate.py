@@ -14,6 +14,10 @@ Measured (:func:`score_test_set`, one long table):
   16–84 % range of the error);
 - the class: ROC AUC of p_cluster for mocks against backgrounds, and the fractions above
   0.5 of both (thesis Fig. 3.12);
+- star groups (when the network trained on them, :mod:`starclusters.mocks.star_groups`):
+  the fractions of test star groups on test backgrounds with p_cluster above 0.5 and above
+  the thesis' class threshold 0.95 — how often a single star, a pair or a small group
+  would pass as a cluster;
 - calibration, which the thesis never measured: the output grids are meant as
   probabilities, so the true value should lie inside the 68 % (95 %) highest-probability
   region of the grid for 68 % (95 %) of the mocks. For every mock and grid,
@@ -63,6 +67,9 @@ CALIBRATED = ("age_av_mass", *GRID_3D, "log_rh_arcsec", "visibility")
 HPD_LEVELS = (0.68, 0.95)
 #: Age below which the thesis finds no systematic age errors (log10 yr, §3.3.1).
 YOUNG_LOG_AGE_YR = 8.0
+#: Thesis §4.3.1: the class threshold of its candidates (p_cluster of a star group above it
+#: would make a candidate).
+THESIS_CLASS_THRESHOLD = 0.95
 #: Thesis §3.3.1 95 % error bounds on M83 (for the figure and the docs).
 THESIS_BOUND95 = {"log_age_yr": 0.9, "av_mag": 1.4, "log_mass_msun": 0.4, "log_rh_arcsec": 0.2}
 
@@ -75,7 +82,8 @@ class EvaluateSettings:
     each with its own background, orientation and photon noise); n_backgrounds: bare test
     backgrounds (thesis 5,000); batch_size: windows composed and inferred at once;
     jitter_px: centring jitter of the mocks, px (0: centred as in the thesis; detection
-    peaks are within ~1 px); augment: random 90° rotation and flip of stamps and backgrounds.
+    peaks are within ~1 px); augment: random 90° rotation and flip of stamps and backgrounds;
+    n_star_groups: test star-group windows, when the data hold star groups.
     """
 
     n_mocks: int = 5000
@@ -83,9 +91,10 @@ class EvaluateSettings:
     batch_size: int = 256
     jitter_px: int = 0
     augment: bool = True
+    n_star_groups: int = 1000
 
     def __post_init__(self):
-        for key in ("n_mocks", "n_backgrounds", "batch_size"):
+        for key in ("n_mocks", "n_backgrounds", "batch_size", "n_star_groups"):
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{CONFIG_KEY}.{key}: must be a positive integer, got {value!r}")
@@ -181,7 +190,10 @@ def run_test_set(
     backgrounds); derived values p_cluster, visibility, log_age_yr, av_mag, log_mass_msun,
     log_rh_arcsec (the point estimates of :func:`predict`); hpd_level_<grid> for each grid
     of CALIBRATED (mass of the cells more probable than the truth's; NaN for backgrounds);
-    mock_index and background_index (rows of ``data``). Memory is bounded by batch_size.
+    mock_index and background_index (rows of ``data``). When ``data`` holds star groups,
+    settings.n_star_groups further rows follow (is_cluster False, is_star_group True,
+    star_group_index, star_group_visibility), drawn after all the others so that the rows
+    before them are the test set without star groups. Memory is bounded by batch_size.
     """
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), TEST_TAG]))
     need_bg, need_mock = settings.n_backgrounds, settings.n_mocks
@@ -213,7 +225,12 @@ def run_test_set(
             frame["background_index"] = table["background_index"].to_numpy(int)
             rows.append(frame)
             bar.update(n_bg + n_mock)
+    if data.star_groups is not None:
+        rows.append(_star_group_rows(model, grids, data, settings, rng, device))
     result = pd.concat(rows, ignore_index=True)
+    if data.star_groups is not None:
+        result["is_star_group"] = result["is_star_group"].fillna(False).astype(bool)
+        result["star_group_index"] = result["star_group_index"].fillna(-1).astype(int)
     log.info(
         "test set: %d mocks (%d distinct) and %d backgrounds",
         int(result["is_cluster"].sum()),
@@ -221,6 +238,38 @@ def run_test_set(
         int((~result["is_cluster"]).sum()),
     )
     return result
+
+
+def _star_group_rows(model, grids, data, settings, rng, device) -> pd.DataFrame:
+    """settings.n_star_groups test star groups on test backgrounds through the network."""
+    need = settings.n_star_groups
+    half = max(1, settings.batch_size // 2)
+    frames = []
+    while need > 0:
+        images, table = data.draw(
+            "test",
+            2 * half,
+            rng,
+            augment=settings.augment,
+            jitter_px=settings.jitter_px,
+            n_backgrounds=half,
+            star_group_fraction=1.0,
+        )
+        keep = np.flatnonzero(table["star_group_index"].to_numpy() >= 0)[:need]
+        images, table = images[keep], table.iloc[keep].reset_index(drop=True)
+        out = predict(model, images, grids, batch_size=len(images), device=device)
+        frame = pd.DataFrame({"is_cluster": np.zeros(len(keep), bool)})
+        frame["is_star_group"] = True
+        for name in ("p_cluster", "visibility", *GRID_3D, "log_rh_arcsec"):
+            frame[name] = out[name]
+        frame["visibility_true"] = 0.0
+        frame["background_index"] = table["background_index"].to_numpy(int)
+        frame["mock_index"] = -1
+        frame["star_group_index"] = table["star_group_index"].to_numpy(int)
+        frame["star_group_visibility"] = table["star_group_visibility"].to_numpy(float)
+        frames.append(frame)
+        need -= len(keep)
+    return pd.concat(frames, ignore_index=True)
 
 
 # ------------------------------------------------------------------------------------ metrics
@@ -253,8 +302,16 @@ def score_test_set(table: pd.DataFrame) -> pd.DataFrame:
     Columns: quantity (a PARAMETERS key, "class", or a CALIBRATED grid name), subset ("all",
     "log_age_lt_8", "mocks", "backgrounds"), metric, value, unit. Metrics: n;
     bound95_abs, median_bias, scatter_68 (half the 16–84 % range) of derived − true;
-    roc_auc, frac_above_0.5 (class); hpd68_coverage, hpd95_coverage (calibration).
+    roc_auc, frac_above_0.5 (class); hpd68_coverage, hpd95_coverage (calibration). Star-group
+    rows (``is_star_group``) count in none of these; with them, class/star_groups gets n,
+    frac_above_0.5 and frac_above_0.95 (:data:`THESIS_CLASS_THRESHOLD`).
     """
+    groups = (
+        table["is_star_group"].fillna(False).to_numpy(bool)
+        if "is_star_group" in table
+        else np.zeros(len(table), bool)
+    )
+    star_groups, table = table[groups], table[~groups]
     mocks = table[table["is_cluster"].to_numpy(bool)]
     rows = []
 
@@ -281,6 +338,11 @@ def score_test_set(table: pd.DataFrame) -> pd.DataFrame:
     add("class", "mocks", "frac_above_0.5", np.mean(p[labels] > 0.5) if labels.any() else np.nan)
     fraction = np.mean(p[~labels] > 0.5) if (~labels).any() else np.nan
     add("class", "backgrounds", "frac_above_0.5", fraction)
+    if len(star_groups):
+        p_groups = star_groups["p_cluster"].to_numpy(float)
+        add("class", "star_groups", "n", len(p_groups))
+        add("class", "star_groups", "frac_above_0.5", np.mean(p_groups > 0.5))
+        add("class", "star_groups", "frac_above_0.95", np.mean(p_groups > THESIS_CLASS_THRESHOLD))
     for grid in CALIBRATED:
         level = mocks[f"hpd_level_{grid}"].to_numpy(float)
         level = level[np.isfinite(level)]

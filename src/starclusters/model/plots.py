@@ -102,12 +102,18 @@ def plot_parameter_recovery(
 def plot_class_visibility(
     table: pd.DataFrame, metrics: pd.DataFrame, path: str | os.PathLike
 ) -> None:
-    """Thesis Fig. 3.12: derived class vs derived visibility for mocks and bare backgrounds.
+    """Thesis Fig. 3.12: derived class vs derived visibility for mocks and bare backgrounds
+    (and star groups, the hard negatives, when the table has them).
 
     Marginal histograms (log counts) of class on top and visibility on the right; top
     right: true vs derived visibility of the mocks with the 95 % bounds.
     """
     is_cl = table["is_cluster"].to_numpy(bool)
+    is_group = (
+        table["is_star_group"].fillna(False).to_numpy(bool)
+        if "is_star_group" in table
+        else np.zeros(len(table), bool)
+    )
     p = table["p_cluster"].to_numpy(float)
     vis = np.clip(table["visibility"].to_numpy(float), 1e-3, None)
     if np.isnan(p).all():
@@ -121,7 +127,9 @@ def plot_class_visibility(
     ax_top = fig.add_subplot(grid[0, 0], sharex=ax)
     ax_right = fig.add_subplot(grid[1, 1], sharey=ax)
     ax_vis = fig.add_subplot(grid[0, 1])
-    styles = ((~is_cl, "0.5", "test backgrounds"), (is_cl, "tab:red", "test mocks"))
+    styles = [(~is_cl & ~is_group, "0.5", "test backgrounds"), (is_cl, "tab:red", "test mocks")]
+    if is_group.any():
+        styles.append((is_group, "tab:blue", "test star groups"))
     for sel, colour, label in styles:
         ax.scatter(p[sel], vis[sel], s=4, c=colour, alpha=0.5, label=f"{label} ({sel.sum()})")
         ax_top.hist(p[sel], bins=np.linspace(0, 1, 26), color=colour, histtype="step", log=True)

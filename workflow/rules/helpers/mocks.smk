@@ -52,7 +52,8 @@ def mock_outputs():
     ) + expand(
         "results/{galaxy}/mocks/{figure}.png",
         galaxy=GALAXY,
-        figure=("mock_grid", "bank_colours"),
+        figure=("mock_grid", "bank_colours")
+        + (("star_groups",) if star_group_fraction() > 0 else ()),
     )
 
 
