@@ -20,10 +20,11 @@ from starclusters.analysis.stage import ANALYSIS_DEFAULTS
 from starclusters.baseline.settings import BaselineSettings
 from starclusters.detect.candidates_stage import DETECT_DEFAULTS
 from starclusters.detect.settings import DetectSettings
-from starclusters.mocks.settings import StarGroupSettings
+from starclusters.mocks.settings import MOCK_DEFAULTS, StarGroupSettings
 from starclusters.model.evaluate import EvaluateSettings
 from starclusters.model.settings import TrainSettings
 from starclusters.model.spec import spec_defaults
+from starclusters.photometry.settings import PHOTOMETRY_DEFAULTS
 from starclusters.scorecard.diagnose import DiagnosisSettings
 from starclusters.synthetic.spec import SyntheticGalaxySpec
 
@@ -80,6 +81,8 @@ def shared_differences(python: dict, schema: dict, key: str) -> list[str]:
 PYTHON_DEFAULTS = [
     ("detect", defaults_of(DetectSettings), True),
     ("star_groups", defaults_of(StarGroupSettings), True),
+    ("mocks", MOCK_DEFAULTS, True),
+    ("photometry", PHOTOMETRY_DEFAULTS, True),
     ("detect", DETECT_DEFAULTS, True),
     ("model", spec_defaults(), True),
     ("train", defaults_of(TrainSettings), False),  # the schema leaves them to the class

@@ -35,6 +35,7 @@ from starclusters.artificial.matching import match_artificial
 from starclusters.artificial.recall import metrics_table, recall_table
 from starclusters.errors import InputFileError
 from starclusters.io import atomic_path, read_cube, read_table, write_table
+from starclusters.photometry.settings import magnitude_cut_of
 from starclusters.sections import grid as config_grid
 
 log = logging.getLogger(__name__)
@@ -159,7 +160,7 @@ def build_artificial_shard(
     sites = sites[sites["shard"] == shard].reset_index(drop=True)
     seed = artificial_seed(config_seed, seed_offset, layer)
     phot = config["photometry"]
-    bank_cut = phot.get("magnitude_cut", "all")
+    bank_cut = magnitude_cut_of(phot)
     require, keep = None, None
     if draw is not None:
         require = bank_cut if draw["magnitude_cut"] == "bank" else "none"

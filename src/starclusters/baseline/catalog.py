@@ -36,6 +36,7 @@ from starclusters.baseline.detection import SOURCE_COLUMNS, detect_sources, usab
 from starclusters.baseline.settings import FIT_METHODS, BaselineSettings
 from starclusters.errors import ConfigError, InputFileError
 from starclusters.photometry.population import passes_magnitude_cuts
+from starclusters.photometry.settings import magnitude_cut_of
 
 log = logging.getLogger(__name__)
 
@@ -501,7 +502,7 @@ def fit_catalog(
                 mocks_config,
                 photometry_config["magnitude_limits"],
                 rng,
-                require=photometry_config.get("magnitude_cut", "all"),
+                require=magnitude_cut_of(photometry_config),
             )
             meta["library"]["extra"] = cost
         meta["library"]["members"] = len(library)

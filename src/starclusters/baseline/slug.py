@@ -47,6 +47,7 @@ from starclusters.baseline.sedfit import (
     weighted_quantiles,
 )
 from starclusters.errors import InputFileError
+from starclusters.mocks.settings import mock_section
 
 #: Parameters a library member carries (the fitted ones and the size).
 LIBRARY_PARAMETERS = (*PARAMETERS, "log_rh_arcsec")
@@ -115,7 +116,7 @@ def extend_library(
     start = time.perf_counter()
     av_grid = np.unique(population.extinction["av_mag"].to_numpy(float))
     mags, rows, drawn = [], [], 0
-    max_draws = int(mocks.get("max_draws_per_mock", 50)) * max(n, 1)
+    max_draws = int(mock_section(mocks)["max_draws_per_mock"]) * max(n, 1)
     while len(rows) < n and drawn < max_draws:
         row = draw_parameters(1, population.log_ages_yr, av_grid, mocks, rng).iloc[0]
         drawn += 1

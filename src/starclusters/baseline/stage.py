@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from starclusters.baseline.catalog import UNITS, fit_catalog, make_photometry
 from starclusters.baseline.settings import BaselineSettings
 from starclusters.io import read_table, write_table
+from starclusters.photometry.settings import magnitude_cut_of
 
 
 def make_baseline_photometry(
@@ -45,7 +46,7 @@ def make_baseline_photometry(
         settings,
         seed,
         magnitude_limits={b: photometry_config["magnitude_limits"][b] for b in bands},
-        magnitude_cut=photometry_config.get("magnitude_cut", "all"),
+        magnitude_cut=magnitude_cut_of(photometry_config),
     )
     write_table(out_path, table, {**meta, "units": UNITS})
 

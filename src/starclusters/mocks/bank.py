@@ -13,6 +13,7 @@ from starclusters.errors import ConfigError
 from starclusters.mocks.eff import sample_positions
 from starclusters.mocks.params import draw_parameters
 from starclusters.mocks.render import StampRenderer
+from starclusters.mocks.settings import mock_section
 from starclusters.photometry.population import (
     ClusterStars,
     StellarPopulation,
@@ -47,8 +48,8 @@ def draw_stars(
         10.0**log_mass_msun,
         av_mag,
         rng,
-        faint_limit_mag=mocks.get("faint_limit_mag"),
-        faint_packets=mocks.get("faint_packets", 2000),
+        faint_limit_mag=mock_section(mocks)["faint_limit_mag"],
+        faint_packets=mock_section(mocks)["faint_packets"],
     )
 
 
@@ -128,7 +129,7 @@ def build_shard(
     Mocks failing the cuts are redrawn (thesis §3.1.2) up to
     ``mocks.max_draws_per_mock`` × n_mocks attempts; then ConfigError.
     """
-    max_draws = int(mocks["max_draws_per_mock"]) * n_mocks
+    max_draws = int(mock_section(mocks)["max_draws_per_mock"]) * n_mocks
     stamps, rows = [], []
     draw = 0
     with tqdm(

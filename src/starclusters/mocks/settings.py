@@ -14,6 +14,20 @@ from starclusters.errors import ConfigError
 from starclusters.mocks.params import check_rh_reachable
 from starclusters.sections import dataclass_from_config
 
+#: Defaults of the ``mocks`` keys the schema does not require (tests/test_settings.py
+#: keeps them the schema's); :func:`mock_section` fills them in.
+MOCK_DEFAULTS = {
+    "truncation_arcsec": 2.5,
+    "faint_limit_mag": 29.0,
+    "faint_packets": 2000,
+    "max_draws_per_mock": 50,
+}
+
+
+def mock_section(mocks: Mapping) -> dict:
+    """A ``mocks`` section with :data:`MOCK_DEFAULTS` where a key is absent."""
+    return {**MOCK_DEFAULTS, **dict(mocks)}
+
 
 def check_mocks_config(config: Mapping) -> None:
     """ConfigError naming the ``mocks`` key: ordered ranges, and r_h range reachable by the

@@ -13,6 +13,7 @@ from starclusters.mocks.psf import psf_enclosed_fraction, psf_for_band, read_psf
 from starclusters.mocks.render import StampRenderer
 from starclusters.mocks.star_groups import StarDraws, StarGroupSettings, build_star_group_shard
 from starclusters.photometry.population import StellarPopulation
+from starclusters.photometry.settings import magnitude_cut_of
 from starclusters.photometry.stage import population_from_config
 from starclusters.sections import grid
 
@@ -125,7 +126,7 @@ def build_mock_shard(
         grid(phot["extinction"]["av_mag"], "photometry.extinction.av_mag"),
         phot["magnitude_limits"],
         progress=progress,
-        require=require or phot.get("magnitude_cut", "all"),
+        require=require or magnitude_cut_of(phot),
         keep=None if keep is None else keep(population),
     )
     header = {
@@ -177,7 +178,7 @@ def build_star_groups(
         settings,
         grid(phot["extinction"]["av_mag"], "photometry.extinction.av_mag"),
         phot["magnitude_limits"],
-        require=phot.get("magnitude_cut", "all"),
+        require=magnitude_cut_of(phot),
         progress=progress,
     )
     header = {

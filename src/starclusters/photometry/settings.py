@@ -13,6 +13,15 @@ from pathlib import Path
 from starclusters.errors import ConfigError
 from starclusters.sections import grid
 
+#: Defaults of ``photometry`` keys that code reads from a section a library user may have
+#: built without the schema (tests/test_settings.py keeps them the schema's).
+PHOTOMETRY_DEFAULTS = {"magnitude_cut": "all"}
+
+
+def magnitude_cut_of(photometry: Mapping) -> str:
+    """``photometry.magnitude_cut`` of a section, its default where absent."""
+    return photometry.get("magnitude_cut", PHOTOMETRY_DEFAULTS["magnitude_cut"])
+
 
 def check_photometry_config(config: Mapping) -> None:
     """ConfigError naming the key: a value for every band in each per-band table, whole
