@@ -40,6 +40,7 @@ from starclusters.mosaic.settings import check_mosaic_config
 from starclusters.photometry.settings import check_photometry_config
 from starclusters.scorecard.diagnose import check_diagnosis_config
 from starclusters.sections import grid  # noqa: F401 (starclusters.config.grid, as before)
+from starclusters.synthetic.spec import check_synthetic_config
 from starclusters.synthetic.validation import validation_galaxies
 
 #: The schema shipped with the workflow.
@@ -174,6 +175,7 @@ STAGE_CHECKS = (
     check_mocks_config,
     check_star_groups_config,
     check_mosaic_config,
+    check_synthetic_config,
     check_backgrounds_config,
     check_psf_config,
     check_train_config,

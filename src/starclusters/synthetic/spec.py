@@ -267,3 +267,24 @@ class SyntheticGalaxySpec:
             or self.field_cell_px % self.density_block_px
         ):
             bad("density_block_px", "must divide tile_px and field_cell_px")
+
+
+def check_synthetic_config(config: Mapping) -> None:
+    """ConfigError naming the ``mosaic.synthetic`` key (with ``mosaic.source: synthetic``):
+    every value the generator needs, and a mosaic at least one window across."""
+    bands = config["bands"]
+    mosaic = config["mosaic"]
+    if mosaic["source"] != "synthetic":
+        return
+    spec = SyntheticGalaxySpec.from_config(  # names unknown keys
+        mosaic["synthetic"],
+        bands=tuple(bands),
+        pixel_scale_arcsec=config["pixel_scale_arcsec"],
+    )
+    spec.check(bands)  # every value the generator needs (shape_px, exptime_s...)
+    window = config["window_px"]
+    if min(spec.shape_px) < window:
+        raise ConfigError(
+            f"mosaic.synthetic.shape_px: {list(spec.shape_px)} px is smaller than the "
+            f"{window}-px window (window_px); make the mosaic larger or window_px smaller"
+        )
