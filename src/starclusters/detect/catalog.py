@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from starclusters.detect.peaks import WEIGHT_WINDOW_PX
 from starclusters.errors import ConfigError, InputFileError
 from starclusters.io import atomic_path
 
@@ -140,7 +141,7 @@ def check_catalog_config(config: Mapping) -> None:
     """Checks of the catalog's config keys that the schema cannot express (ConfigError names
     the key): detect.weight_window_px odd; galaxy_geometry complete for source config, and
     source synthetic only with the synthetic galaxy."""
-    window = (config.get("detect") or {}).get("weight_window_px", 5)
+    window = (config.get("detect") or {}).get("weight_window_px", WEIGHT_WINDOW_PX)
     if window % 2 != 1:
         raise ConfigError(
             f"detect.weight_window_px: must be odd (centred on the peak), got {window}"
