@@ -73,6 +73,18 @@ TINY_NETWORK = {
 }
 
 
+def gaussian_renderer():
+    """A StampRenderer of a Gaussian ePSF (sigma = 1 native px, oversampling 3), 3 bands,
+    0.04″ pixels, 32-px stamps: fast, for the bank's and the star groups' tests."""
+    from starclusters.mocks.render import StampRenderer
+
+    o = 3
+    x = np.arange(-45, 46)
+    epsf = np.exp(-0.5 * (x[:, None] ** 2 + x[None, :] ** 2) / (1.0 * o) ** 2)
+    epsf /= epsf.sum()
+    return StampRenderer(np.stack([epsf] * 3), o, 0.04, 32, core_radius_px=4)
+
+
 def tiny_training_data(seed: int = 5, n_mocks: int = 40, n_backgrounds: int = 40):
     """A TrainingData of Gaussian blobs on Gaussian-noise backgrounds, every split populated."""
     from starclusters.model.data import blob_training_data

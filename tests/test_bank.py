@@ -2,20 +2,15 @@
 
 import numpy as np
 import pytest
+from conftest import gaussian_renderer
 
 from starclusters.errors import ConfigError
 from starclusters.mocks.bank import build_shard, mock_seed, render_mock
-from starclusters.mocks.render import StampRenderer
 
 
 @pytest.fixture(scope="module")
 def renderer():
-    """A Gaussian ePSF (sigma = 1 native px, oversampling 3) on 32-px stamps: fast."""
-    o = 3
-    x = np.arange(-45, 46)
-    epsf = np.exp(-0.5 * (x[:, None] ** 2 + x[None, :] ** 2) / (1.0 * o) ** 2)
-    epsf /= epsf.sum()
-    return StampRenderer(np.stack([epsf] * 3), o, 0.04, 32, core_radius_px=4)
+    return gaussian_renderer()
 
 
 @pytest.fixture

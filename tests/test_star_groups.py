@@ -4,12 +4,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import tiny_training_data
+from conftest import gaussian_renderer, tiny_training_data
 
 from starclusters.errors import ConfigError
 from starclusters.io import write_cube, write_table
 from starclusters.mocks.psf import write_psf
-from starclusters.mocks.render import StampRenderer
 from starclusters.mocks.settings import StarGroupSettings
 from starclusters.mocks.star_groups import (
     StarDraws,
@@ -27,12 +26,7 @@ LIMITS = {"F336W": 24.0, "F438W": 23.5, "F814W": 23.0}
 
 @pytest.fixture(scope="module")
 def renderer():
-    """A Gaussian ePSF (sigma = 1 native px, oversampling 3) on 32-px stamps: fast."""
-    o = 3
-    x = np.arange(-45, 46)
-    epsf = np.exp(-0.5 * (x[:, None] ** 2 + x[None, :] ** 2) / (1.0 * o) ** 2)
-    epsf /= epsf.sum()
-    return StampRenderer(np.stack([epsf] * 3), o, SCALE, 32, core_radius_px=4)
+    return gaussian_renderer()
 
 
 @pytest.fixture(scope="module")

@@ -26,12 +26,16 @@ log = logging.getLogger(__name__)
 MOCK_STAGE = 3
 
 
-def mock_seed(config_seed: int, shard: int, draw: int) -> int:
-    """Seed of the ``draw``-th attempt of shard ``shard``: one 63-bit integer, reproducible alone."""
-    state = np.random.SeedSequence([config_seed, MOCK_STAGE, shard, draw]).generate_state(
-        2, np.uint32
-    )
+def draw_seed(config_seed: int, stage: int, shard: int, draw: int) -> int:
+    """Seed of the ``draw``-th attempt of shard ``shard`` of stage ``stage``: one 63-bit
+    integer, reproducible alone (a stored seed redraws its stamp)."""
+    state = np.random.SeedSequence([config_seed, stage, shard, draw]).generate_state(2, np.uint32)
     return int(state[0]) << 31 | int(state[1] >> 1)
+
+
+def mock_seed(config_seed: int, shard: int, draw: int) -> int:
+    """Seed of the ``draw``-th attempt of mock shard ``shard`` (:func:`draw_seed`)."""
+    return draw_seed(config_seed, MOCK_STAGE, shard, draw)
 
 
 def draw_stars(

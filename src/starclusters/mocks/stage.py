@@ -92,6 +92,19 @@ def population_and_renderer(
     return population, renderer
 
 
+def stamp_header(config: Mapping, shard: int, what: str, centre: str, comment: str) -> dict:
+    """FITS header cards of a shard of noise-free ``what`` stamps whose centre pixel lies
+    ``centre``, with ``comment`` (the axes, where the parameters are)."""
+    return {
+        "BUNIT": ("counts/s", f"noise-free {what} light per native pixel"),
+        "BANDS": (",".join(config["bands"]), "bands along axis 2"),
+        "PIXSCALE": (config["pixel_scale_arcsec"], "[arcsec] native pixel"),
+        "SHARD": (shard, "shard index"),
+        "CENTRE": (config["window_px"] // 2, f"0-based pixel {centre}"),
+        "COMMENT": comment,
+    }
+
+
 def build_mock_shard(
     shard: int,
     seed: int,
@@ -110,7 +123,6 @@ def build_mock_shard(
     (default ``photometry.magnitude_cut``); keep: a function of the population giving
     :func:`~starclusters.mocks.bank.render_mock`'s keep probability (None: every draw).
     """
-    bands = list(config["bands"])
     phot = config["photometry"]
     population, renderer = population_and_renderer(
         isochrones_path, extinction_path, psf_paths, config
@@ -129,15 +141,8 @@ def build_mock_shard(
         require=require or magnitude_cut_of(phot),
         keep=None if keep is None else keep(population),
     )
-    header = {
-        "BUNIT": ("counts/s", "noise-free cluster light per native pixel"),
-        "BANDS": (",".join(bands), "bands along axis 2"),
-        "PIXSCALE": (config["pixel_scale_arcsec"], "[arcsec] native pixel"),
-        "SHARD": (shard, "shard index"),
-        "CENTRE": (config["window_px"] // 2, "0-based pixel centred on the cluster"),
-        "COMMENT": "Axes (mock, band, y, x); parameters in shard_<i>.parquet.",
-    }
-    return stamps, table, header
+    comment = "Axes (mock, band, y, x); parameters in shard_<i>.parquet."
+    return stamps, table, stamp_header(config, shard, "cluster", "centred on the cluster", comment)
 
 
 def build_star_groups(
@@ -181,15 +186,8 @@ def build_star_groups(
         require=magnitude_cut_of(phot),
         progress=progress,
     )
-    header = {
-        "BUNIT": ("counts/s", "noise-free star-group light per native pixel"),
-        "BANDS": (",".join(bands), "bands along axis 2"),
-        "PIXSCALE": (config["pixel_scale_arcsec"], "[arcsec] native pixel"),
-        "SHARD": (shard, "shard index"),
-        "CENTRE": (config["window_px"] // 2, "0-based pixel on the flux centroid"),
-        "COMMENT": "Axes (group, band, y, x); parameters in the .parquet beside it.",
-    }
-    return stamps, table, header
+    comment = "Axes (group, band, y, x); parameters in the .parquet beside it."
+    return stamps, table, stamp_header(config, shard, "star-group", "on the flux centroid", comment)
 
 
 def median_background(

@@ -39,6 +39,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from starclusters.errors import ConfigError
+from starclusters.mocks.bank import draw_seed
 from starclusters.mocks.render import StampRenderer
 from starclusters.mocks.settings import STAR_GROUPS_KEY, StarGroupSettings
 from starclusters.photometry.population import (
@@ -55,11 +56,8 @@ STAR_GROUP_STAGE = 12
 
 
 def star_group_seed(config_seed: int, shard: int, draw: int) -> int:
-    """Seed of the ``draw``-th attempt of star-group shard ``shard``: one 63-bit integer."""
-    state = np.random.SeedSequence([config_seed, STAR_GROUP_STAGE, shard, draw]).generate_state(
-        2, np.uint32
-    )
-    return int(state[0]) << 31 | int(state[1] >> 1)
+    """Seed of the ``draw``-th attempt of star-group shard ``shard`` (:func:`draw_seed`)."""
+    return draw_seed(config_seed, STAR_GROUP_STAGE, shard, draw)
 
 
 class StarDraws:
