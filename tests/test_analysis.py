@@ -141,7 +141,7 @@ def test_count_peak_and_groups():
 @pytest.fixture(scope="module")
 def synthetic_galaxy():
     """The default synthetic galaxy's spec, geometry, frame and arms (no images)."""
-    from starclusters.analysis.arms import ArmGeometry
+    from starclusters.detect.arms import ArmGeometry
     from starclusters.synthetic.galaxy import arms_table
     from starclusters.synthetic.geometry import GalaxyGeometry, SkyFrame
     from starclusters.synthetic.spec import SyntheticGalaxySpec
@@ -503,8 +503,8 @@ def test_comparison_config_is_checked():
 
 def test_load_config_checks_comparison_and_arms(config):
     """The library's check_config (load_config) runs the checks the workflow runs."""
-    from starclusters.analysis.arms import arms_section
     from starclusters.config import check_config
+    from starclusters.detect.arms import arms_section
     from starclusters.errors import ConfigError
 
     assert arms_section(config) == {"source": "synthetic"}  # the synthetic galaxy's lanes

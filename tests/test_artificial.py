@@ -8,7 +8,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from starclusters.analysis.arms import ArmGeometry
 from starclusters.artificial.grid import (
     MASK_NO_SEARCH,
     grid_table,
@@ -19,15 +18,16 @@ from starclusters.artificial.grid import (
 from starclusters.artificial.inject import artificial_seed, compose_rng, inject_mocks
 from starclusters.artificial.matching import match_artificial
 from starclusters.artificial.recall import (
-    binomial_recall,
     metrics_table,
     parameter_errors,
     recall_table,
     reference_recall,
 )
+from starclusters.detect.arms import ArmGeometry
 from starclusters.detect.catalog import DiskGeometry
 from starclusters.mocks.bank import mock_seed
 from starclusters.mocks.compose import compose
+from starclusters.stats import binomial_recall
 
 # ----------------------------------------------------------------------------- grid
 

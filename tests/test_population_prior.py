@@ -7,9 +7,9 @@ from starclusters.detect.population_prior import (
     av_prior_weights,
     peak_posteriors,
     reweight,
-    training_marginals,
 )
 from starclusters.model.codec import decode
+from starclusters.model.targets import training_marginals
 
 AV = np.linspace(0.0, 3.0, 10)
 

@@ -15,9 +15,9 @@ import pytest
 import yaml
 from conftest import REPO
 
-from starclusters.analysis.arms import FILES_DEFAULTS as ARMS_FILES_DEFAULTS
 from starclusters.analysis.stage import ANALYSIS_DEFAULTS
 from starclusters.baseline.settings import BaselineSettings
+from starclusters.detect.arms import FILES_DEFAULTS as ARMS_FILES_DEFAULTS
 from starclusters.detect.candidates_stage import DETECT_DEFAULTS
 from starclusters.detect.settings import DetectSettings
 from starclusters.mocks.settings import MOCK_DEFAULTS, StarGroupSettings
@@ -141,3 +141,40 @@ def test_no_stage_imports_config():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.stdout.strip() == "False", result.stderr
+
+
+def test_no_import_cycles_between_modules_or_stage_packages():
+    """No module of the package imports itself back through others (function-level imports
+    count too), and no two stage packages import each other: the layout reads one way."""
+    import ast
+
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    package = REPO / "src" / "starclusters"
+    imports = {}
+    for path in sorted(package.rglob("*.py")):
+        name = ".".join(("starclusters", *path.relative_to(package).with_suffix("").parts))
+        name = name.removesuffix(".__init__")
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("starclusters"):
+                found.add(node.module)
+            elif isinstance(node, ast.Import):
+                found |= {a.name for a in node.names if a.name.startswith("starclusters")}
+        imports[name] = found
+    names = sorted(imports)
+    index = {n: i for i, n in enumerate(names)}
+    edges = [(index[a], index[b]) for a in names for b in imports[a] if b in index and a != b]
+    graph = csr_matrix(([1] * len(edges), tuple(zip(*edges, strict=True))), (len(names),) * 2)
+    _, label = connected_components(graph, directed=True, connection="strong")
+    cycles = [[n for n in names if label[index[n]] == k] for k in set(label)]
+    assert [c for c in cycles if len(c) > 1] == []
+
+    def stage(module):
+        parts = module.split(".")
+        return parts[1] if len(parts) > 2 else None  # modules of the package root: not a stage
+
+    between = {(stage(a), stage(b)) for a in names for b in imports[a] if b in index}
+    loops = sorted((a, b) for a, b in between if a and b and a < b and (b, a) in between)
+    assert loops == []

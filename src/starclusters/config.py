@@ -25,9 +25,9 @@ from pathlib import Path
 
 import yaml
 
-from starclusters.analysis.arms import check_arms_config
 from starclusters.analysis.comparison import check_comparison_config
 from starclusters.backgrounds.settings import check_backgrounds_config
+from starclusters.detect.arms import check_arms_config
 from starclusters.detect.settings import check_detect_config
 from starclusters.errors import ConfigError
 from starclusters.mocks.settings import (

@@ -53,7 +53,7 @@ DETECT = resolve_mode(
 
 # --- sections and galaxies that several stages read (checked by check_config above)
 
-from starclusters.analysis.arms import arms_section  # noqa: E402
+from starclusters.detect.arms import arms_section  # noqa: E402
 
 
 def arms_config():

@@ -302,7 +302,7 @@ def lane_points(
 ) -> pd.DataFrame | None:
     """The dust lanes' points (arm, ra_deg, dec_deg, in order) for drawing: the synthetic
     galaxy's arms table or the user's lanes_file; None without arms."""
-    from starclusters.analysis.arms import read_points_table
+    from starclusters.detect.arms import read_points_table
 
     section = dict(arms_section or {})
     source = section.get("source", "none")
@@ -314,7 +314,7 @@ def lane_points(
 
 
 def _arm_geometry(arms_section, geometry, distance_mpc, arms_path):
-    from starclusters.analysis.arms import arms_from_files
+    from starclusters.detect.arms import arms_from_files
 
     return arms_from_files(arms_section, geometry, distance_mpc, arms_path)
 
@@ -876,7 +876,7 @@ def selection_check(selection, truth: pd.DataFrame, log_background_counts_s) -> 
     log_rh_arcsec, detected). Columns bin, n, predicted, observed, observed_err,
     observed_lo, observed_hi (Wilson ±1σ).
     """
-    from starclusters.artificial.recall import binomial_recall
+    from starclusters.stats import binomial_recall
 
     p = np.asarray(
         selection(

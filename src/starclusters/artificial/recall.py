@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from starclusters.artificial.matching import radius_label
+from starclusters.stats import bin_index, binomial_recall
 
 #: 2-D recall maps of Fig. 4.3: kind -> (x parameter, y parameter).
 PAIRS = {
@@ -71,36 +72,6 @@ ERROR_PARAMETERS = {
 }
 #: Median absolute deviation -> σ of a Gaussian.
 MAD_TO_SIGMA = 1.482602218505602
-
-
-def binomial_recall(n_recovered, n_injected, z: float = 1.0) -> dict[str, np.ndarray]:
-    """recall, recall_err (binomial σ), recall_lo, recall_hi (Wilson interval at ±z σ).
-
-    Arrays (or scalars) of counts; NaN everywhere where nothing was injected.
-    """
-    k = np.asarray(n_recovered, float)
-    n = np.asarray(n_injected, float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        p = np.where(n > 0, k / n, np.nan)
-        err = np.sqrt(p * (1.0 - p) / n)
-        centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-        half = z / (1 + z * z / n) * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return {
-        "recall": p,
-        "recall_err": np.where(n > 0, err, np.nan),
-        "recall_lo": np.where(n > 0, np.clip(centre - half, 0.0, 1.0), np.nan),
-        "recall_hi": np.where(n > 0, np.clip(centre + half, 0.0, 1.0), np.nan),
-    }
-
-
-def bin_index(values, edges) -> np.ndarray:
-    """(N,) int64 bin of each value in ``edges`` (see the module docstring), −1 outside."""
-    v = np.asarray(values, float)
-    e = np.asarray(edges, float)
-    index = np.searchsorted(e, v, side="right") - 1
-    index[v == e[-1]] = len(e) - 2
-    index[~((v >= e[0]) & (v <= e[-1]))] = -1
-    return index.astype(np.int64)
 
 
 def recall_2d(

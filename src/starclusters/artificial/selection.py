@@ -19,7 +19,7 @@ Features and units (the columns of the injections table and of the grid):
 
 Honest calibration: every injection also gets a prediction from a model that did not see
 it (stratified k-fold :func:`~sklearn.model_selection.cross_val_predict`), binned into a
-reliability table with Wilson intervals (:func:`starclusters.artificial.recall.binomial_recall`)
+reliability table with Wilson intervals (:func:`starclusters.stats.binomial_recall`)
 and scored (Brier score, log loss) against a constant base-rate model scored the same way.
 """
 
@@ -34,9 +34,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from starclusters.artificial.recall import bin_index, binomial_recall
 from starclusters.errors import ConfigError, InputFileError
 from starclusters.io import read_table
+from starclusters.stats import bin_index, binomial_recall
 
 log = logging.getLogger(__name__)
 
@@ -239,7 +239,7 @@ def calibration_table(
 
     predicted: (N,) probabilities in [0, 1] (cross-validated); detected: (N,) bool. Columns
     :data:`CALIBRATION_COLUMNS`; a bin without injections has NaN statistics. The interval is
-    the Wilson ±1σ interval of :func:`~starclusters.artificial.recall.binomial_recall`.
+    the Wilson ±1σ interval of :func:`~starclusters.stats.binomial_recall`.
     """
     edges = np.linspace(0.0, 1.0, n_bins + 1)
     index = bin_index(predicted, edges)  # the last bin closed: p = 1 counts

@@ -308,7 +308,7 @@ def pool_matches(
 ) -> tuple[pd.DataFrame, dict]:
     """(matches, meta): every layer's matched mocks in one table, with galactocentric_kpc
     (deprojected, NaN without a disk geometry), on_arm and arm_distance_kpc
-    (:mod:`starclusters.analysis.arms`; False and NaN without arms), and the local
+    (:mod:`starclusters.detect.arms`; False and NaN without arms), and the local
     background (:func:`local_backgrounds` on the layer's injected mosaic).
 
     match_paths: the layers' ``matches.parquet`` in layer order; rows are unique by
@@ -316,7 +316,7 @@ def pool_matches(
     is measured in (the last band), in the same order; background_annulus_px: (inner,
     outer), px. arms_path: the synthetic galaxy's ``mosaic/arms.parquet``.
     """
-    from starclusters.analysis.arms import arm_columns, arms_from_files
+    from starclusters.detect.arms import arm_columns, arms_from_files
     from starclusters.detect.candidates_stage import disk_geometry
 
     parts = [read_table(path) for path in match_paths]

@@ -15,6 +15,7 @@ import pandas as pd
 from scipy.spatial import cKDTree
 
 from starclusters.detect.catalog import DERIVED_COLUMNS
+from starclusters.stats import error_statistics
 
 #: The thesis' matching radius, px (§4.2.3).
 MATCH_RADIUS_PX = 3.0
@@ -200,8 +201,6 @@ def match_summary(matched: pd.DataFrame, n_candidates: int) -> dict:
         "precision": n_detected / n_candidates if n_candidates else float("nan"),
         "errors": {},
     }
-    from starclusters.scorecard.score import error_statistics
-
     for true_col, derived_col in COMPARED.items():
         if true_col not in matched:
             continue

@@ -43,8 +43,8 @@ from starclusters.model.codec import ParameterGrids
 from starclusters.model.data import TrainingData
 from starclusters.model.inference import predict
 from starclusters.model.network import ClusterNetwork
-from starclusters.scorecard.score import error_statistics
 from starclusters.sections import dataclass_from_config
+from starclusters.stats import error_statistics
 
 log = logging.getLogger(__name__)
 

@@ -269,3 +269,20 @@ def regression_loss(
         )
         per_head[key] = torch.where(mask, value, torch.zeros_like(value)).sum() / n_clusters
     return sum(per_head.values()), per_head
+
+
+def training_marginals(soft_target_sum: np.ndarray) -> dict[str, list[float]]:
+    """Per-axis marginals of the training prior from the summed soft targets.
+
+    soft_target_sum: (A, E, M) the sum over the training mocks of the age × A_V × mass
+    targets the network was trained on (:func:`starclusters.model.targets.soft_target_3d`).
+    Returns {"log_age_yr": (A,), "av_mag": (E,), "log_mass_msun": (M,)} as plain lists,
+    each summing to 1 (what a checkpoint's ``training_prior`` holds).
+    """
+    total = np.asarray(soft_target_sum, np.float64)
+    if total.ndim != 3 or not total.sum() > 0:
+        raise ValueError(f"need a positive (A, E, M) sum of soft targets, got shape {total.shape}")
+    total = total / total.sum()
+    names = ("log_age_yr", "av_mag", "log_mass_msun")
+    axes = [(1, 2), (0, 2), (0, 1)]
+    return {name: total.sum(axis=ax).tolist() for name, ax in zip(names, axes, strict=True)}

@@ -181,8 +181,7 @@ def _meta(spec, grids, data: TrainingData, settings, seed) -> dict:
 def _training_prior(grids, data: TrainingData) -> dict:
     """Per-axis marginals of the age × A_V × mass targets of the training split's mocks
     (the prior the network's posteriors are under; starclusters.detect.population_prior)."""
-    from starclusters.detect.population_prior import training_marginals
-    from starclusters.model.targets import soft_target_3d
+    from starclusters.model.targets import soft_target_3d, training_marginals
 
     params = data.mock_params[np.asarray(data.mock_split) == "train"]
     if params.empty:

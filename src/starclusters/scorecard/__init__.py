@@ -6,7 +6,7 @@ is matched to a truth table one-to-one within 3 px
 and scored with the same numbers: precision, recall (all, and of the clusters with
 visibility > 2.5, thesis eq. 3.2 and §4.2.3), recall per visibility bin, per (log t, log M)
 bin and per local-background bin with Wilson intervals
-(:func:`starclusters.artificial.recall.binomial_recall`), parameter errors (median bias,
+(:func:`starclusters.stats.binomial_recall`), parameter errors (median bias,
 68 % half-width, 95 % bound of |error|) and, where the catalog gives percentiles, the
 calibration of its uncertainties.
 

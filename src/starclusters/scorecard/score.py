@@ -20,10 +20,10 @@ Metrics (:func:`score`, a :class:`Scorecard`):
 * precision = matched catalog entries / catalog entries; recall = matched truth clusters
   / truth clusters, over all of them and over those with visibility > ``min_visibility``
   (2.5, the thesis' threshold: the headline). Binomial 68 % intervals are Wilson score
-  intervals (:func:`starclusters.artificial.recall.binomial_recall`).
+  intervals (:func:`starclusters.stats.binomial_recall`).
 * recall per bin of visibility, of (log t, log M) and of the local background. Bins are
   [lo, hi), the last one closed; values outside the edges (or NaN) count in no bin
-  (:func:`starclusters.artificial.recall.bin_index`).
+  (:func:`starclusters.stats.bin_index`).
 * parameter errors (derived − true) of the matched clusters: median bias, scatter68
   (half the width of the central 68 % of the errors, (p84 − p16) / 2: σ for Gaussian
   errors) and bound95_abs (95th percentile of |error|); dex for log t, log M and log r_h,
@@ -45,9 +45,9 @@ from dataclasses import dataclass, fields
 import numpy as np
 import pandas as pd
 
-from starclusters.artificial.recall import bin_index, binomial_recall
 from starclusters.detect.matching import MATCH_RADIUS_PX, match_positions
 from starclusters.errors import InputFileError
+from starclusters.stats import bin_index, binomial_recall, error_statistics
 
 #: Scored parameters (truth column == catalog column) and the unit of their errors.
 PARAMETERS = {
@@ -394,23 +394,6 @@ def _errors(matched: pd.DataFrame, selected: np.ndarray, parameter: str) -> np.n
     error = matched[f"derived_{parameter}"].to_numpy(float) - matched[parameter].to_numpy(float)
     error = error[selected]
     return error[np.isfinite(error)]
-
-
-def error_statistics(error) -> dict:
-    """Median bias, 68 % half-width ((p84 − p16) / 2) and 95 % bound of |error| of the
-    finite values of ``error`` (derived − true, any unit), with their number n; NaN
-    statistics when there are none. The one definition of the project's parameter errors."""
-    error = np.asarray(error, float)
-    error = error[np.isfinite(error)]
-    if not error.size:
-        return {"n": 0, "median_bias": np.nan, "scatter68": np.nan, "bound95_abs": np.nan}
-    p16, p84 = np.percentile(error, [16.0, 84.0])
-    return {
-        "n": int(error.size),
-        "median_bias": float(np.median(error)),
-        "scatter68": float((p84 - p16) / 2.0),
-        "bound95_abs": float(np.percentile(np.abs(error), 95.0)),
-    }
 
 
 def _parameter_rows(matched: pd.DataFrame, selections: dict) -> pd.DataFrame:
