@@ -240,6 +240,14 @@ def run_test_set(
     return result
 
 
+def star_group_mask(table: pd.DataFrame) -> np.ndarray:
+    """(N,) bool: the star-group rows of a :func:`run_test_set` table (none in a table of a
+    network trained without star groups)."""
+    if "is_star_group" not in table:
+        return np.zeros(len(table), bool)
+    return table["is_star_group"].fillna(False).to_numpy(bool)
+
+
 def _star_group_rows(model, grids, data, settings, rng, device) -> pd.DataFrame:
     """settings.n_star_groups test star groups on test backgrounds through the network."""
     need = settings.n_star_groups
@@ -306,11 +314,7 @@ def score_test_set(table: pd.DataFrame) -> pd.DataFrame:
     rows (``is_star_group``) count in none of these; with them, class/star_groups gets n,
     frac_above_0.5 and frac_above_0.95 (:data:`THESIS_CLASS_THRESHOLD`).
     """
-    groups = (
-        table["is_star_group"].fillna(False).to_numpy(bool)
-        if "is_star_group" in table
-        else np.zeros(len(table), bool)
-    )
+    groups = star_group_mask(table)
     star_groups, table = table[groups], table[~groups]
     mocks = table[table["is_cluster"].to_numpy(bool)]
     rows = []

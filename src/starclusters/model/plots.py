@@ -13,6 +13,7 @@ from starclusters.model.evaluate import (
     THESIS_BOUND95,
     errors,
     metric,
+    star_group_mask,
 )
 from starclusters.plotting import save_figure
 
@@ -109,11 +110,7 @@ def plot_class_visibility(
     right: true vs derived visibility of the mocks with the 95 % bounds.
     """
     is_cl = table["is_cluster"].to_numpy(bool)
-    is_group = (
-        table["is_star_group"].fillna(False).to_numpy(bool)
-        if "is_star_group" in table
-        else np.zeros(len(table), bool)
-    )
+    is_group = star_group_mask(table)
     p = table["p_cluster"].to_numpy(float)
     vis = np.clip(table["visibility"].to_numpy(float), 1e-3, None)
     if np.isnan(p).all():

@@ -77,15 +77,14 @@ def star_group_config():
     }
 
 
-def star_group_shards(ext="fits"):
+def star_group_shards():
     """The star-group shards (hard negatives) training reads: none unless
     train.star_group_fraction is above 0."""
     if star_group_fraction() <= 0:
         return []
     return expand(
-        "results/{{galaxy}}/mocks/star_groups/shard_{shard}.{ext}",
+        "results/{{galaxy}}/mocks/star_groups/shard_{shard}.fits",
         shard=range(config["star_groups"]["n_shards"]),
-        ext=ext,
     )
 
 
