@@ -10,7 +10,7 @@ CORES  ?= all
 GALAXY  = $(shell $(BIN)/python -c "import yaml; print(yaml.safe_load(open('$(CONFIG)'))['galaxy'])")
 REPORT  = results/$(GALAXY)/report.zip
 
-.PHONY: run test test-slurm lint dryrun clean report
+.PHONY: run test test-slurm lint dryrun clean report robustness
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -26,6 +26,13 @@ run: $(STAMP)
 	$(BIN)/python -m starclusters.locks --configfile $(CONFIG)
 	$(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG) --rerun-incomplete
 	$(BIN)/snakemake --configfile $(CONFIG) --report $(REPORT)
+
+# The robustness matrix (docs/robustness.md) over CONFIG's finished run: the validation galaxy
+# observed with one factor changed at a time (config/robustness.yaml; ~2 min per factor).
+robustness: $(STAMP)
+	$(BIN)/python -m starclusters.config $(CONFIG) config/robustness.yaml
+	$(BIN)/snakemake --cores $(CORES) --rerun-incomplete \
+		--configfile $(CONFIG) config/robustness.yaml -- results/$(GALAXY)/robustness/robustness.parquet
 
 # every figure with its caption, browsable: unzip and open report/report.html
 report: $(STAMP)

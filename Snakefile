@@ -39,6 +39,7 @@ rule all:
         artificial_outputs(),
         validation_outputs(),
         scorecard_outputs(),
+        robustness_outputs(),
 
 
 include: "workflow/rules/photometry.smk"
@@ -52,3 +53,4 @@ include: "workflow/rules/report.smk"
 include: "workflow/rules/validation.smk"
 include: "workflow/rules/baseline.smk"
 include: "workflow/rules/scorecard.smk"
+include: "workflow/rules/robustness.smk"

@@ -7,10 +7,13 @@ import logging
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from astropy.io import fits
 from astropy.table import Table
+from conftest import REPO, write_yaml
 from scipy.special import erf
 
+from starclusters.config import load_config
 from starclusters.errors import ConfigError, InputFileError
 from starclusters.mosaic.prepare import (
     MASK_BLANK,
@@ -27,6 +30,8 @@ from starclusters.mosaic.prepare import (
     write_mask,
 )
 from starclusters.mosaic.prepare import tan_wcs as prepare_tan_wcs
+from starclusters.mosaic.settings import band_file, sci_weight_path
+from starclusters.mosaic.stage import make_mosaic
 
 CENTRE = (204.2538, -29.8658)  # M83
 
@@ -210,9 +215,15 @@ def test_read_band_units(tmp_path, caplog):
 @pytest.mark.parametrize(
     ("cards", "message"),
     [
-        ({"BUNIT": "MJy/sr"}, "bad.fits: BUNIT 'MJy/sr' cannot be converted to counts/s"),
-        ({"BUNIT": "ELECTRONS"}, "bad.fits: BUNIT 'ELECTRONS' is a total count but EXPTIME"),
-        ({}, "bad.fits: no BUNIT"),
+        (
+            {"BUNIT": "MJy/sr"},
+            r"bad.fits\[PRIMARY\]: BUNIT 'MJy/sr' cannot be converted to counts/s",
+        ),
+        (
+            {"BUNIT": "ELECTRONS"},
+            r"bad.fits\[PRIMARY\]: BUNIT 'ELECTRONS' is a total count but EXPTIME",
+        ),
+        ({}, r"bad.fits\[PRIMARY\]: no BUNIT"),
     ],
 )
 def test_unconvertible_units_are_refused(tmp_path, cards, message):
@@ -226,7 +237,7 @@ def test_band_without_celestial_wcs_is_refused(tmp_path):
     fits.PrimaryHDU(np.ones((16, 16), np.float32), header=fits.Header({"BUNIT": "e/s"})).writeto(
         path
     )
-    with pytest.raises(InputFileError, match="nowcs.fits: no celestial WCS"):
+    with pytest.raises(InputFileError, match=r"nowcs.fits\[PRIMARY\]: no celestial WCS"):
         read_band(path, "F336W")
 
 
@@ -234,7 +245,7 @@ def test_all_blank_band_is_refused(tmp_path):
     path = write_band(
         tmp_path / "nan.fits", np.full((16, 16), np.nan), tan_wcs(16, 0.04), BUNIT="ELECTRONS/S"
     )
-    with pytest.raises(InputFileError, match="nan.fits: band F438W has no valid pixel"):
+    with pytest.raises(InputFileError, match=r"nan.fits\[PRIMARY\]: band F438W has no valid pixel"):
         read_band(path, "F438W")
     with pytest.raises(InputFileError, match="missing.fits: no such file"):
         read_band(tmp_path / "missing.fits", "F438W")
@@ -259,6 +270,207 @@ def test_zero_weight_and_zero_fill_are_blank(tmp_path):
     band = read_band(tmp_path / "drc.fits", "F814W")
     assert np.isnan(band.image[:, :4]).all() and np.isnan(band.image[10:, 10:]).all()
     assert np.isfinite(band.image).sum() == 16 * 12 - 6 * 6
+
+
+# --------------------------------------------------------------------------- archive conventions
+
+
+def write_drz(path, data, wcs, weight=None, *, sci=None, primary=None, weight_shape=None):
+    """An HST drizzled product (``*_drz.fits``): empty primary with ``primary`` cards, SCI
+    (image, WCS, ``sci`` cards; BUNIT ELECTRONS/S by default), WHT (``weight``; omitted when
+    None) and CTX extensions."""
+    header = wcs.to_header()
+    for key, value in ({"BUNIT": "ELECTRONS/S"} | (sci or {})).items():
+        header[key] = value
+    hdus = [
+        fits.PrimaryHDU(header=fits.Header(primary or {})),
+        fits.ImageHDU(np.asarray(data, np.float32), header=header, name="SCI"),
+    ]
+    if weight is not None:
+        hdus.append(fits.ImageHDU(np.asarray(weight, np.float32), name="WHT"))
+    hdus.append(fits.ImageHDU(np.ones(np.shape(data), np.int32), name="CTX"))
+    fits.HDUList(hdus).writeto(path)
+    return path
+
+
+def write_weight(path, weight):
+    """A weight map of its own (``*_wht.fits``): the map in the primary HDU."""
+    fits.PrimaryHDU(np.asarray(weight, np.float32)).writeto(path)
+    return path
+
+
+def holed_weight(n, hole=slice(10, 14)):
+    """An n x n weight map with a zero-weight square, a negative and a NaN pixel."""
+    weight = np.full((n, n), 500.0, np.float32)
+    weight[hole, hole] = 0.0
+    weight[0, 1], weight[1, 0] = -1.0, np.nan
+    return weight
+
+
+def blank_by_weight(image, hole=slice(10, 14)):
+    """Whether exactly the zero, negative and NaN weights of holed_weight are blank."""
+    expected = np.zeros(image.shape, bool)
+    expected[hole, hole] = True
+    expected[0, 1] = expected[1, 0] = True
+    return np.array_equal(np.isnan(image), expected)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "x_drz_sci.fits",
+        "x_DRZ_SCI.fits",
+        "hlsp_legus_hst_wfc3_ngc628-c_f336w_v1_sci.fits.gz",
+        "m83_science.fits",
+        "x.fits",
+    ],
+)
+def test_the_sci_name_convention_gives_the_wht_file_beside_it(name):
+    expected = {
+        "x_drz_sci.fits": "data/x_drz_wht.fits",
+        "x_DRZ_SCI.fits": "data/x_DRZ_WHT.fits",
+        "hlsp_legus_hst_wfc3_ngc628-c_f336w_v1_sci.fits.gz": (
+            "data/hlsp_legus_hst_wfc3_ngc628-c_f336w_v1_wht.fits.gz"
+        ),
+    }.get(name)  # 'science' is not a _sci part
+    assert sci_weight_path(f"data/{name}") == expected
+
+
+def test_drz_file_with_sci_wht_and_ctx_extensions(tmp_path):
+    n = 24
+    data = np.full((n, n), 3.0)
+    path = write_drz(tmp_path / "hlsp_x_f336w_drz.fits", data, tan_wcs(n, 0.04), holed_weight(n))
+    band = read_band(path, "F336W")  # default: SCI, and the WHT of the same file
+    assert blank_by_weight(band.image) and np.nanmax(band.image) == pytest.approx(3.0)
+    assert band.weight_source == f"{path}[WHT]"
+    by_number = read_band(path, "F336W", hdu=1, weight_hdu=2)  # the same HDUs by index
+    np.testing.assert_array_equal(by_number.image, band.image)
+    unweighted = read_band(path, "F336W", weight_path="none")  # `weight: none`
+    assert np.isfinite(unweighted.image).all() and unweighted.weight_source is None
+
+
+def test_separate_sci_and_wht_files(tmp_path):
+    n = 24
+    image = write_drz(
+        tmp_path / "hlsp_x_f438w_drz_sci.fits", np.full((n, n), 2.0), tan_wcs(n, 0.04)
+    )
+    weight = write_weight(tmp_path / "hlsp_x_f438w_drz_wht.fits", holed_weight(n))
+    band = read_band(image, "F438W")  # the _wht file found by its name
+    assert blank_by_weight(band.image) and band.weight_source == f"{weight}[PRIMARY]"
+    elsewhere = tmp_path / "weights"
+    elsewhere.mkdir()
+    weight.rename(elsewhere / "f438w_weight.fits")
+    given = read_band(image, "F438W", weight_path=elsewhere / "f438w_weight.fits")
+    assert blank_by_weight(given.image)  # `weight: <path>`
+    with pytest.raises(InputFileError) as err:  # the expected _wht file is missing
+        read_band(image, "F438W")
+    message = str(err.value)
+    assert message.startswith(f"{image}: ") and str(weight) in message
+    assert "`weight: none`" in message
+    assert np.isfinite(read_band(image, "F438W", weight_path="none").image).all()
+
+
+def test_images_without_archive_names_need_no_weight_map(tmp_path):
+    """As before (and the synthetic galaxy's raw files): one HDU, no WHT, no _sci part."""
+    path = write_band(
+        tmp_path / "F336W.fits", np.full((16, 16), 2.0), tan_wcs(16, 0.04), BUNIT="counts/s"
+    )
+    band = read_band(path, "F336W")
+    assert np.isfinite(band.image).all() and band.weight_source is None
+    science = write_band(
+        tmp_path / "m83_science.fits", np.ones((16, 16)), tan_wcs(16, 0.04), BUNIT="e/s"
+    )
+    assert read_band(science, "F336W").weight_source is None
+
+
+@pytest.mark.parametrize(
+    "bunit",
+    [
+        "ERG/S/CM2/A",
+        "erg/s/cm^2/Angstrom",
+        "erg/cm2/s/A",
+        "ERG/CM**2/S/A",
+        "erg s-1 cm-2 A-1",
+        "erg / (s cm2 Angstrom)",
+        "ergs/sec/cm2/Ang",
+    ],
+)
+@pytest.mark.parametrize("where", ["sci", "primary"])
+def test_flux_density_is_divided_by_photflam(tmp_path, bunit, where):
+    photflam = 1.3e-19  # erg/s/cm2/A per e-/s (WFC3/UVIS F438W-like)
+    data = np.full((16, 16), 2.6e-19)
+    cards = {"sci": {"BUNIT": bunit}, "primary": {"EXPTIME": 900.0}}
+    cards[where]["PHOTFLAM"] = photflam
+    path = write_drz(tmp_path / "f438w_drz.fits", data, tan_wcs(16, 0.04), **cards)
+    band = read_band(path, "F438W")
+    np.testing.assert_allclose(band.image, 2.0, rtol=1e-6)
+    assert "PHOTFLAM" in band.unit_note and band.exptime_s == 900.0
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (  # flux density without PHOTFLAM
+            {"sci": {"BUNIT": "ERG/S/CM2/A"}},
+            r"x_drz.fits\[SCI\]: BUNIT 'ERG/S/CM2/A' is a flux density .*there is no PHOTFLAM",
+        ),
+        (
+            {"sci": {"BUNIT": "erg/s/cm2/A", "PHOTFLAM": 0.0}},
+            r"x_drz.fits\[SCI\]: BUNIT 'erg/s/cm2/A' is a flux density .*PHOTFLAM is 0.0",
+        ),
+        (  # per frequency and surface brightness are not counts/s with PHOTFLAM
+            {"sci": {"BUNIT": "erg/s/cm2/Hz", "PHOTFLAM": 1e-19}},
+            r"x_drz.fits\[SCI\]: BUNIT 'erg/s/cm2/Hz' cannot be converted to counts/s",
+        ),
+        (
+            {"sci": {"BUNIT": "MJy/sr"}},
+            r"x_drz.fits\[SCI\]: BUNIT 'MJy/sr' cannot be converted to counts/s",
+        ),
+        ({"hdu": "SCJ"}, r"x_drz.fits\[SCJ\]: no such HDU \(the file has PRIMARY, SCI, WHT, CTX\)"),
+        ({"hdu": 7}, r"x_drz.fits\[7\]: no such HDU"),
+        ({"hdu": 0}, r"x_drz.fits\[PRIMARY\]: holds no data, not a 2-D image"),
+        ({"weight_hdu": "WGT"}, r"x_drz.fits\[WGT\]: no such HDU .*`weight_hdu`"),
+        ({"weight_hdu": "SCI"}, r"x_drz.fits\[SCI\]: the weight map would be the image itself"),
+        (  # the image file as the weight path, but it has no WHT
+            {"weight": "self", "drop_wht": True},
+            r"x_drz.fits\[WHT\]: no such HDU for the weight map",
+        ),
+        (
+            {"weight_shape": (16, 8)},
+            r"x_drz.fits\[WHT\]: the weight map is 8 x 16 px but the image .*x_drz.fits\[SCI\] is 16 x 16 px",
+        ),
+        (
+            {"weight": "missing_wht.fits"},
+            r"missing_wht.fits\[WHT\]: no such weight file \(band F336W",
+        ),
+        ({"weight": "other_wht.fits", "weight_hdu": 3}, r"other_wht.fits\[3\]: no such HDU"),
+        (
+            {"weight": "other_wht.fits", "weight_shape": (12, 16)},
+            r"other_wht.fits\[PRIMARY\]: the weight map is 16 x 12 px but the image .*x_drz.fits\[SCI\] is 16 x 16",
+        ),
+    ],
+)
+def test_malformed_archive_files_are_refused_naming_file_and_extension(tmp_path, change, message):
+    n = 16
+    weight_shape = change.get("weight_shape", (n, n))
+    weight = None if change.get("drop_wht") else np.ones(weight_shape)
+    if change.get("weight") == "other_wht.fits":
+        write_weight(tmp_path / "other_wht.fits", np.ones(weight_shape))
+        weight = np.ones((n, n))
+    path = write_drz(
+        tmp_path / "x_drz.fits", np.ones((n, n)), tan_wcs(n, 0.04), weight, sci=change.get("sci")
+    )
+    weight_path = change.get("weight")
+    if weight_path is not None:
+        weight_path = path if weight_path == "self" else tmp_path / weight_path
+    with pytest.raises(InputFileError, match=message):
+        read_band(
+            path,
+            "F336W",
+            hdu=change.get("hdu"),
+            weight_path=weight_path,
+            weight_hdu=change.get("weight_hdu"),
+        )
 
 
 # --------------------------------------------------------------------------- mask
@@ -393,3 +605,209 @@ def test_prepare_mosaic_end_to_end(tmp_path):
     mask, _, _ = read_image(tmp_path / "mosaic" / "mask.fits")
     assert (mask & MASK_SATURATED).any() and (mask & MASK_BLANK).any()
     assert (mask == 0).mean() > 0.5
+
+
+def test_bands_from_different_programs_come_out_on_one_grid_in_counts_per_s(tmp_path):
+    """F336W at 0.0396″ (e-/s, a drz file with SCI/WHT/CTX), F438W at 0.05″ (electrons with
+    EXPTIME in the primary header, separate _sci/_wht files), F814W at 0.04″ (erg/s/cm2/A
+    with PHOTFLAM, no weight map), read through the stage's settings as the workflow passes
+    them: one grid, each source's counts/s kept, zero weights blank."""
+    sky_cps, sigma_arcsec, exptime_s, photflam = 0.02, 0.07, 500.0, 1.5e-19
+    flux_cps = np.array([40.0, 80.0, 20.0, 60.0])  # per source, the same in every band here
+    reference = tan_wcs(140, 0.04)
+    world = reference.pixel_to_world(np.array([40.0, 100.0, 45.0, 95.0]), [45.0, 40.0, 100, 95])
+    bands = {"F336W": (0.0396, 0.5, 150), "F438W": (0.05, -0.3, 120), "F814W": (0.04, 0.2, 144)}
+    raw, hole_world = {}, {}
+    for i, (band, (scale, rot, n)) in enumerate(bands.items()):
+        wcs = tan_wcs(n, scale, rot_deg=rot, shift_px=(1.5 * i, -1.0 * i))
+        xs, ys = wcs.world_to_pixel(world)
+        rate = sky_cps + gaussians((n, n), xs, ys, flux_cps, sigma_arcsec / scale)
+        weight = np.full((n, n), 800.0)
+        weight[n - 30 : n - 20, 20:30] = 0.0  # a zero-weight hole away from the sources
+        hole_world[band] = wcs.pixel_to_world(24.5, n - 25.5)
+        if band == "F336W":
+            raw[band] = write_drz(tmp_path / "f336w_drz.fits", rate, wcs, weight)
+        elif band == "F438W":
+            raw[band] = write_drz(
+                tmp_path / "hlsp_x_f438w_drz_sci.fits",
+                rate * exptime_s,
+                wcs,
+                sci={"BUNIT": "ELECTRONS"},
+                primary={"EXPTIME": exptime_s},
+            )
+            write_weight(tmp_path / "hlsp_x_f438w_drz_wht.fits", weight)
+        else:
+            raw[band] = write_drz(
+                tmp_path / "f814w_drz.fits",
+                rate * photflam,
+                wcs,
+                weight,  # ignored: `weight: none`
+                sci={"BUNIT": "erg/s/cm^2/Angstrom", "PHOTFLAM": photflam},
+            )
+    settings = {
+        "extent": "intersection",
+        "method": "bicubic",
+        "tile_px": 64,
+        "mask": {
+            "blank": True,
+            "saturation_counts_s": {},
+            "saturation_grow_arcsec": 0.5,
+            "catalogs": [],
+        },
+        "files": {  # the shape of band_file without the image (params.mosaic)
+            "F336W": {"hdu": "SCI", "weight": None, "weight_hdu": "WHT"},
+            "F438W": {"hdu": None, "weight": None, "weight_hdu": None},
+            "F814W": {"hdu": None, "weight": "none", "weight_hdu": None},
+        },
+    }
+    outs = {band: tmp_path / "mosaic" / f"{band}.fits" for band in bands}
+    make_mosaic(
+        {band: str(path) for band, path in raw.items()},
+        {band: str(path) for band, path in outs.items()},
+        str(tmp_path / "mosaic" / "mask.fits"),
+        0.04,
+        settings,
+    )
+    mask, grid, _ = read_image(tmp_path / "mosaic" / "mask.fits")
+    for band, (scale, _, _) in bands.items():
+        image, wcs, header = read_image(outs[band])
+        assert image.shape == mask.shape
+        assert wcs.to_header_string() == grid.to_header_string()  # one grid
+        sky_grid = sky_cps * (0.04 / scale) ** 2  # counts/s per grid pixel
+        assert np.nanmedian(image) == pytest.approx(sky_grid, rel=1e-3)
+        gx, gy = grid.world_to_pixel(world)
+        yy, xx = np.mgrid[0 : image.shape[0], 0 : image.shape[1]]
+        for x, y, flux in zip(gx, gy, flux_cps, strict=True):
+            inside = np.hypot(xx - x, yy - y) <= 10
+            measured = image[inside].sum() - sky_grid * inside.sum()
+            assert measured == pytest.approx(flux, rel=0.005), band
+        hx, hy = np.round(grid.world_to_pixel(hole_world[band])).astype(int)
+        hole = image[hy - 2 : hy + 3, hx - 2 : hx + 3]
+        if band == "F814W":
+            assert np.isfinite(hole).all()  # weight: none
+            assert "PHOTFLAM" in header["UNITNOTE"] and "WHTSRC" not in header
+        else:
+            assert (
+                np.isnan(hole).all() and (mask[hy - 2 : hy + 3, hx - 2 : hx + 3] & MASK_BLANK).all()
+            )
+    assert read_image(outs["F438W"])[2]["WHTSRC"] == "hlsp_x_f438w_drz_wht.fits[PRIMARY]"
+    assert read_image(outs["F336W"])[2]["WHTSRC"] == "f336w_drz.fits[WHT]"
+
+
+def test_a_malformed_band_stops_the_stage_before_any_resampling(tmp_path, monkeypatch):
+    import starclusters.mosaic.prepare as prepare
+
+    resampled = []
+    monkeypatch.setattr(prepare, "reproject_band", lambda *a, **k: resampled.append(a))
+    good = write_drz(
+        tmp_path / "f336w_drz.fits", np.ones((16, 16)), tan_wcs(16, 0.04), np.ones((16, 16))
+    )
+    bad = write_drz(
+        tmp_path / "f438w_drz.fits", np.ones((16, 16)), tan_wcs(16, 0.04), np.ones((16, 12))
+    )
+    outs = {band: tmp_path / "mosaic" / f"{band}.fits" for band in ("F336W", "F438W")}
+    with pytest.raises(
+        InputFileError, match=r"f438w_drz.fits\[WHT\]: the weight map is 12 x 16 px"
+    ):
+        prepare_mosaic(
+            {"F336W": good, "F438W": {"image": bad, "hdu": "SCI"}},
+            outs,
+            tmp_path / "mosaic" / "mask.fits",
+            0.04,
+        )
+    assert resampled == [] and not (tmp_path / "mosaic").exists()
+
+
+# --------------------------------------------------------------------------- config
+
+
+def files_config(tmp_path, files, download=None):
+    """config/config.yaml with mosaic.source files and these entries, as a file for load_config."""
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    config["mosaic"].update(source="files", files=files, download=download or {})
+    config["galaxy_geometry"] = {"source": "none"}  # 'synthetic' needs the synthetic galaxy
+    config["analysis"]["comparison"] = {"source": "none"}  # 'truth' likewise
+    return write_yaml(tmp_path / "config.yaml", config)
+
+
+def test_config_takes_a_path_or_an_archive_entry_per_band(tmp_path):
+    files = {
+        "F336W": "data/m83_f336w.fits",  # as before
+        "F438W": {"image": "data/hlsp_x_f438w_drz_sci.fits"},
+        "F814W": {
+            "image": "data/f814w.fits",
+            "hdu": 1,
+            "weight": "data/f814w_weight.fits",
+            "weight_hdu": "WHT",
+        },
+    }
+    mosaic = load_config(files_config(tmp_path, files))["mosaic"]
+    assert band_file(mosaic, "F336W") == {
+        "image": "data/m83_f336w.fits",
+        "hdu": None,
+        "weight": None,
+        "weight_hdu": None,
+    }
+    assert band_file(mosaic, "F438W")["image"] == "data/hlsp_x_f438w_drz_sci.fits"
+    assert band_file(mosaic, "F814W") == files["F814W"]
+    files["F814W"] = {"image": "data/f814w.fits", "weight": "None"}
+    assert band_file(load_config(files_config(tmp_path, files))["mosaic"], "F814W")["weight"] == (
+        "none"
+    )
+    # a downloaded band: a path is ignored as before, an object sets how to read the download
+    download = {"F336W": {"url": "https://example.org/f336w.fits"}}
+    files["F336W"] = "data/m83_f336w.fits"
+    mosaic = load_config(files_config(tmp_path, files, download))["mosaic"]
+    assert band_file(mosaic, "F336W")["image"] is None
+    files["F336W"] = {"hdu": "SCI", "weight": "none"}
+    mosaic = load_config(files_config(tmp_path, files, download))["mosaic"]
+    assert band_file(mosaic, "F336W") == {
+        "image": None,
+        "hdu": "SCI",
+        "weight": "none",
+        "weight_hdu": None,
+    }
+    synthetic = {"source": "synthetic", "files": files}  # files unused
+    assert band_file(synthetic, "F814W") == dict.fromkeys(("image", "hdu", "weight", "weight_hdu"))
+
+
+@pytest.mark.parametrize(
+    ("entry", "download", "message"),
+    [
+        (
+            {"image": "a.fits", "wieght": "w.fits"},
+            None,
+            r"^mosaic\.files\.F336W\.wieght: unknown key",
+        ),
+        ({"image": "a.fits", "hdu": -1}, None, r"^mosaic\.files\.F336W\.hdu: -1 is less than"),
+        ({"image": "a.fits", "hdu": 1.5}, None, r"^mosaic\.files\.F336W\.hdu: 1\.5 is not of type"),
+        (7, None, r"^mosaic\.files\.F336W: 7 is not of type 'string', 'object'"),
+        ({"hdu": "SCI"}, None, r"^mosaic\.files\.F336W\.image: no image path for F336W"),
+        (
+            {"image": "a_drz.fits", "weight": "none", "weight_hdu": "WHT"},
+            None,
+            r"^mosaic\.files\.F336W\.weight_hdu: `weight: none` uses no weight map",
+        ),
+        (
+            {"image": "a_drz.fits", "hdu": "sci", "weight_hdu": "SCI"},
+            None,
+            r"^mosaic\.files\.F336W\.weight_hdu: 'SCI' is the image's own HDU",
+        ),
+        (
+            {"image": "a_drz.fits", "weight": "a_drz.fits", "weight_hdu": "SCI"},
+            None,
+            r"^mosaic\.files\.F336W\.weight_hdu: 'SCI' is the image's own HDU",
+        ),
+        (
+            {"image": "a.fits"},
+            {"F336W": {"url": "https://example.org/a.fits"}},
+            r"^mosaic\.files\.F336W\.image: F336W is downloaded \(mosaic\.download\.F336W\)",
+        ),
+    ],
+)
+def test_inconsistent_band_entries_stop_at_load_time_with_the_key_named(
+    tmp_path, entry, download, message
+):
+    files = {"F336W": entry, "F438W": "b.fits", "F814W": "c.fits"}
+    with pytest.raises(ConfigError, match=message):
+        load_config(files_config(tmp_path, files, download))

@@ -29,12 +29,16 @@ BANDS = ("F336W", "F438W", "F814W")
 OVERSAMPLING = 3
 
 
-@pytest.fixture(scope="module")
-def epsfs():
+def gaussian_epsfs() -> np.ndarray:
     """Gaussian ePSF, sigma = 1 native px, 31 native px across (fast, no far wings)."""
     x = np.arange(-46, 47)
     epsf = np.exp(-0.5 * (x[:, None] ** 2 + x[None, :] ** 2) / (1.0 * OVERSAMPLING) ** 2)
     return np.stack([epsf / epsf.sum()] * len(BANDS))
+
+
+@pytest.fixture(scope="module")
+def epsfs():
+    return gaussian_epsfs()
 
 
 def small_spec(**changes) -> SyntheticGalaxySpec:

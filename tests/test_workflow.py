@@ -395,6 +395,59 @@ def test_download_rule_against_a_local_server(tmp_path, default_config):
         httpd.shutdown()
 
 
+def test_weight_maps_are_inputs_of_the_mosaic_rule(tmp_path, default_config):
+    """mosaic.source files with archive entries: each weight map kept apart from its image
+    (a `weight` path, the _wht file beside a _sci image) is an input of the mosaic rule, so
+    that a new weight map reruns the mosaic; `weight: none` and WHT extensions add none."""
+    from astropy.io import fits
+
+    data = tmp_path / "data"
+    data.mkdir()
+    names = ["x_f336w_drz_sci.fits", "x_f336w_drz_wht.fits", "f438w.fits", "f438w_weight.fits"]
+    for name in [*names, "y_f814w_drz_sci.fits", "y_f814w_drz_wht.fits"]:
+        fits.PrimaryHDU(np.ones((8, 8), np.float32)).writeto(data / name)
+    config = tiny_config(default_config)
+    config["mosaic"].update(
+        source="files",
+        files={
+            "F336W": "data/x_f336w_drz_sci.fits",
+            "F438W": {"image": "data/f438w.fits", "weight": "data/f438w_weight.fits"},
+            "F814W": {"image": "data/y_f814w_drz_sci.fits", "weight": "none"},
+        },
+    )
+    config["galaxy_geometry"] = {"source": "none"}  # 'synthetic' needs the synthetic galaxy
+    config["analysis"]["comparison"] = {"source": "none"}  # 'truth' likewise
+    config_path = write_yaml(tmp_path / "config.yaml", config)
+    out = snakemake(tmp_path, config_path, "-n", "--cores", "1", "results/tiny/mosaic/mask.fits")
+    inputs = re.search(r"rule mosaic:\n\s+input: (.*)\n", out.stdout).group(1).split(", ")
+    assert sorted(inputs) == sorted(f"data/{name}" for name in [*names, "y_f814w_drz_sci.fits"])
+
+
+def test_a_galaxy_with_its_own_psf_gets_its_own_psf_files(tmp_path, default_config):
+    """A validation galaxy observed with the halo (and wider) is drawn and measured with PSF
+    files of its own; the other galaxy keeps the training PSFs."""
+    config = tiny_config(default_config)
+    config["validation"] = {
+        "galaxies": {
+            "haloed": {"seed": 9001, "synthetic": {"psf_halo": True, "psf_fwhm_scale": 1.1}},
+            "plain": {"seed": 9002, "synthetic": {}},
+        }
+    }
+    config_path = write_yaml(tmp_path / "config.yaml", config)
+    targets = [
+        f"results/tiny/validation/{name}/mosaic/truth.parquet" for name in ("haloed", "plain")
+    ]
+    out = snakemake(tmp_path, config_path, "-n", "-p", "--cores", "1", *targets).stdout
+    own = "results/tiny/psf/observed_halo1_fwhm1.1"
+    assert out.count("rule observed_psf:") == len(default_config["bands"])
+    galaxies = re.findall(r"rule validation_galaxy:\n\s+input: (.*)\n", out)
+    truths = re.findall(r"rule validation_truth:\n\s+input: (.*)\n", out)
+    assert sum(own in line for line in galaxies) == 1
+    assert sum(own in line for line in truths) == 1
+    training = "results/tiny/psf/F336W.fits"
+    assert sum(training in line and own not in line for line in galaxies) == 1
+
+
 def test_run_trains_the_network(built):
     from starclusters.io import read_table
     from starclusters.model.checkpoint import load_model

@@ -41,7 +41,7 @@ from starclusters.photometry.settings import check_photometry_config
 from starclusters.scorecard.diagnose import check_diagnosis_config
 from starclusters.sections import grid  # noqa: F401 (starclusters.config.grid, as before)
 from starclusters.synthetic.spec import check_synthetic_config
-from starclusters.synthetic.validation import validation_galaxies
+from starclusters.synthetic.validation import robustness_galaxies, validation_galaxies
 
 #: The schema shipped with the workflow.
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "config" / "schema" / "config.schema.yaml"
@@ -181,6 +181,7 @@ STAGE_CHECKS = (
     check_train_config,
     check_detect_config,
     validation_galaxies,
+    robustness_galaxies,
     check_diagnosis_config,
     check_comparison_config,
     check_arms_config,

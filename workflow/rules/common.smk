@@ -74,10 +74,17 @@ def arm_inputs(wildcards):
     }
 
 
-from starclusters.synthetic.validation import validation_galaxies  # noqa: E402
+from starclusters.synthetic.validation import (  # noqa: E402
+    robustness_galaxies,
+    validation_galaxies,
+)
 
 # the validation galaxies (validation.smk): name -> their seed and synthetic settings
 VALIDATION = validation_galaxies(config)
+# the robustness matrix's galaxies (robustness.smk): a validation galaxy with one observing
+# factor changed each, built and scored like the validation galaxies, apart from their mean
+ROBUSTNESS = robustness_galaxies(config)
+SYNTHETIC_FIELDS = VALIDATION | ROBUSTNESS
 
 
 def score_fields():
@@ -291,3 +298,4 @@ include: "helpers/report.smk"
 include: "helpers/validation.smk"
 include: "helpers/baseline.smk"
 include: "helpers/scorecard.smk"
+include: "helpers/robustness.smk"

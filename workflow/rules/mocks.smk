@@ -26,6 +26,32 @@ rule psf:
         "../scripts/psf.py"
 
 
+rule observed_psf:
+    """A synthetic galaxy's PSF where it differs from training's (mosaic.synthetic.psf_halo,
+    psf_fwhm_scale): the same GalSim model with or without the halo, dilated."""
+    output:
+        "results/{galaxy}/psf/observed_halo{halo}_fwhm{scale}/{band}.fits",
+    log:
+        "results/{galaxy}/logs/observed_psf_halo{halo}_fwhm{scale}_{band}.log",
+    wildcard_constraints:
+        band="|".join(BANDS),
+        halo="0|1",
+        scale=r"[0-9.]+",
+    conda:
+        "../../envs/science.yaml"
+    resources:
+        mem_mb=job_mem_mb(),
+        runtime=job_runtime(),
+    params:
+        psf=psf_settings,
+        filter_curve=lambda w: PHOT["filter_curves"][w.band],
+        pixel_scale_arcsec=config["pixel_scale_arcsec"],
+        halo=lambda w: w.halo == "1",
+        fwhm_scale=lambda w: float(w.scale),
+    script:
+        "../scripts/psf.py"
+
+
 rule mock_shard:
     """Noise-free mock clusters for one shard of the bank (thesis §3.1.2)."""
     input:

@@ -6,9 +6,9 @@ if MOSAIC["source"] == "synthetic":
     rule synthetic_galaxy:
         """An M83-like galaxy with a ground-truth cluster catalog, each band on its own WCS."""
         input:
-            isochrones="results/{galaxy}/photometry/isochrones.parquet",
+            isochrones=galaxy_isochrones(MOSAIC["synthetic"]),
             extinction="results/{galaxy}/photometry/extinction.parquet",
-            psfs=expand("results/{{galaxy}}/psf/{band}.fits", band=BANDS),
+            psfs=galaxy_psfs(MOSAIC["synthetic"]),
         output:
             bands=expand("results/{{galaxy}}/mosaic/raw/{band}.fits", band=BANDS),
             truth="results/{galaxy}/mosaic/raw/truth.parquet",
@@ -79,7 +79,7 @@ rule mosaic:
         mem_mb=job_mem_mb(),
         runtime=job_runtime(),
     params:
-        mosaic={k: MOSAIC[k] for k in ("extent", "method", "tile_px", "mask")},
+        mosaic=mosaic_settings(),
         pixel_scale_arcsec=config["pixel_scale_arcsec"],
         bands=BANDS,
     script:
@@ -93,9 +93,9 @@ if MOSAIC["source"] == "synthetic":
         input:
             raw="results/{galaxy}/mosaic/raw/truth.parquet",
             bands=expand("results/{{galaxy}}/mosaic/{band}.fits", band=BANDS),
-            isochrones="results/{galaxy}/photometry/isochrones.parquet",
+            isochrones=galaxy_isochrones(MOSAIC["synthetic"]),
             extinction="results/{galaxy}/photometry/extinction.parquet",
-            psfs=expand("results/{{galaxy}}/psf/{band}.fits", band=BANDS),
+            psfs=galaxy_psfs(MOSAIC["synthetic"]),
         output:
             "results/{galaxy}/mosaic/truth.parquet",
         log:

@@ -27,6 +27,34 @@ rule isochrones:
         "../scripts/isochrones.py"
 
 
+rule observed_isochrones:
+    """The isochrone table at a synthetic galaxy's own metallicity (mosaic.synthetic or a
+    validation galaxy's metallicity_z), for robustness tests; the bank keeps the run's.
+    """
+    input:
+        isochrone_inputs,
+    output:
+        "results/{galaxy}/photometry/observed_z{z}/isochrones.parquet",
+    log:
+        "results/{galaxy}/logs/observed_isochrones_z{z}.log",
+    wildcard_constraints:
+        z=r"[0-9.e-]+",
+    conda:
+        "../../envs/science.yaml"
+    resources:
+        mem_mb=job_mem_mb(),
+        runtime=job_runtime(),
+    params:
+        photometry=lambda w: {
+            "isochrones": PHOT["isochrones"] | {"metallicity_z": float(w.z)},
+            "filter_curves": band_subset(PHOT["filter_curves"]),
+        },
+        model_version=PHOTOMETRY_MODEL_VERSION,
+        bands=BANDS,
+    script:
+        "../scripts/isochrones.py"
+
+
 rule extinction:
     """Extinction A_band on the A_V grid, integrated over each filter (CCM89, R_V = 3.1)."""
     output:

@@ -16,7 +16,7 @@ rule score_catalog:
     log:
         "results/{galaxy}/logs/score_catalog_{field}_{method}.log",
     wildcard_constraints:
-        field="|".join(["training", *VALIDATION]),
+        field="|".join(["training", *SYNTHETIC_FIELDS]),
         method="|".join(SCORE_METHODS),
     conda:
         "../../envs/science.yaml"
@@ -85,7 +85,7 @@ rule diagnose_catalog:
     log:
         "results/{galaxy}/logs/diagnose_catalog_{field}.log",
     wildcard_constraints:
-        field="|".join(["training", *VALIDATION]),
+        field="|".join(["training", *SYNTHETIC_FIELDS]),
     conda:
         "../../envs/science.yaml"
     resources:

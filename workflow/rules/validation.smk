@@ -7,9 +7,9 @@ The scripts are the training galaxy's own."""
 rule validation_galaxy:
     """A validation galaxy with its ground-truth catalog, each band on its own WCS."""
     input:
-        isochrones="results/{galaxy}/photometry/isochrones.parquet",
+        isochrones=lambda w: galaxy_isochrones(SYNTHETIC_FIELDS[w.name]["synthetic"]),
         extinction="results/{galaxy}/photometry/extinction.parquet",
-        psfs=expand("results/{{galaxy}}/psf/{band}.fits", band=BANDS),
+        psfs=lambda w: galaxy_psfs(SYNTHETIC_FIELDS[w.name]["synthetic"]),
     output:
         bands=expand(
             "results/{{galaxy}}/validation/{{name}}/mosaic/raw/{band}.fits", band=BANDS
@@ -32,12 +32,14 @@ rule validation_galaxy:
         "../../envs/science.yaml"
     resources:
         mem_mb=job_mem_mb(
-            extra_mb=lambda w: synthetic_extra_mb(VALIDATION[w.name]["synthetic"])
+            extra_mb=lambda w: synthetic_extra_mb(
+                SYNTHETIC_FIELDS[w.name]["synthetic"]
+            )
         ),
         runtime=job_runtime(),
     params:
         config=lambda w: validation_synthetic_config(w.name),
-        seed=lambda w: VALIDATION[w.name]["seed"],
+        seed=lambda w: SYNTHETIC_FIELDS[w.name]["seed"],
     script:
         "../scripts/synthetic_galaxy.py"
 
@@ -66,7 +68,7 @@ rule validation_mosaic:
         mem_mb=job_mem_mb(),
         runtime=job_runtime(),
     params:
-        mosaic={k: MOSAIC[k] for k in ("extent", "method", "tile_px", "mask")},
+        mosaic=mosaic_settings(own_files=False),
         pixel_scale_arcsec=config["pixel_scale_arcsec"],
         bands=BANDS,
     script:
@@ -80,9 +82,9 @@ rule validation_truth:
         bands=expand(
             "results/{{galaxy}}/validation/{{name}}/mosaic/{band}.fits", band=BANDS
         ),
-        isochrones="results/{galaxy}/photometry/isochrones.parquet",
+        isochrones=lambda w: galaxy_isochrones(SYNTHETIC_FIELDS[w.name]["synthetic"]),
         extinction="results/{galaxy}/photometry/extinction.parquet",
-        psfs=expand("results/{{galaxy}}/psf/{band}.fits", band=BANDS),
+        psfs=lambda w: galaxy_psfs(SYNTHETIC_FIELDS[w.name]["synthetic"]),
     output:
         "results/{galaxy}/validation/{name}/mosaic/truth.parquet",
     log:

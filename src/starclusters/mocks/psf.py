@@ -140,6 +140,7 @@ import numpy as np
 
 from starclusters.errors import ConfigError, InputFileError
 from starclusters.io import atomic_path
+from starclusters.mocks.halo import add_halo, halo_params
 
 #: HST primary mirror diameter, m.
 HST_DIAMETER_M = 2.4
@@ -512,10 +513,16 @@ def psf_for_band(
     size_arcsec: float = 6.0,
     *,
     with_enclosed_fraction: bool = False,
+    halo: bool = False,
+    fwhm_scale: float = 1.0,
 ):
     """ePSF (n, n) of the GalSim model for ``band`` at the pivot wavelength of ``filter_curve``.
 
     With ``with_enclosed_fraction``: ``(epsf, fraction of the light inside it)``.
+    halo: convolve with the halo fitted to the WFC3/UVIS encircled energies
+    (:mod:`starclusters.mocks.halo`; WFC3/UVIS bands only); fwhm_scale: the optical
+    PSF dilated by this factor before the pixel (a PSF wider or narrower than the
+    model's, for robustness tests).
 
     ``filter_curve`` is the pyphot curve name of the band (config key
     ``photometry.filter_curves``); it picks the camera
@@ -548,13 +555,17 @@ def psf_for_band(
             f"{wavelength_nm:.0f} nm; {remedy}"
         )
     psf = hst_optical_psf(wavelength_nm, camera=key)
-    return effective_psf(
-        psf,
-        native_scale_arcsec,
-        oversampling,
-        size_arcsec,
-        with_enclosed_fraction=with_enclosed_fraction,
+    if not 0.5 <= fwhm_scale <= 2.0:
+        raise ValueError(f"fwhm_scale must be in [0.5, 2], got {fwhm_scale}")
+    if fwhm_scale != 1.0:
+        psf = psf.dilate(fwhm_scale)
+    epsf, fraction = effective_psf(
+        psf, native_scale_arcsec, oversampling, size_arcsec, with_enclosed_fraction=True
     )
+    if halo:
+        epsf, kept = add_halo(epsf, native_scale_arcsec / oversampling, halo_params(filter_curve))
+        fraction *= kept
+    return (epsf, fraction) if with_enclosed_fraction else epsf
 
 
 def write_psf(

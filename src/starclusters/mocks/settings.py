@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from starclusters.errors import ConfigError
+from starclusters.mocks.halo import halo_params
 from starclusters.mocks.params import check_rh_reachable
 from starclusters.sections import dataclass_from_config
 
@@ -64,6 +65,12 @@ def check_psf_config(config: Mapping) -> None:
                 )
             if not Path(psf["files"][band]).exists():
                 raise ConfigError(f"psf.files.{band}: {psf['files'][band]} does not exist")
+    if psf.get("halo"):
+        if psf["source"] == "files":
+            raise ConfigError("psf.halo: applies to the GalSim model only (psf.source: galsim)")
+        curves = config["photometry"]["filter_curves"]
+        for band in bands:
+            halo_params(curves[band])  # ConfigError: not WFC3/UVIS, or no fit for the filter
 
 
 STAR_GROUPS_KEY = "star_groups"

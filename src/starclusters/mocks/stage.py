@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from starclusters.errors import ConfigError
 from starclusters.io import read_table
 from starclusters.mocks.bank import build_shard
 from starclusters.mocks.psf import psf_enclosed_fraction, psf_for_band, read_psf, read_psfs
@@ -21,10 +22,26 @@ log = logging.getLogger(__name__)
 
 
 def make_psf(
-    band: str, psf: Mapping, filter_curve: str, pixel_scale_arcsec: float
+    band: str,
+    psf: Mapping,
+    filter_curve: str,
+    pixel_scale_arcsec: float,
+    *,
+    halo: bool | None = None,
+    fwhm_scale: float = 1.0,
 ) -> tuple[np.ndarray, float, str]:
-    """The ePSF of ``band`` from the ``psf`` config section, the share of light inside it, its origin."""
+    """The ePSF of ``band`` from the ``psf`` config section, the share of light inside it, its origin.
+
+    halo: with the fitted WFC3/UVIS halo (None: ``psf.halo``, default false); fwhm_scale:
+    the model dilated (an observed galaxy's PSF that differs from training's).
+    """
+    halo = bool(psf.get("halo", False)) if halo is None else halo
     if psf["source"] == "files":
+        if halo or fwhm_scale != 1.0:
+            raise ConfigError(
+                f"psf.files.{band}: a FITS PSF is used as it is; the halo and the FWHM scale "
+                "apply to the GalSim model only (psf.source: galsim)"
+            )
         path = psf["files"][band]
         epsf = read_psf(
             path,
@@ -41,8 +58,13 @@ def make_psf(
         psf["oversampling"],
         psf["size_arcsec"],
         with_enclosed_fraction=True,
+        halo=halo,
+        fwhm_scale=fwhm_scale,
     )
-    return epsf, fraction, f"GalSim HST model at the pivot of {filter_curve}"
+    extras = ("; WFC3/UVIS EE halo" if halo else "") + (
+        f"; FWHM x{fwhm_scale:g}" if fwhm_scale != 1.0 else ""
+    )
+    return epsf, fraction, f"GalSim HST model at the pivot of {filter_curve}{extras}"
 
 
 def renderer_from_files(

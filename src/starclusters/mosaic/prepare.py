@@ -4,8 +4,10 @@ Separate HST visits give each band its own WCS: shifted, slightly rotated, perha
 at a different pixel scale. Detection and the background cutouts need all bands
 pixel for pixel on one grid, so this module
 
-1. reads each band (:func:`read_band`) and converts it to counts/s (e⁻/s, the unit
-   of the drizzled HST products and of the photometry's zero points);
+1. reads each band (:func:`read_band`): its image HDU and weight map by the HST archive
+   conventions (SCI and WHT extensions of a ``_drz`` file, or ``_sci``/``_wht`` files;
+   weight <= 0 is blank), converted to counts/s (e⁻/s, the unit of the drizzled HST
+   products and of the photometry's zero points) from BUNIT with EXPTIME or PHOTFLAM;
 2. builds one north-up TAN grid at the configured pixel scale over the region the
    bands have in common (:func:`common_grid`);
 3. resamples each band onto it, tile by tile, conserving flux
@@ -96,6 +98,7 @@ from scipy import ndimage
 
 from starclusters.errors import ConfigError, InputFileError
 from starclusters.io import atomic_path, open_fits
+from starclusters.mosaic.settings import BAND_FILE_KEYS, NO_WEIGHT, sci_weight_path
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +128,23 @@ _RATE = r"(?:/s|/sec|/second|s-1|s\^-1|s\*\*-1)"
 _CHARGE = r"(?:electrons?|e-?|counts?|cnts?|cts?)"
 _PER_SECOND_UNIT = re.compile(rf"^{_CHARGE}{_RATE}$|^cps$")
 _TOTAL_UNIT = re.compile(rf"^{_CHARGE}$")
+#: Spellings of the factors of a flux density per wavelength in BUNIT (lower case).
+_FACTOR_NAMES = {
+    "erg": "erg",
+    "ergs": "erg",
+    "s": "s",
+    "sec": "s",
+    "second": "s",
+    "seconds": "s",
+    "cm": "cm",
+    "a": "angstrom",
+    "aa": "angstrom",
+    "ang": "angstrom",
+    "angstrom": "angstrom",
+    "angstroms": "angstrom",
+}
+#: erg s⁻¹ cm⁻² Å⁻¹: the unit of HST flux-calibrated images and of PHOTFLAM (per e⁻/s).
+_FLAM_POWERS = {"erg": 1, "s": -1, "cm": -2, "angstrom": -1}
 
 
 @dataclass
@@ -133,7 +153,8 @@ class BandImage:
 
     image: float32 (ny, nx), counts/s per input pixel, NaN where blank;
     wcs: its 2-D celestial WCS; exptime_s: EXPTIME from the header (None if absent);
-    unit_note: what was done to reach counts/s (for logs and headers).
+    unit_note: what was done to reach counts/s (for logs and headers);
+    weight_source: the weight map used, as ``file[EXTNAME]`` (None: no weight map).
     """
 
     band: str
@@ -142,6 +163,7 @@ class BandImage:
     wcs: WCS
     exptime_s: float | None
     unit_note: str
+    weight_source: str | None = None
 
     @property
     def pixel_scale_arcsec(self) -> float:
@@ -156,25 +178,96 @@ def _header_value(headers: Sequence[fits.Header], key: str):
     return None
 
 
-def _image_hdu(hdul: fits.HDUList, path: Path, hdu: int | str | None):
-    """The HDU holding the image: ``hdu`` if given, else 'SCI', else the first with 2-D data."""
-    if hdu is not None:
-        try:
-            return hdul[hdu]
-        except (KeyError, IndexError) as err:
-            raise InputFileError(f"{path}: has no HDU {hdu!r}") from err
-    if "SCI" in hdul:
-        return hdul["SCI"]
+def _hdu_label(hdul: fits.HDUList, hdu) -> str:
+    """How messages name an HDU (``file[label]``): its EXTNAME (with EXTVER > 1), else its index."""
+    if hdu.name:
+        return hdu.name if hdu.ver in (None, 1) else f"{hdu.name},{hdu.ver}"
+    return str(next(i for i, h in enumerate(hdul) if h is hdu))
+
+
+def _hdu_list(hdul: fits.HDUList) -> str:
+    """The HDUs of a file for messages: 'PRIMARY, SCI, WHT, CTX'."""
+    return ", ".join(_hdu_label(hdul, h) for h in hdul)
+
+
+def _named_hdu(hdul: fits.HDUList, path: Path, hdu: int | str, key: str):
+    """``hdul[hdu]``; InputFileError naming the file, the HDU, those it has and the config key."""
+    try:
+        return hdul[hdu]
+    except (KeyError, IndexError) as err:
+        raise InputFileError(
+            f"{path}[{hdu}]: no such HDU (the file has {_hdu_list(hdul)}); set the band's "
+            f"`{key}` in mosaic.files to one of them"
+        ) from err
+
+
+def _first_image_hdu(hdul: fits.HDUList):
+    """The first HDU with a 2-D image (length-1 axes ignored), or None."""
     for candidate in hdul:
         if candidate.data is not None and np.squeeze(candidate.data).ndim == 2:
             return candidate
-    raise InputFileError(f"{path}: no HDU holds a 2-D image")
+    return None
+
+
+def _image_hdu(hdul: fits.HDUList, path: Path, hdu: int | str | None):
+    """The HDU holding the image: ``hdu`` if given, else 'SCI', else the first with 2-D data."""
+    if hdu is not None:
+        return _named_hdu(hdul, path, hdu, "hdu")
+    if "SCI" in hdul:
+        return hdul["SCI"]
+    found = _first_image_hdu(hdul)
+    if found is None:
+        raise InputFileError(f"{path}: no HDU holds a 2-D image (the file has {_hdu_list(hdul)})")
+    return found
+
+
+def _weight_blank(weight_hdu, where: str, shape: tuple[int, int], image_where: str) -> np.ndarray:
+    """Pixels a weight map marks as blank: bool (ny, nx), True where weight <= 0 or NaN.
+
+    InputFileError naming ``where`` (the weight map's ``file[HDU]``) when it holds no 2-D
+    array or differs from the image (``image_where``, ``shape``) in shape.
+    """
+    weight = weight_hdu.data
+    if weight is None or np.squeeze(weight).ndim != 2:
+        held = "no data" if weight is None else f"an array of shape {weight.shape}"
+        raise InputFileError(f"{where}: holds {held}, not a 2-D weight map")
+    weight = np.squeeze(weight)
+    if weight.shape != shape:
+        raise InputFileError(
+            f"{where}: the weight map is {weight.shape[1]} x {weight.shape[0]} px but the image "
+            f"{image_where} is {shape[1]} x {shape[0]} px; give the weight map drizzled with "
+            "this image (mosaic.files.<band>.weight, weight_hdu)"
+        )
+    return ~(weight > 0)  # comparisons with NaN are False: NaN weight is blank too
+
+
+def _unit_powers(bunit: str) -> dict[str, int] | None:
+    """BUNIT as base unit -> power, e.g. 'erg/s/cm^2/A' -> {erg: 1, s: -1, cm: -2, angstrom: -1};
+    None if it holds anything but the factors of a flux density per wavelength."""
+    text = str(bunit).strip().lower().replace("**", "").replace("^", "")
+    # erg/(s cm2 A): each factor in the brackets is a divisor
+    text = re.sub(r"/\s*\(([^()]*)\)", lambda m: "/" + "/".join(m.group(1).split()), text)
+    powers: dict[str, int] = {}
+    for i, part in enumerate(text.split("/")):
+        factors = [f for f in re.split(r"[\s.]+", part) if f]
+        if not factors:
+            return None
+        for factor in factors:
+            match = re.fullmatch(r"([a-z]+)([+-]?\d+)?", factor)
+            name = _FACTOR_NAMES.get(match.group(1)) if match else None
+            if name is None:
+                return None
+            power = int(match.group(2) or 1) * (1 if i == 0 else -1)
+            powers[name] = powers.get(name, 0) + power
+    return {name: power for name, power in powers.items() if power}
 
 
 def _to_counts_per_s(
-    data: np.ndarray, path: Path, headers: Sequence[fits.Header]
+    data: np.ndarray, where: str, headers: Sequence[fits.Header]
 ) -> tuple[np.ndarray, float | None, str]:
-    """Convert ``data`` to counts/s from its BUNIT (and EXPTIME); returns (data, exptime, note)."""
+    """Convert ``data`` to counts/s from its BUNIT (and EXPTIME or PHOTFLAM); returns (data,
+    exptime, note). ``where``: the image's ``file[HDU]`` for messages; ``headers``: the image's
+    header, then the primary header (the first holding a keyword wins)."""
     try:
         exptime = float(_header_value(headers, "EXPTIME"))
     except (TypeError, ValueError):  # absent or not a number
@@ -183,31 +276,48 @@ def _to_counts_per_s(
     if bunit is None or not str(bunit).strip():
         if _header_value(headers, "PHOTFLAM") is not None:
             note = "no BUNIT; PHOTFLAM present, so taken as counts/s (HST convention)"
-            log.warning("%s: %s", path, note)
+            log.warning("%s: %s", where, note)
             return data, exptime, note
         raise InputFileError(
-            f"{path}: no BUNIT (and no PHOTFLAM) in the header, so its unit is unknown; "
+            f"{where}: no BUNIT (and no PHOTFLAM) in the header, so its unit is unknown; "
             "add BUNIT = 'ELECTRONS/S' (or 'ELECTRONS' with EXPTIME) to the header"
         )
     key = re.sub(r"[\s*]", "", str(bunit).strip().lower())
     if _PER_SECOND_UNIT.match(key):
         note = f"BUNIT {bunit!r} taken as counts/s"
-        log.info("%s: %s", path, note)
+        log.info("%s: %s", where, note)
         return data, exptime, note
     if _TOTAL_UNIT.match(key):
         if exptime is None or not np.isfinite(exptime) or exptime <= 0:
             raise InputFileError(
-                f"{path}: BUNIT {bunit!r} is a total count but EXPTIME is "
+                f"{where}: BUNIT {bunit!r} is a total count but EXPTIME is "
                 f"{'missing' if exptime is None else exptime}; add the exposure time in "
                 "seconds as EXPTIME or give the image in counts/s"
             )
         note = f"BUNIT {bunit!r} divided by EXPTIME = {exptime:g} s to counts/s"
-        log.info("%s: %s", path, note)
+        log.info("%s: %s", where, note)
         return data / np.float32(exptime), exptime, note
+    if _unit_powers(bunit) == _FLAM_POWERS:
+        # PHOTFLAM is the flux density of 1 e-/s: dividing by it undoes the calibration
+        raw = _header_value(headers, "PHOTFLAM")
+        try:
+            photflam = float(raw)
+        except (TypeError, ValueError):
+            photflam = math.nan
+        if not np.isfinite(photflam) or photflam <= 0:
+            found = "there is no PHOTFLAM" if raw is None else f"PHOTFLAM is {raw!r}"
+            raise InputFileError(
+                f"{where}: BUNIT {bunit!r} is a flux density (erg/s/cm2/A) but {found} in the "
+                "image or primary header; add PHOTFLAM (erg/s/cm2/A per e-/s, the band's "
+                "inverse sensitivity) or give the image in counts/s"
+            )
+        note = f"BUNIT {bunit!r} divided by PHOTFLAM = {photflam:.4g} to counts/s"
+        log.info("%s: %s", where, note)
+        return data / np.float32(photflam), exptime, note
     raise InputFileError(
-        f"{path}: BUNIT {bunit!r} cannot be converted to counts/s; give the image in "
-        "ELECTRONS/S or counts/s (or ELECTRONS/COUNTS with EXPTIME); DN need the gain, "
-        "flux densities (e.g. MJy/sr) the inverse of PHOTFLAM"
+        f"{where}: BUNIT {bunit!r} cannot be converted to counts/s; give the image in "
+        "ELECTRONS/S or counts/s, in ELECTRONS or COUNTS with EXPTIME, or in erg/s/cm2/A with "
+        "PHOTFLAM (DN need the gain; per-steradian and Jy units are not read)"
     )
 
 
@@ -217,82 +327,141 @@ def read_band(
     *,
     hdu: int | str | None = None,
     weight_path: str | os.PathLike | None = None,
+    weight_hdu: int | str | None = None,
     zero_is_blank: bool = True,
 ) -> BandImage:
     """Read one band's image in counts/s with its celestial WCS.
 
     hdu: the HDU with the image (default: 'SCI' if present, else the first 2-D HDU).
-    Blank pixels (returned as NaN): non-finite values; exact zeros when
-    ``zero_is_blank`` (the fill value of HST drizzled products outside the data);
-    pixels with weight <= 0 in ``weight_path`` or, without it, in a 'WHT'
-    extension of the same file.
+    weight_path: the weight map's file; None finds it: ``weight_hdu`` or a 'WHT' extension
+    of the image's file, else (a name with a ``_sci`` part, the HLSP/HLA convention) the
+    file with ``_sci`` -> ``_wht`` beside it, which must then exist; :data:`NO_WEIGHT`
+    ('none'): no weight map. weight_hdu: the weight map's HDU (default 'WHT', in a separate
+    file else its first 2-D HDU). The weight map must have the image's shape.
+
+    Blank pixels (returned as NaN): non-finite values; exact zeros when ``zero_is_blank``
+    (the fill value of HST drizzled products outside the data); weight <= 0 or NaN.
 
     Units (BUNIT, case and spacing ignored): ELECTRONS/S, e-/s, counts/s, cps …
-    are kept; ELECTRONS or COUNTS are divided by EXPTIME; without BUNIT but with
-    PHOTFLAM the image is taken as counts/s (and a warning logged). Anything else,
-    no celestial WCS, or no valid pixel raises InputFileError naming the file.
+    are kept; ELECTRONS or COUNTS are divided by EXPTIME; flux densities in
+    erg s⁻¹ cm⁻² Å⁻¹ (ERG/S/CM2/A, erg/s/cm^2/Angstrom, …) by PHOTFLAM (image or primary
+    header); without BUNIT but with PHOTFLAM the image is taken as counts/s (and a warning
+    logged). Anything else, a missing HDU or weight map, shapes that differ, no celestial
+    WCS, or no valid pixel raises InputFileError naming the file and, where one is at
+    fault, the HDU (``file[EXTNAME]``).
     """
     path = Path(path)
     if not path.exists():
         raise InputFileError(f"{path}: no such file (band {band}); check the band's image path")
+    no_weight = isinstance(weight_path, str) and weight_path.strip().lower() == NO_WEIGHT
+    if no_weight and weight_hdu is not None:
+        raise ConfigError(
+            f"band {band}: weight_hdu {weight_hdu!r} given with weight 'none' (no weight map)"
+        )
+    # the weight map in the image's own file: named by weight_hdu, the image path, or found
+    weight_in_file = not no_weight and (weight_path is None or Path(weight_path) == path)
+    blank = weight_source = None
     with open_fits(path, memmap=True) as hdul:  # not FITS, truncated: InputFileError
         image_hdu = _image_hdu(hdul, path, hdu)
+        where = f"{path}[{_hdu_label(hdul, image_hdu)}]"
         headers = [image_hdu.header, hdul[0].header]
         data = image_hdu.data
         if data is None or np.squeeze(data).ndim != 2:
-            shape = None if data is None else data.shape
-            raise InputFileError(f"{path}: HDU holds {shape}, not a 2-D image")
+            held = "no data" if data is None else f"an array of shape {data.shape}"
+            raise InputFileError(
+                f"{where}: holds {held}, not a 2-D image; set the band's `hdu` in mosaic.files "
+                f"(the file has {_hdu_list(hdul)})"
+            )
         data = np.array(np.squeeze(data), dtype=np.float32)  # native-endian copy
         try:
             wcs = WCS(image_hdu.header, fobj=hdul)
         except Exception as err:  # astropy raises several kinds for broken headers
-            raise InputFileError(f"{path}: the WCS in the header is unreadable ({err})") from err
-        weight = None
-        if weight_path is None and "WHT" in hdul and hdul["WHT"].data is not None:
-            weight = np.squeeze(hdul["WHT"].data)
-        if weight is not None:
-            weight = np.array(weight)  # a copy: the file closes below
+            raise InputFileError(f"{where}: the WCS in the header is unreadable ({err})") from err
+        if weight_in_file:
+            weight = None
+            if weight_hdu is not None:
+                weight = _named_hdu(hdul, path, weight_hdu, "weight_hdu")
+            elif "WHT" in hdul:
+                weight = hdul["WHT"]
+            elif weight_path is not None:
+                raise InputFileError(
+                    f"{path}[WHT]: no such HDU for the weight map (the file has "
+                    f"{_hdu_list(hdul)}); set the band's `weight_hdu` in mosaic.files"
+                )
+            if weight is image_hdu:
+                raise InputFileError(
+                    f"{where}: the weight map would be the image itself; set the band's "
+                    "`weight_hdu` to the weight extension or `weight: none`"
+                )
+            if weight is not None:
+                weight_source = f"{path}[{_hdu_label(hdul, weight)}]"
+                blank = _weight_blank(weight, weight_source, data.shape, where)
     if not wcs.has_celestial or wcs.celestial.pixel_n_dim != 2:
         raise InputFileError(
-            f"{path}: no celestial WCS (RA/Dec CTYPEs with CRVAL, CRPIX, CD or CDELT) in the "
+            f"{where}: no celestial WCS (RA/Dec CTYPEs with CRVAL, CRPIX, CD or CDELT) in the "
             "image header; the band cannot be aligned with the others without one"
         )
     wcs = wcs.celestial
     if abs(np.linalg.det(wcs.pixel_scale_matrix)) == 0:
-        raise InputFileError(f"{path}: the WCS's CD/CDELT matrix is singular")
-    if weight_path is not None:
-        weight_path = Path(weight_path)
-        with open_fits(weight_path) as hdul:
-            weight = None if hdul[0].data is None else np.squeeze(hdul[0].data)
-        if weight is None:
-            raise InputFileError(f"{weight_path}: no weight map in the primary HDU")
-    if weight is not None:
-        if weight.shape != data.shape:
+        raise InputFileError(f"{where}: the WCS's CD/CDELT matrix is singular")
+    separate = None
+    if not no_weight and not weight_in_file:
+        separate = Path(weight_path)
+    elif weight_path is None and weight_hdu is None and blank is None:
+        sibling = sci_weight_path(path)
+        if sibling is not None:
+            separate = Path(sibling)
+            if not separate.exists():
+                raise InputFileError(
+                    f"{path}: the name marks a science image (_sci) without a WHT extension, "
+                    f"but its weight map {separate} does not exist; put the weight map there, "
+                    "give its path as `weight:` in the band's mosaic.files entry, or set "
+                    "`weight: none` to use no weight map"
+                )
+    if separate is not None:
+        if not separate.exists():
             raise InputFileError(
-                f"{weight_path or path}: weight map {weight.shape} and image {data.shape} differ "
-                "in shape"
+                f"{separate}[{'WHT' if weight_hdu is None else weight_hdu}]: no such weight "
+                f"file (band {band}, the weight map of {where}); fix the band's `weight` path "
+                "in mosaic.files or set `weight: none` to use no weight map"
             )
-        data[~(weight > 0)] = np.nan
+        with open_fits(separate, memmap=True) as whdul:
+            if weight_hdu is not None:
+                weight = _named_hdu(whdul, separate, weight_hdu, "weight_hdu")
+            else:
+                weight = whdul["WHT"] if "WHT" in whdul else _first_image_hdu(whdul)
+            if weight is None:
+                raise InputFileError(
+                    f"{separate}: no HDU holds a 2-D weight map (the file has {_hdu_list(whdul)})"
+                )
+            weight_source = f"{separate}[{_hdu_label(whdul, weight)}]"
+            blank = _weight_blank(weight, weight_source, data.shape, where)
+    if blank is not None:
+        data[blank] = np.nan
+        log.info("%s: weight map %s, %.1f %% zero weight", where, weight_source, 100 * blank.mean())
+        del blank
     data[~np.isfinite(data)] = np.nan
     if zero_is_blank:
         data[data == 0] = np.nan
     if not np.isfinite(data).any():
         raise InputFileError(
-            f"{path}: band {band} has no valid pixel (all NaN, zero or zero weight); "
+            f"{where}: band {band} has no valid pixel (all NaN, zero or zero weight); "
             "check the file or give the right HDU"
         )
-    data, exptime, note = _to_counts_per_s(data, path, headers)
-    blank = float(np.isnan(data).mean())
+    data, exptime, note = _to_counts_per_s(data, where, headers)
+    blank_fraction = float(np.isnan(data).mean())
     log.info(
         "%s: band %s, %d x %d px at %.4f arcsec/px, %.1f %% blank",
-        path,
+        where,
         band,
         data.shape[1],
         data.shape[0],
         np.sqrt(proj_plane_pixel_area(wcs)) * 3600,
-        100 * blank,
+        100 * blank_fraction,
     )
-    return BandImage(band, path, data.astype(np.float32, copy=False), wcs, exptime, note)
+    return BandImage(
+        band, path, data.astype(np.float32, copy=False), wcs, exptime, note, weight_source
+    )
 
 
 # --------------------------------------------------------------------------- grid
@@ -876,8 +1045,30 @@ def read_image(path: str | os.PathLike) -> tuple[np.ndarray, WCS, fits.Header]:
 # --------------------------------------------------------------------------- stage
 
 
+def _band_file(source: str | os.PathLike | Mapping) -> dict:
+    """A band's files as {image, hdu, weight, weight_hdu} (a bare path is the image)."""
+    if isinstance(source, Mapping):
+        unknown = set(source) - set(BAND_FILE_KEYS)
+        if unknown or not source.get("image"):
+            raise ValueError(
+                f"a band's files need 'image' and at most {BAND_FILE_KEYS}, got {dict(source)}"
+            )
+        return {key: source.get(key) for key in BAND_FILE_KEYS}
+    return {"image": source, "hdu": None, "weight": None, "weight_hdu": None}
+
+
+def _read(band: str, source: Mapping) -> BandImage:
+    return read_band(
+        source["image"],
+        band,
+        hdu=source["hdu"],
+        weight_path=source["weight"],
+        weight_hdu=source["weight_hdu"],
+    )
+
+
 def prepare_mosaic(
-    band_paths: Mapping[str, str | os.PathLike],
+    band_paths: Mapping[str, str | os.PathLike | Mapping],
     image_paths: Mapping[str, str | os.PathLike],
     mask_path: str | os.PathLike,
     pixel_scale_arcsec: float,
@@ -893,8 +1084,10 @@ def prepare_mosaic(
 ) -> tuple[WCS, tuple[int, int]]:
     """Read every band, build the common grid, resample, mask and write (the mosaic stage).
 
-    band_paths: band → input FITS; image_paths: band → output FITS; mask_path: the
-    mask FITS. Other arguments as in :func:`common_grid`, :func:`reproject_band`
+    band_paths: band → input FITS, or band → {image, hdu, weight, weight_hdu} (the
+    arguments of :func:`read_band`: path, hdu, weight_path, weight_hdu; the shape of
+    :func:`starclusters.mosaic.settings.band_file`); image_paths: band → output FITS;
+    mask_path: the mask FITS. Other arguments as in :func:`common_grid`, :func:`reproject_band`
     and :func:`build_mask`. Holds all resampled bands in memory (4 bytes per grid
     pixel each) and one input band at a time. Returns the grid (WCS, shape).
     """
@@ -903,9 +1096,10 @@ def prepare_mosaic(
         raise ValueError(f"no output path for bands {sorted(missing)}")
     # First pass: check every band (fails early, before any resampling) and keep its geometry;
     # the second pass reads one band at a time, so one input image is in memory at once.
+    sources = {band: _band_file(source) for band, source in band_paths.items()}
     geometry = {}
-    for band, path in band_paths.items():
-        item = read_band(path, band)
+    for band, source in sources.items():
+        item = _read(band, source)  # every file, HDU, weight map and unit checked here
         geometry[band] = (item.wcs, item.image.shape, f"{item.path} ({band})")
         del item
     grid, shape = common_grid(
@@ -916,8 +1110,8 @@ def prepare_mosaic(
         names=[g[2] for g in geometry.values()],
     )
     images = {}
-    for band, path in band_paths.items():
-        item = read_band(path, band)
+    for band, source in sources.items():
+        item = _read(band, source)
         images[band] = reproject_band(
             item.image, item.wcs, grid, shape, tile_px, method=method, n_threads=n_threads
         )
@@ -930,6 +1124,8 @@ def prepare_mosaic(
         }
         if item.exptime_s is not None:
             cards["EXPTIME"] = (item.exptime_s, "s, from the input")
+        if item.weight_source is not None:
+            cards["WHTSRC"] = Path(item.weight_source).name[:68]  # weight <= 0: blank
         write_image(image_paths[band], images[band], grid, cards)
         del item
     mask = build_mask(

@@ -14,8 +14,20 @@ def make_mosaic(
     pixel_scale_arcsec: float,
     settings: Mapping,
 ) -> None:
-    """Reproject the bands onto one north-up TAN grid and build the mask (``settings``: ``mosaic``)."""
+    """Reproject the bands onto one north-up TAN grid and build the mask (``settings``: ``mosaic``).
+
+    raw_paths: band → the image file; ``settings["files"]`` (optional): band → how to read
+    it, {hdu, weight, weight_hdu} (:func:`starclusters.mosaic.settings.band_file` without
+    its image; absent: the defaults, SCI or the first image HDU and the weight map found).
+    """
     mask = settings["mask"]
+    files = settings.get("files") or {}
+    sources = {
+        band: {"hdu": None, "weight": None, "weight_hdu": None}
+        | {k: v for k, v in (files.get(band) or {}).items() if k != "image"}
+        | {"image": path}
+        for band, path in raw_paths.items()
+    }
     catalogs = [
         read_catalog(
             c["path"],
@@ -26,7 +38,7 @@ def make_mosaic(
         for c in mask["catalogs"]
     ]
     prepare_mosaic(
-        raw_paths,
+        sources,
         image_paths,
         mask_path,
         pixel_scale_arcsec,

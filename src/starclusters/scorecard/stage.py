@@ -402,3 +402,41 @@ def make_diagnosis_summary(
             ", ".join(f"{k} {int(v)}" for k, v in counts.items() if v),
         )
     return summary
+
+
+def make_robustness(
+    score_paths: Sequence[str | os.PathLike],
+    matched_paths: Sequence[str | os.PathLike],
+    factors: Mapping[str, Mapping],
+    table_path: str | os.PathLike,
+    figure_path: str | os.PathLike,
+) -> pd.DataFrame:
+    """The robustness matrix from the score files of every base and factor galaxy
+    (``<field>/<method>.parquet`` and ``<field>/<method>_matched.parquet``; the field
+    and method come from the long table itself). Writes the table and the figure."""
+    from starclusters.scorecard.robustness import (
+        largest_sensitivities,
+        plot_robustness,
+        robustness_table,
+    )
+
+    scores, matched = {}, {}
+    for score_path, matched_path in zip(score_paths, matched_paths, strict=True):
+        long = read_table(score_path)
+        key = (str(long["galaxy"].iloc[0]), str(long["method"].iloc[0]))
+        scores[key] = long
+        matched[key] = read_table(matched_path)
+    table = robustness_table(scores, matched, factors)
+    write_table(
+        table_path,
+        table,
+        {
+            "what": "factor - base per method and metric (docs/robustness.md)",
+            "units": "recall, precision: fraction; bias_log_*: dex; bias_av: mag; n_*: count",
+        },
+    )
+    plot_robustness(table, figure_path)
+    for method in dict.fromkeys(table["method"]):
+        worst = largest_sensitivities(table, method)
+        log.info("%s: largest losses of recall\n%s", method, worst.to_string(index=False))
+    return table

@@ -220,7 +220,7 @@ def draw_extinction(
     lo, hi = NATAL_FADE_LOG_AGE_YR
     fade = np.clip((hi - np.asarray(log_age_yr, float)) / (hi - lo), 0.0, 1.0)
     natal = rng.exponential(1.0, n) * spec.natal_av_mag * fade
-    av = spec.foreground_av_mag + rng.random(n) * screen + natal
+    av = spec.foreground_av_mag + spec.cluster_av_offset_mag + rng.random(n) * screen + natal
     return np.clip(av, 0.0, av_max_mag)
 
 

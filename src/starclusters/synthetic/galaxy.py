@@ -84,6 +84,7 @@ from starclusters.synthetic.catalogs import (
 from starclusters.synthetic.catalogs import stream_seed as stream_seed
 from starclusters.synthetic.field import FieldModel, FieldStars
 from starclusters.synthetic.geometry import GalaxyGeometry, SkyFrame
+from starclusters.synthetic.observe import dither_offsets_px, exposure_wcs, observe_band
 from starclusters.synthetic.spec import SyntheticGalaxySpec
 
 __all__ = [
@@ -187,6 +188,42 @@ def write_band(
         raise ValueError(f"a band image must be 2-D (ny, nx), got shape {image.shape}")
     with band_writer(path, image.shape, wcs, band, exptime_s, **cards) as out:
         out[:] = image
+
+
+def write_drizzled_band(
+    path: str | os.PathLike,
+    sci: np.ndarray,
+    wht: np.ndarray,
+    wcs,
+    band: str,
+    exptime_s: float,
+    **cards,
+) -> None:
+    """Write a drizzled band as the archive does, atomically: an empty primary HDU with
+    FILTER, EXPTIME and PHOTFLAM, a SCI extension (ny, nx) float32 counts/s with the WCS
+    and every card of :func:`band_header`, and a WHT extension (ny, nx) float32 s
+    (exposure-time weight, 0 = no data)."""
+    from astropy.io import fits
+
+    header = band_header(wcs, band, exptime_s, sci.shape, **cards)
+    header["BUNIT"] = ("ELECTRONS/S", "per pixel (gain 1)")
+    for key in ("SIMPLE", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2"):
+        header.remove(key, ignore_missing=True)
+    primary = fits.PrimaryHDU()
+    for key in ("FILTER", "EXPTIME", "PHOTFLAM"):
+        if key in header:
+            primary.header[key] = (header[key], header.comments[key])
+    weight_header = wcs.to_header(relax=False)
+    weight_header["BUNIT"] = ("SECONDS", "exposure-time weight (EXP)")
+    hdul = fits.HDUList(
+        [
+            primary,
+            fits.ImageHDU(np.asarray(sci, np.float32), header=header, name="SCI"),
+            fits.ImageHDU(np.asarray(wht, np.float32), header=weight_header, name="WHT"),
+        ]
+    )
+    with atomic_path(path) as tmp:
+        hdul.writeto(tmp, overwrite=True)
 
 
 @contextmanager
@@ -327,8 +364,12 @@ class _TileRenderer:
         foreground: pd.DataFrame,
         galaxy_stamps: Mapping[str, list],
         base_seed: int,
+        extra_margin_px: float = 0.0,
     ):
         self.spec, self.population, self.geometry, self.frame = spec, population, geometry, frame
+        # the bands' own grids: field cells and the truth live there even while
+        # self.frame is an exposure's (see observe_through)
+        self.band_frame = frame
         self.field, self.renderers, self.galaxy_stamps = field, renderers, galaxy_stamps
         self.base_seed = base_seed
         self.reach = half_native_px + 1
@@ -338,7 +379,7 @@ class _TileRenderer:
         # Field stars exist where some band's tile can see them: the image, its PSF
         # reach, and the other bands' grids (shift, and rotation about the centre).
         turn = math.radians(spec.band_rotation_max_deg) * 0.5 * math.hypot(nx, ny)
-        margin = self.reach + spec.band_shift_max_px * math.sqrt(2) + turn + 2
+        margin = self.reach + spec.band_shift_max_px * math.sqrt(2) + turn + 2 + extra_margin_px
         self.domain = (-0.5 - margin, nx - 0.5 + margin, -0.5 - margin, ny - 0.5 + margin)
         # cache: the cell rows one row of tiles needs, over the whole width
         c = spec.field_cell_px
@@ -390,14 +431,14 @@ class _TileRenderer:
             b,
             xk,
             yk,
-            lambda x, y: self.frame.reference.wcs_pix2world(x, y, 0),
-            lambda ra, dec: self.geometry.sky_to_disk(*self.frame.world_to_sky(ra, dec)),
+            lambda x, y: self.band_frame.reference.wcs_pix2world(x, y, 0),
+            lambda ra, dec: self.geometry.sky_to_disk(*self.band_frame.world_to_sky(ra, dec)),
             rng,
         )
 
     def _ref_to_disk(self, x_px, y_px):
         return self.geometry.sky_to_disk(
-            *self.frame.pixel_to_sky(self.spec.reference_band, x_px, y_px)
+            *self.band_frame.pixel_to_sky(self.spec.reference_band, x_px, y_px)
         )
 
     def _light(self, key):
@@ -417,7 +458,7 @@ class _TileRenderer:
         ra, dec = self.frame.wcs[band].wcs_pix2world(
             np.array([x_lo, x_hi, x_lo, x_hi]), np.array([y_lo, y_lo, y_hi, y_hi]), 0
         )
-        xr, yr = self.frame.world_to_pixel(self.spec.reference_band, ra, dec)
+        xr, yr = self.band_frame.world_to_pixel(self.spec.reference_band, ra, dec)
         t = self.spec.field_cell_px
         cj = range(math.floor((xr.min() + 0.5) / t), math.floor((xr.max() + 0.5) / t) + 1)
         ci = range(math.floor((yr.min() + 0.5) / t), math.floor((yr.max() + 0.5) / t) + 1)
@@ -502,8 +543,18 @@ class _TileRenderer:
             electrons -= sky * exptime
         return electrons / exptime
 
+    def observe_through(self, frame: SkyFrame, galaxy_stamps: Mapping[str, list]) -> None:
+        """Render on ``frame``'s pixel grids from now on (an exposure's), with the background
+        galaxies' stamps made for it; the stars, clusters and their caches stay the same."""
+        self.frame, self.galaxy_stamps = frame, galaxy_stamps
+
     def tile(self, band: str, band_index: int, ti: int, tj: int) -> np.ndarray:
         """The finished tile (T, T) float32 counts/s of ``band`` at tile row ``ti``, column ``tj``."""
+        image = self.scene(band, band_index, ti, tj)
+        return self.noise(image, band, band_index, ti, tj).astype(np.float32)
+
+    def scene(self, band: str, band_index: int, ti: int, tj: int) -> np.ndarray:
+        """The noise-free tile (T, T) counts/s (no sky) of ``band`` on ``self.frame``'s grid."""
         t = self.spec.tile_px
         image = self.smooth(band, band_index, ti, tj)
         box = self._box(band, ti, tj)
@@ -514,7 +565,7 @@ class _TileRenderer:
             positions = np.stack([(x - centre_x) * scale, (y - centre_y) * scale], axis=1)
             image = image + self.renderers[band].render(positions, counts[:, None])[0]
         self.galaxies(band, image, ti, tj)
-        return self.noise(image, band, band_index, ti, tj).astype(np.float32)
+        return image
 
 
 def _galaxy_stamps(
@@ -696,6 +747,8 @@ def build_synthetic_galaxy(
     }
     psfs = {band: native_psf(epsfs[j], oversampling, fraction[j]) for j, band in enumerate(bands)}
     stamps = _galaxy_stamps(galaxies, spec, frame, population, psfs)
+    drizzled = spec.observation == "drizzled"
+    offsets = dither_offsets_px(spec.n_exposures, spec.dither_step_px) if drizzled else None
     tiles = _TileRenderer(
         spec,
         population,
@@ -709,12 +762,12 @@ def build_synthetic_galaxy(
         foreground,
         stamps,
         base_seed,
+        extra_margin_px=0.0 if offsets is None else float(np.abs(offsets).max()) * math.sqrt(2),
     )
     timings["setup"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     ny, nx = spec.shape_px
-    t = spec.tile_px
     cards = {
         band: {
             "saturation_counts_s": spec.saturation_counts_s,
@@ -733,18 +786,52 @@ def build_synthetic_galaxy(
         }
         for band in bands
     }
-    with _band_writers(band_paths, bands, (ny, nx), frame, spec, cards) as outputs:
-        n_ti, n_tj = tiles.n_tiles
-        for ti in range(n_ti):
-            for tj in range(n_tj):
-                h, w = min(t, ny - ti * t), min(t, nx - tj * t)
-                for j, band in enumerate(bands):
-                    outputs[band][ti * t : ti * t + h, tj * t : tj * t + w] = tiles.tile(
-                        band, j, ti, tj
-                    )[:h, :w]
-                if progress:
-                    log.info("tile %d/%d done", ti * n_tj + tj + 1, n_ti * n_tj)
-    timings["tiles"] = time.perf_counter() - t0
+    if drizzled:
+        exposure_frames = [
+            SkyFrame(spec, {b: exposure_wcs(frame.wcs[b], offset) for b in bands}, frame.model)
+            for offset in offsets
+        ]
+        exposure_stamps = [
+            _galaxy_stamps(galaxies, spec, f, population, psfs) for f in exposure_frames
+        ]
+        scenes = _exposure_scenes(tiles, exposure_frames, exposure_stamps, progress)
+        for j, band in enumerate(bands):
+            # exposures' noise: its own streams, apart from the direct mode's tile keys
+            rng_band = np.random.default_rng(stream_seed(base_seed, NOISE_STREAM, 1000 + j))
+            sci, wht, n_flagged = observe_band(
+                [scenes.pop((band, k)) for k in range(len(offsets))],
+                [f.wcs[band] for f in exposure_frames],
+                frame.wcs[band],
+                (ny, nx),
+                float(spec.exptime_s[band]),
+                float(spec.sky_e_s[band]),
+                spec.read_noise_e,
+                rng_band,
+                sky_subtracted=spec.sky_subtracted,
+                cosmic_ray_fraction_per_ks=spec.cosmic_ray_fraction_per_ks,
+                chip_gap_rows=spec.chip_gap_rows,
+                kernel=spec.drizzle_kernel,
+                pixfrac=spec.pixfrac,
+                reject_cosmic_rays=spec.reject_cosmic_rays,
+            )
+            drizzle_cards = {
+                "DRIZKERN": (spec.drizzle_kernel, "final drizzle kernel"),
+                "DRIZPIXF": (spec.pixfrac, "final drizzle pixfrac"),
+                "NCRFLAG": (n_flagged, "exposure pixels flagged as cosmic rays"),
+            }
+            write_drizzled_band(
+                band_paths[band],
+                sci,
+                wht,
+                frame.wcs[band],
+                band,
+                spec.exptime_s[band],
+                **{**cards[band], "extra_cards": {**cards[band]["extra_cards"], **drizzle_cards}},
+            )
+        timings["tiles"] = time.perf_counter() - t0
+    else:
+        _write_direct(tiles, band_paths, bands, frame, spec, cards, progress)
+        timings["tiles"] = time.perf_counter() - t0
     log.info(
         "%s: %d×%d px, %d bands, %d clusters; field cells drawn %d times, cluster stars %d times",
         spec.name,
@@ -766,6 +853,51 @@ def build_synthetic_galaxy(
         timings["figures"] = time.perf_counter() - t0
     timings["total"] = time.perf_counter() - start
     return SyntheticGalaxy(spec, geometry, frame, truth, arms, contaminants, timings)
+
+
+def _write_direct(tiles, band_paths, bands, frame, spec, cards, progress) -> None:
+    """Every band's noisy image, tile by tile, through the memory-mapped output files."""
+    ny, nx = spec.shape_px
+    t = spec.tile_px
+    with _band_writers(band_paths, bands, (ny, nx), frame, spec, cards) as outputs:
+        n_ti, n_tj = tiles.n_tiles
+        for ti in range(n_ti):
+            for tj in range(n_tj):
+                h, w = min(t, ny - ti * t), min(t, nx - tj * t)
+                for j, band in enumerate(bands):
+                    outputs[band][ti * t : ti * t + h, tj * t : tj * t + w] = tiles.tile(
+                        band, j, ti, tj
+                    )[:h, :w]
+                if progress:
+                    log.info("tile %d/%d done", ti * n_tj + tj + 1, n_ti * n_tj)
+
+
+def _exposure_scenes(tiles, frames, stamps, progress) -> dict:
+    """(band, exposure) -> noise-free (ny, nx) float32 counts/s on that exposure's grid.
+
+    Tiles outermost, so each field cell and cluster is drawn once for all exposures."""
+    spec = tiles.spec
+    ny, nx = spec.shape_px
+    t = spec.tile_px
+    bands = list(spec.bands)
+    scenes = {(b, k): np.zeros((ny, nx), np.float32) for b in bands for k in range(len(frames))}
+    band_frame, band_stamps = tiles.frame, tiles.galaxy_stamps
+    n_ti, n_tj = tiles.n_tiles
+    try:
+        for ti in range(n_ti):
+            for tj in range(n_tj):
+                h, w = min(t, ny - ti * t), min(t, nx - tj * t)
+                for k, (frame, stamp) in enumerate(zip(frames, stamps, strict=True)):
+                    tiles.observe_through(frame, stamp)
+                    for j, band in enumerate(bands):
+                        scenes[band, k][ti * t : ti * t + h, tj * t : tj * t + w] = tiles.scene(
+                            band, j, ti, tj
+                        )[:h, :w]
+                if progress:
+                    log.info("tile %d/%d of every exposure done", ti * n_tj + tj + 1, n_ti * n_tj)
+    finally:
+        tiles.observe_through(band_frame, band_stamps)
+    return scenes
 
 
 @contextmanager

@@ -34,12 +34,17 @@ AGE_CLASSES = (
 )
 
 
+def band_data(hdul):
+    """The image of a band file: its SCI extension (drizzled, archive-like) or primary HDU."""
+    return hdul["SCI"].data if "SCI" in hdul else hdul[0].data
+
+
 def _block_mean(path: str | os.PathLike, factor: int) -> np.ndarray:
     """The image of a FITS file block-averaged by ``factor``, read a band of rows at a time."""
     from astropy.io import fits
 
     with fits.open(path, memmap=True) as hdul:
-        data = hdul[0].data
+        data = band_data(hdul)
         ny, nx = data.shape
         my, mx = ny // factor, nx // factor
         out = np.empty((my, mx), np.float32)
@@ -58,7 +63,7 @@ def _on_reference(
         from astropy.io import fits
 
         with fits.open(path, memmap=True) as hdul:
-            data = hdul[0].data
+            data = band_data(hdul)
             ra, dec = frame.reference.wcs_pix2world(x_ref.ravel(), y_ref.ravel(), 0)
             xb, yb = frame.world_to_pixel(band, ra, dec)
             y0 = max(int(np.floor(yb.min())) - 1, 0)

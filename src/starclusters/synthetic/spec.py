@@ -45,7 +45,9 @@ M83 numbers and their sources
 * exposure times 1200 s (F336W), 1000 s (F438W, F814W), 3 exposures each, WFC3/UVIS
   read noise 3.1 e⁻, sky (zodiacal light and dark current) 0.004, 0.008 and
   0.06 e⁻/s/px: approximate, of the order of the Blair et al. (2014) mosaics and
-  the WFC3 handbook's average sky; PHOTFLAM from the 2020 WFC3/UVIS calibration.
+  the WFC3 handbook's average sky; PHOTFLAM from the 2020 WFC3/UVIS calibration;
+* ``observation: drizzled``: the exposures dithered, with cosmic rays, combined with
+  ``drizzle`` as AstroDrizzle does (numbers and sources in :mod:`.observe`).
 
 Numbers marked "chosen" have no M83 source; they make a plausible galaxy.
 """
@@ -57,6 +59,7 @@ from dataclasses import dataclass, field
 
 from starclusters.errors import ConfigError
 from starclusters.sections import dataclass_from_config
+from starclusters.synthetic.observe import DRIZZLE_KERNELS, OBSERVATIONS
 
 #: Config section that :meth:`SyntheticGalaxySpec.from_config` reads (for error messages).
 CONFIG_KEY = "mosaic.synthetic"
@@ -203,6 +206,22 @@ class SyntheticGalaxySpec:
     sky_subtracted: bool = True
     photflam: dict[str, float] = field(default_factory=_default_photflam)
 
+    # --- how the images are made (starclusters.synthetic.observe has the sources)
+    observation: str = "direct"  # direct: one noisy image per band; drizzled: exposures
+    dither_step_px: float | None = None  # per axis between exposures; None: 2 + 1/n_exposures
+    pixfrac: float = 1.0  # final drizzle drop size (AstroDrizzle default)
+    drizzle_kernel: str = "square"  # final drizzle kernel (AstroDrizzle default)
+    cosmic_ray_fraction_per_ks: float = 0.02  # pixels hit per 1000 s (ACS/WFC3 handbooks)
+    reject_cosmic_rays: bool = True  # AstroDrizzle's driz_cr median/blot test
+    chip_gap_rows: int = 0  # rows without data across each exposure (UVIS: ~31)
+    # the galaxy's PSF where it differs from training's (the workflow picks the PSF files)
+    psf_halo: bool | None = None  # None: as psf.halo; else the fitted WFC3/UVIS halo on/off
+    psf_fwhm_scale: float = 1.0  # the optical model dilated by this factor
+    # ... and its photometry where it differs from training's (robustness tests)
+    distance_mpc: float | None = None  # None: photometry.distance_mpc
+    metallicity_z: float | None = None  # None: photometry.isochrones.metallicity_z
+    cluster_av_offset_mag: float = 0.0  # added to every cluster's A_V (a shifted A_V prior)
+
     @classmethod
     def from_config(cls, section: Mapping | None = None, **overrides) -> SyntheticGalaxySpec:
         """A spec from a config mapping (keys = field names; lists become tuples), then ``overrides``.
@@ -261,12 +280,43 @@ class SyntheticGalaxySpec:
             bad("n_clusters", "counts must be >= 0")
         if not self.saturation_counts_s > 0:
             bad("saturation_counts_s", "must be positive")
+        self._check_observation(bad)
         if (
             self.density_block_px < 1
             or self.tile_px % self.density_block_px
             or self.field_cell_px % self.density_block_px
         ):
             bad("density_block_px", "must divide tile_px and field_cell_px")
+
+    def _check_observation(self, bad) -> None:
+        if not 0.5 <= self.psf_fwhm_scale <= 2.0:
+            bad("psf_fwhm_scale", f"must be in [0.5, 2], got {self.psf_fwhm_scale}")
+        if self.distance_mpc is not None and not self.distance_mpc > 0:
+            bad("distance_mpc", "must be positive (or null for photometry.distance_mpc)")
+        if self.metallicity_z is not None and not 0 < self.metallicity_z < 0.1:
+            bad("metallicity_z", "must be in (0, 0.1) (or null for the photometry's)")
+        if self.observation not in OBSERVATIONS:
+            bad("observation", f"must be one of {list(OBSERVATIONS)}, got {self.observation!r}")
+        if self.n_exposures < 1:
+            bad("n_exposures", f"must be at least 1, got {self.n_exposures}")
+        if self.observation != "drizzled":
+            return
+        if self.n_exposures < 2 and self.reject_cosmic_rays:
+            bad(
+                "n_exposures",
+                "drizzled observations reject cosmic rays between exposures, so they need at "
+                "least 2 (or set reject_cosmic_rays: false)",
+            )
+        if self.dither_step_px is not None and not self.dither_step_px >= 0:
+            bad("dither_step_px", "must be >= 0 px (or null for 2 + 1/n_exposures)")
+        if not 0 < self.pixfrac <= 1:
+            bad("pixfrac", f"must be in (0, 1], got {self.pixfrac}")
+        if self.drizzle_kernel not in DRIZZLE_KERNELS:
+            bad("drizzle_kernel", f"must be one of {list(DRIZZLE_KERNELS)}")
+        if not self.cosmic_ray_fraction_per_ks >= 0:
+            bad("cosmic_ray_fraction_per_ks", "must be >= 0 (0: no cosmic rays)")
+        if not 0 <= self.chip_gap_rows < self.shape_px[0] // 2:
+            bad("chip_gap_rows", f"must be in [0, {self.shape_px[0] // 2})")
 
 
 def check_synthetic_config(config: Mapping) -> None:
@@ -282,9 +332,22 @@ def check_synthetic_config(config: Mapping) -> None:
         pixel_scale_arcsec=config["pixel_scale_arcsec"],
     )
     spec.check(bands)  # every value the generator needs (shape_px, exptime_s...)
+    check_galaxy_psf(spec, config["psf"])
     window = config["window_px"]
     if min(spec.shape_px) < window:
         raise ConfigError(
             f"mosaic.synthetic.shape_px: {list(spec.shape_px)} px is smaller than the "
             f"{window}-px window (window_px); make the mosaic larger or window_px smaller"
+        )
+
+
+def check_galaxy_psf(spec: SyntheticGalaxySpec, psf: Mapping, key: str = CONFIG_KEY) -> None:
+    """ConfigError naming ``<key>.psf_halo``/``psf_fwhm_scale``: a galaxy PSF other than
+    training's needs the GalSim model (``psf.source: galsim``)."""
+    differs = spec.psf_halo is not None and bool(spec.psf_halo) != bool(psf.get("halo", False))
+    if psf["source"] == "files" and (differs or spec.psf_fwhm_scale != 1.0):
+        name = "psf_halo" if differs else "psf_fwhm_scale"
+        raise ConfigError(
+            f"{key}.{name}: the galaxy's own PSF is made from the GalSim model, but psf.source "
+            "is files; remove it or use psf.source: galsim"
         )

@@ -32,6 +32,17 @@ def synthetic_spec(config: Mapping) -> SyntheticGalaxySpec:
     )
 
 
+def galaxy_photometry(config: Mapping) -> dict:
+    """The ``photometry`` section the galaxy of ``config`` is observed with: the run's,
+    with the synthetic section's own ``distance_mpc`` where it sets one (its own
+    ``metallicity_z`` is in the isochrone table the workflow gives it)."""
+    photometry = dict(config["photometry"])
+    distance = (config["mosaic"].get("synthetic") or {}).get("distance_mpc")
+    if distance is not None:
+        photometry["distance_mpc"] = float(distance)
+    return photometry
+
+
 def make_synthetic_galaxy(
     isochrones_path: str,
     extinction_path: str,
@@ -48,7 +59,7 @@ def make_synthetic_galaxy(
     """Build and write the synthetic galaxy of ``config`` (per-band images on their own WCS)."""
     bands = list(config["bands"])
     population = population_from_config(
-        read_table(isochrones_path), read_table(extinction_path), config["photometry"], bands
+        read_table(isochrones_path), read_table(extinction_path), galaxy_photometry(config), bands
     )
     epsfs, fractions = read_psfs(
         psf_paths, bands, config["pixel_scale_arcsec"], config["psf"]["oversampling"]
@@ -86,7 +97,10 @@ def make_truth(
     from starclusters.synthetic.truth import truth_on_grid
 
     population, renderer = population_and_renderer(
-        isochrones_path, extinction_path, psf_paths, config
+        isochrones_path,
+        extinction_path,
+        psf_paths,
+        {**config, "photometry": galaxy_photometry(config)},
     )
     images = np.stack([read_image(p)[0].astype(np.float32) for p in image_paths])
     wcs = read_image(image_paths[0])[1].celestial

@@ -18,7 +18,7 @@ import re
 from collections.abc import Mapping
 
 from starclusters.errors import ConfigError
-from starclusters.synthetic.spec import SyntheticGalaxySpec
+from starclusters.synthetic.spec import SyntheticGalaxySpec, check_galaxy_psf
 
 #: Config key of the section (for error messages).
 CONFIG_KEY = "validation.galaxies"
@@ -82,10 +82,78 @@ def validation_galaxies(config: Mapping) -> dict[str, dict]:
             )
         synthetic = base | overrides
         try:
-            SyntheticGalaxySpec.from_config(synthetic)
+            spec = SyntheticGalaxySpec.from_config(synthetic)
+            if "bands" in config:  # a whole config: every value the generator needs
+                spec = SyntheticGalaxySpec.from_config(
+                    synthetic,
+                    bands=tuple(config["bands"]),
+                    pixel_scale_arcsec=config["pixel_scale_arcsec"],
+                )
+                spec.check(config["bands"])
+            if "psf" in config:
+                check_galaxy_psf(spec, config["psf"])
         except ConfigError as error:
             raise ConfigError(
                 str(error).replace("mosaic.synthetic.", f"{key}.synthetic.")
             ) from None
         out[name] = {"seed": seed, "synthetic": synthetic}
+    return out
+
+
+#: Config key of the robustness matrix (docs/robustness.md).
+ROBUSTNESS_KEY = "robustness"
+
+
+def robustness_galaxies(config: Mapping) -> dict[str, dict]:
+    """The robustness matrix's galaxies: name -> {"seed", "synthetic", "base", "factor"}.
+
+    ``robustness.base`` names a validation galaxy; each ``robustness.factors.<factor>``
+    is a mapping of synthetic keys that differ from it (one observing factor at a time:
+    ``observation: drizzled``, ``psf_halo``, ``psf_fwhm_scale``, ``sky_e_s``,
+    ``exptime_s``, ``distance_mpc``, ``metallicity_z``, ``cluster_av_offset_mag``...).
+    Each becomes ``<base>-<factor>``: the base's seed (the same clusters, field and dust
+    where the factor leaves them) with those keys on top, scored like a validation galaxy
+    but kept out of the scorecard's mean. ConfigError naming ``robustness.<key>``.
+    """
+    section = config.get(ROBUSTNESS_KEY) or {}
+    factors = section.get("factors") or {}
+    if not factors:
+        return {}
+    validation = validation_galaxies(config)
+    base = section.get("base")
+    if base not in validation:
+        raise ConfigError(
+            f"{ROBUSTNESS_KEY}.base: {base!r} is not a validation galaxy "
+            f"(validation.galaxies: {', '.join(validation) or 'none'})"
+        )
+    out = {}
+    for factor, changes in factors.items():
+        key = f"{ROBUSTNESS_KEY}.factors.{factor}"
+        if not isinstance(factor, str) or not re.match(r"^[A-Za-z0-9_]+$", factor):
+            raise ConfigError(f"{key}: a factor name is letters, digits and '_'")
+        if not isinstance(changes, Mapping) or not changes:
+            raise ConfigError(f"{key}: give the synthetic keys this factor changes")
+        shared = sorted(set(changes) & set(SHARED_KEYS))
+        if shared:
+            raise ConfigError(f"{key}.{shared[0]}: set by the run, not per factor")
+        synthetic = validation[base]["synthetic"] | dict(changes)
+        try:
+            spec = SyntheticGalaxySpec.from_config(synthetic)
+            if "bands" in config:
+                spec = SyntheticGalaxySpec.from_config(
+                    synthetic,
+                    bands=tuple(config["bands"]),
+                    pixel_scale_arcsec=config["pixel_scale_arcsec"],
+                )
+                spec.check(config["bands"])
+            if "psf" in config:
+                check_galaxy_psf(spec, config["psf"])
+        except ConfigError as error:
+            raise ConfigError(str(error).replace("mosaic.synthetic.", f"{key}.")) from None
+        out[f"{base}-{factor}"] = {
+            "seed": validation[base]["seed"],
+            "synthetic": synthetic,
+            "base": base,
+            "factor": factor,
+        }
     return out

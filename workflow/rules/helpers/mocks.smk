@@ -14,7 +14,7 @@ def psf_inputs(wildcards):
 def psf_settings(wildcards):
     """The PSF settings that shape one band's PSF file."""
     files = PSF["files"]
-    return {
+    settings = {
         "source": PSF["source"],
         "oversampling": PSF["oversampling"],
         "size_arcsec": PSF["size_arcsec"],
@@ -22,6 +22,8 @@ def psf_settings(wildcards):
             {wildcards.band: files[wildcards.band]} if wildcards.band in files else {}
         ),
     }
+    # only when on, so that configs without a halo keep their finished PSFs (and all after)
+    return settings | ({"halo": True} if PSF["halo"] else {})
 
 
 def mock_config():

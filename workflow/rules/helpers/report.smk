@@ -117,7 +117,9 @@ def field_injected_population(field):
     if field == "training" and MOSAIC["source"] != "synthetic":
         return {}
     section = (
-        MOSAIC["synthetic"] if field == "training" else VALIDATION[field]["synthetic"]
+        MOSAIC["synthetic"]
+        if field == "training"
+        else SYNTHETIC_FIELDS[field]["synthetic"]
     )
     spec = SyntheticGalaxySpec.from_config(section)
     return {

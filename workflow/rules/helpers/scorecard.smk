@@ -18,7 +18,9 @@ def field_reference_band(field):
     from starclusters.synthetic.spec import SyntheticGalaxySpec
 
     section = (
-        MOSAIC["synthetic"] if field == "training" else VALIDATION[field]["synthetic"]
+        MOSAIC["synthetic"]
+        if field == "training"
+        else SYNTHETIC_FIELDS[field]["synthetic"]
     )
     return SyntheticGalaxySpec.from_config(section).reference_band
 

@@ -8,7 +8,7 @@ def validation_synthetic_config(name):
     """synthetic_config() for validation galaxy ``name``: its merged synthetic settings."""
     return synthetic_config() | {
         "galaxy": f"{GALAXY}/validation/{name}",
-        "mosaic": {"synthetic": VALIDATION[name]["synthetic"]},
+        "mosaic": {"synthetic": SYNTHETIC_FIELDS[name]["synthetic"]},
     }
 
 
