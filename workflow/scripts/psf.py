@@ -6,14 +6,8 @@ from starclusters.mocks.stage import make_psf
 
 setup_logging(snakemake.log[0])
 p = snakemake.params
-# rule observed_psf also passes halo and fwhm_scale (a synthetic galaxy's own PSF)
 epsf, fraction, source = make_psf(
-    snakemake.wildcards.band,
-    p.psf,
-    p.filter_curve,
-    p.pixel_scale_arcsec,
-    halo=getattr(p, "halo", None),
-    fwhm_scale=getattr(p, "fwhm_scale", 1.0),
+    snakemake.wildcards.band, p.psf, p.filter_curve, p.pixel_scale_arcsec
 )
 write_psf(
     snakemake.output[0],
