@@ -32,6 +32,24 @@ RESERVED_NAMES = ("training",)
 SHARED_KEYS = ("name", "bands", "pixel_scale_arcsec")
 
 
+def check_galaxy_settings(synthetic: Mapping, config: Mapping, key: str) -> None:
+    """ConfigError naming ``<key>.<field>`` for a galaxy's merged synthetic settings: unknown
+    keys; with a whole config (bands, psf), every value the generator needs and its PSF."""
+    try:
+        spec = SyntheticGalaxySpec.from_config(synthetic)
+        if "bands" in config:
+            spec = SyntheticGalaxySpec.from_config(
+                synthetic,
+                bands=tuple(config["bands"]),
+                pixel_scale_arcsec=config["pixel_scale_arcsec"],
+            )
+            spec.check(config["bands"])
+        if "psf" in config:
+            check_galaxy_psf(spec, config["psf"])
+    except ConfigError as error:
+        raise ConfigError(str(error).replace("mosaic.synthetic.", f"{key}.")) from None
+
+
 def validation_galaxies(config: Mapping) -> dict[str, dict]:
     """The checked validation galaxies of ``config``: name -> {"seed", "synthetic"}.
 
@@ -81,21 +99,7 @@ def validation_galaxies(config: Mapping) -> dict[str, dict]:
                 "not per validation galaxy"
             )
         synthetic = base | overrides
-        try:
-            spec = SyntheticGalaxySpec.from_config(synthetic)
-            if "bands" in config:  # a whole config: every value the generator needs
-                spec = SyntheticGalaxySpec.from_config(
-                    synthetic,
-                    bands=tuple(config["bands"]),
-                    pixel_scale_arcsec=config["pixel_scale_arcsec"],
-                )
-                spec.check(config["bands"])
-            if "psf" in config:
-                check_galaxy_psf(spec, config["psf"])
-        except ConfigError as error:
-            raise ConfigError(
-                str(error).replace("mosaic.synthetic.", f"{key}.synthetic.")
-            ) from None
+        check_galaxy_settings(synthetic, config, f"{key}.synthetic")
         out[name] = {"seed": seed, "synthetic": synthetic}
     return out
 
@@ -137,19 +141,7 @@ def robustness_galaxies(config: Mapping) -> dict[str, dict]:
         if shared:
             raise ConfigError(f"{key}.{shared[0]}: set by the run, not per factor")
         synthetic = validation[base]["synthetic"] | dict(changes)
-        try:
-            spec = SyntheticGalaxySpec.from_config(synthetic)
-            if "bands" in config:
-                spec = SyntheticGalaxySpec.from_config(
-                    synthetic,
-                    bands=tuple(config["bands"]),
-                    pixel_scale_arcsec=config["pixel_scale_arcsec"],
-                )
-                spec.check(config["bands"])
-            if "psf" in config:
-                check_galaxy_psf(spec, config["psf"])
-        except ConfigError as error:
-            raise ConfigError(str(error).replace("mosaic.synthetic.", f"{key}.")) from None
+        check_galaxy_settings(synthetic, config, key)
         out[f"{base}-{factor}"] = {
             "seed": validation[base]["seed"],
             "synthetic": synthetic,
