@@ -33,6 +33,7 @@ robustness: $(STAMP)
 	$(BIN)/python -m starclusters.config $(CONFIG) config/robustness.yaml
 	$(BIN)/snakemake --cores $(CORES) --rerun-incomplete \
 		--configfile $(CONFIG) config/robustness.yaml -- results/$(GALAXY)/robustness/robustness.parquet
+	$(BIN)/snakemake --configfile $(CONFIG) config/robustness.yaml --report $(REPORT)
 
 # every figure with its caption, browsable: unzip and open report/report.html
 report: $(STAMP)
