@@ -425,7 +425,9 @@ def test_weight_maps_are_inputs_of_the_mosaic_rule(tmp_path, default_config):
 
 def test_a_galaxy_with_its_own_psf_gets_its_own_psf_files(tmp_path, default_config):
     """A validation galaxy observed with the halo (and wider) is drawn and measured with PSF
-    files of its own; the other galaxy keeps the training PSFs."""
+    files of its own; the other galaxy keeps the training PSFs. The robustness matrix's
+    factor galaxies are built like validation galaxies (another metallicity: an isochrone
+    table of their own) and scored, and the rule robustness takes every score."""
     config = tiny_config(default_config)
     config["validation"] = {
         "galaxies": {
@@ -433,11 +435,21 @@ def test_a_galaxy_with_its_own_psf_gets_its_own_psf_files(tmp_path, default_conf
             "plain": {"seed": 9002, "synthetic": {}},
         }
     }
+    config["robustness"] = {
+        "base": "plain",
+        "factors": {"solar": {"metallicity_z": 0.02}, "far": {"distance_mpc": 5.0}},
+    }
     config_path = write_yaml(tmp_path / "config.yaml", config)
     targets = [
         f"results/tiny/validation/{name}/mosaic/truth.parquet" for name in ("haloed", "plain")
     ]
+    targets.append("results/tiny/robustness/robustness.parquet")
     out = snakemake(tmp_path, config_path, "-n", "-p", "--cores", "1", *targets).stdout
+    assert out.count("rule observed_isochrones:") == 1
+    assert "results/tiny/photometry/observed_z0.02/isochrones.parquet" in out
+    robustness = re.search(r"rule robustness:\n\s+input: (.*)\n", out).group(1)
+    for field in ("plain", "plain-solar", "plain-far"):
+        assert f"results/tiny/scorecard/{field}/cnn_matched.parquet" in robustness
     own = "results/tiny/psf/observed_halo1_fwhm1.1"
     assert out.count("rule observed_psf:") == len(default_config["bands"])
     galaxies = re.findall(r"rule validation_galaxy:\n\s+input: (.*)\n", out)
@@ -445,7 +457,7 @@ def test_a_galaxy_with_its_own_psf_gets_its_own_psf_files(tmp_path, default_conf
     assert sum(own in line for line in galaxies) == 1
     assert sum(own in line for line in truths) == 1
     training = "results/tiny/psf/F336W.fits"
-    assert sum(training in line and own not in line for line in galaxies) == 1
+    assert sum(training in line and own not in line for line in galaxies) == 3  # plain and its factors
 
 
 def test_run_trains_the_network(built):
