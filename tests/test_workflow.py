@@ -457,7 +457,9 @@ def test_a_galaxy_with_its_own_psf_gets_its_own_psf_files(tmp_path, default_conf
     assert sum(own in line for line in galaxies) == 1
     assert sum(own in line for line in truths) == 1
     training = "results/tiny/psf/F336W.fits"
-    assert sum(training in line and own not in line for line in galaxies) == 3  # plain and its factors
+    assert (
+        sum(training in line and own not in line for line in galaxies) == 3
+    )  # plain and its factors
 
 
 def test_run_trains_the_network(built):
