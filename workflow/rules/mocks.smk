@@ -49,7 +49,7 @@ rule observed_psf:
         halo=lambda w: w.halo == "1",
         fwhm_scale=lambda w: float(w.scale),
     script:
-        "../scripts/observed_psf.py"
+        "../scripts/psf.py"
 
 
 rule mock_shard:

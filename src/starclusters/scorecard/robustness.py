@@ -138,8 +138,8 @@ def robustness_table(
 
 
 def largest_sensitivities(table: pd.DataFrame, method: str = "cnn", k: int = 2) -> pd.DataFrame:
-    """The ``k`` factors that cost ``method`` the most recall of visible clusters (the
-    paired recall where the factor leaves visibility alone, else the galaxy's own)."""
+    """The ``k`` factors that cost ``method`` the most recall of the clusters visible in
+    each factor's own galaxy (``recall_visible``; the paired recall is in the table)."""
     rows = table[(table["method"] == method) & (table["metric"] == "recall_visible")]
     return rows.nsmallest(k, "delta")[["factor", "base_value", "value", "delta"]]
 
