@@ -362,6 +362,23 @@ def test_reference_node_recall_and_binomial_uncertainty():
     metrics = metrics_table(matches, reference, [3.0, 6.0])
     picked = metrics[(metrics["metric"] == "reference_recall") & (metrics["region"] == "all")]
     assert list(picked["value"]) == [0.5, 1.0]
+    # mocks drawn at the node count at the node, but not in the overall recall, the total
+    # row and the parameter errors (means over the grid draw)
+    marked = matches.assign(reference_draw=np.arange(len(matches)) < 4)
+    tagged = metrics_table(marked, reference, [3.0])
+    value = tagged.set_index(["metric", "region"])["value"]
+    n = tagged.set_index(["metric", "region"])["n"]
+    assert n["recall", "all"] == len(matches) - 4
+    expected = marked.loc[~marked["reference_draw"], "recovered_3px"].mean()
+    assert value["recall", "all"] == pytest.approx(expected)
+    assert value["reference_recall", "all"] == 0.5  # every mock in the box
+    assert n["bias_log_age_yr", "all"] == parameter_errors(marked[4:], 3.0)["n"].iloc[0]
+    bins = {"log_age_yr": [6.5, 10.0], "log_mass_msun": [3.5, 5.0], "av_mag": [0.0, 3.0]}
+    edges = (np.array([0, 100.0]),) * 2
+    table = recall_table(marked, {k: np.array(v) for k, v in bins.items()}, [3.0], edges, 4.5)
+    rows = table[table["region"] == "all"].set_index("kind")
+    assert rows.loc["total", "n_injected"] == len(matches) - 4
+    assert rows.loc["age_mass", "n_injected"] == len(matches)
 
 
 def test_parameter_errors_of_recovered_mocks():
@@ -521,3 +538,80 @@ def test_the_draw_is_densest_at_the_magnitude_limits(small_population):
     with pytest.raises(ValueError, match="far_keep"):
         edge_keep(limits, "all", 1.0, 0.0)
     assert edge_keep(limits, "all", 1.0, 1.0)(small_population)({}) == 1.0
+
+
+# ----------------------------------------------------------------------------- reference node
+
+REFERENCE = {"log_age_yr": 7.0, "log_mass_msun": 4.0, "half_width_dex": 0.25}
+
+
+def test_reference_sites_are_a_seeded_fraction_of_each_shard():
+    from starclusters.artificial.draw import reference_sites
+    from starclusters.errors import ConfigError
+
+    picked = reference_sites(123, 0, 4000, 0.12)
+    assert picked.dtype == bool and abs(picked.mean() - 0.12) < 0.015
+    np.testing.assert_array_equal(picked, reference_sites(123, 0, 4000, 0.12))
+    assert not np.array_equal(picked, reference_sites(123, 1, 4000, 0.12))
+    assert not np.array_equal(picked, reference_sites(124, 0, 4000, 0.12))
+    assert not reference_sites(123, 0, 50, 0.0).any()
+    with pytest.raises(ConfigError, match="reference_fraction"):
+        reference_sites(123, 0, 5, 1.0)
+
+
+def test_reference_box_is_the_node_within_the_banks_grid():
+    from starclusters.artificial.settings import reference_box
+    from starclusters.errors import ConfigError
+
+    ages = np.round(np.arange(6.6, 10.1001, 0.05), 6)
+    bank = {"log_mass_msun": {"min": 3.5, "max": 5.5}, "eff_gamma": {"min": 2.0}}
+    node_ages, mocks = reference_box(REFERENCE, ages, bank)
+    np.testing.assert_allclose(node_ages, np.arange(6.75, 7.2501, 0.05))
+    assert mocks == {"log_mass_msun": {"min": 3.75, "max": 4.25}, "eff_gamma": {"min": 2.0}}
+    assert bank["log_mass_msun"] == {"min": 3.5, "max": 5.5}  # not changed in place
+    _, clipped = reference_box({**REFERENCE, "log_mass_msun": 3.6}, ages, bank)
+    assert clipped["log_mass_msun"] == {"min": 3.5, "max": 3.85}
+    for node in ({**REFERENCE, "log_age_yr": 11.0}, {**REFERENCE, "log_mass_msun": 6.0}):
+        with pytest.raises(ConfigError, match="artificial.reference"):
+            reference_box(node, ages, bank)
+
+
+def test_the_reference_draw_fills_the_node_and_changes_no_other_mock(
+    small_population, default_config
+):
+    """A fraction of the sites get mocks inside the node's box (no thinning); the others
+    are the grid draw's first mocks, as without the fraction, in site order."""
+    from conftest import gaussian_renderer
+
+    from starclusters.artificial.draw import render_artificial_mocks
+
+    renderer = gaussian_renderer()
+    mocks = {**default_config["mocks"], "log_mass_msun": {"min": 3.5, "max": 5.5}}
+    common = dict(
+        population=small_population,
+        renderer=renderer,
+        mocks=mocks,
+        av_grid_mag=np.array([0.0, 1.0]),
+        limits_mag={},
+        require="none",
+        keep=None,
+    )
+    n = 40
+    plain_stamps, plain = render_artificial_mocks(2, 99, n, **common)
+    assert "reference_draw" not in plain
+    stamps, table = render_artificial_mocks(
+        2, 99, n, **common, reference_fraction=0.3, reference=REFERENCE
+    )
+    at_node = table["reference_draw"].to_numpy(bool)
+    assert 4 <= at_node.sum() <= 24 and len(table) == len(stamps) == n
+    node = table[at_node]
+    assert (np.abs(node["log_age_yr"] - 7.0) <= 0.25 + 1e-9).all()
+    assert node["log_mass_msun"].between(3.75, 4.25).all()
+    # the other sites hold the grid draw's mocks in order: the first ones fraction 0 gives
+    k = int((~at_node).sum())
+    columns = ["log_age_yr", "log_mass_msun", "av_mag", "seed"]
+    np.testing.assert_array_equal(
+        table.loc[~at_node, columns].to_numpy(), plain[columns].to_numpy()[:k]
+    )
+    np.testing.assert_array_equal(stamps[~at_node], plain_stamps[:k])
+    assert stamps[at_node].sum(axis=(1, 2, 3)).min() > 0

@@ -16,6 +16,7 @@ import yaml
 from conftest import REPO
 
 from starclusters.analysis.stage import ANALYSIS_DEFAULTS
+from starclusters.artificial.settings import DRAW_DEFAULTS
 from starclusters.baseline.settings import BaselineSettings
 from starclusters.detect.arms import FILES_DEFAULTS as ARMS_FILES_DEFAULTS
 from starclusters.detect.candidates_stage import DETECT_DEFAULTS
@@ -83,6 +84,7 @@ PYTHON_DEFAULTS = [
     ("star_groups", defaults_of(StarGroupSettings), True),
     ("mocks", MOCK_DEFAULTS, True),
     ("photometry", PHOTOMETRY_DEFAULTS, True),
+    ("artificial.draw", DRAW_DEFAULTS, True),
     ("detect", DETECT_DEFAULTS, True),
     ("model", spec_defaults(), True),
     ("train", defaults_of(TrainSettings), False),  # the schema leaves them to the class
@@ -178,3 +180,36 @@ def test_no_import_cycles_between_modules_or_stage_packages():
     between = {(stage(a), stage(b)) for a in names for b in imports[a] if b in index}
     loops = sorted((a, b) for a, b in between if a and b and a < b and (b, a) in between)
     assert loops == []
+
+
+#: Workflow scripts whose jobs load a network and may import torch when they start.
+TORCH_SCRIPTS = {"detect_tile.py", "detection_gallery.py", "evaluate_model.py"}
+
+
+def test_jobs_that_load_no_network_import_no_torch():
+    """torch with torchvision takes ~4 s of a job's start (2-core VM): the artificial test's
+    grid, injection, match and merge jobs, the plan and the analysis must not pay it. The
+    modules every other script imports at its top, imported together, pull in no torch."""
+    import ast
+    import subprocess
+    import sys
+
+    modules = set()
+    for path in sorted((REPO / "workflow" / "scripts").glob("*.py")):
+        if path.name in TORCH_SCRIPTS:
+            continue
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.ImportFrom) and node.module:
+                modules.add(node.module)
+            elif isinstance(node, ast.Import):
+                modules |= {a.name for a in node.names}
+    code = (
+        "import importlib, sys\n"
+        f"for m in {sorted(modules)!r}:\n"
+        "    importlib.import_module(m)\n"
+        "print(sorted(m for m in ('torch', 'torchvision') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO
+    )
+    assert out.stdout.strip() == "[]", f"{sorted(modules)} import {out.stdout}"

@@ -29,9 +29,9 @@ ANALYSIS = {
 CATALOG = {"find_peaks", "detection_gallery", "truth_match"} | ANALYSIS
 #: The artificial-cluster test (artificial.smk): new mocks, injected per layer.
 INJECTION = {"artificial_shard", "artificial_inject"}
-#: ... then the search of the injected mosaic (its tiles are listed only when the detection's
-#: tile plan stays), its peaks, the matches, recall and Fig. 4.2, and the analysis rules
-#: that read the matches (report.smk: recovered mocks across the arms).
+#: ... then the search of the injected mosaic (its maps, one job per layer), its peaks, the
+#: matches, recall and Fig. 4.2, and the analysis rules that read the matches (report.smk:
+#: recovered mocks across the arms).
 SEARCH = {"artificial_maps", "artificial_peaks"}
 #: The population fits with the selection function, and the metrics that collect them.
 FITS = {"population_fit", "analysis_metrics"}
@@ -171,21 +171,15 @@ def with_detection(rules: set[str]) -> set[str]:
     a plan that is not made yet, only the merge (Snakemake re-evaluates the DAG once the
     checkpoint has run). A new model on the same mosaic reruns every tile and the merge.
     The artificial-cluster test follows: a new mosaic gives new sites and injected
-    mosaics, a new model or injected mosaic new tiles of the injected mosaic (except after
-    a new plan, as above), new value maps new matches and Fig. 4.2.
+    mosaics, a new model or injected mosaic new maps of the injected mosaic (one job per
+    layer, artificial.maps_jobs: per_layer), new value maps new matches and Fig. 4.2.
     """
     if "mosaic" in rules:
         rules = rules | {"detect_plan", "merge_maps", "artificial_grid", "artificial_search_mask"}
         rules = rules | INJECTION
     elif "train" in rules:
         rules = rules | {"detect_tile", "merge_maps"}
-    if "detect_plan" not in rules and rules & {
-        "train",
-        "artificial_inject",
-        "artificial_search_mask",
-    }:
-        rules = rules | {"artificial_tile"}
-    if rules & {"detect_plan", "artificial_tile"}:
+    if rules & {"train", "artificial_inject", "artificial_search_mask"}:
         rules = rules | SEARCH
     if "merge_maps" in rules:  # new maps: new peaks, candidates, gallery, truth match
         rules = rules | CATALOG | {"artificial_class_visibility"}
@@ -614,7 +608,11 @@ def test_run_makes_the_artificial_cluster_test(built):
     recall = read_table(art / "recall.parquet")
     assert {"total", "age_mass", "age_av", "mass_av", "spatial"} == set(recall["kind"])
     total = recall[(recall["kind"] == "total") & (recall["region"] == "all")]
-    assert list(total["n_injected"]) == [len(matches)] * 2
+    # the mocks drawn at the reference node lie in its box and count at the node only
+    node = matches[matches["reference_draw"]]
+    assert len(node) and (np.abs(node["log_age_yr"] - 7.0) <= 0.25 + 1e-9).all()
+    assert node["log_mass_msun"].between(3.75, 4.25).all()
+    assert list(total["n_injected"]) == [len(matches) - len(node)] * 2
     metrics = read_table(art / "metrics.parquet")
     assert {"recall", "reference_recall", "bias_log_age_yr"} <= set(metrics["metric"])
     for png in ("recall_map.png", "recall_parameters.png", "class_visibility.png"):
@@ -781,7 +779,7 @@ def test_nothing_to_do_after_a_run(built):
         ),
         (
             lambda c: c["detect"].update(tile_px=64),
-            {"detect_plan", "merge_maps"} | VALIDATION_CNN,
+            {"detect_plan", "merge_maps"} | VALIDATION_CNN | SEARCH,
         ),
         # the catalog's keys rerun the catalog rules only, each only those that use it
         (
@@ -859,19 +857,24 @@ def test_nothing_to_do_after_a_run(built):
         # one more layer: its own grid, mocks, search and matches; the pool and what reads it
         (
             lambda c: c["artificial"].update(n_layers=3),
-            {"artificial_grid", "artificial_search_mask", "artificial_tile"}
-            | INJECTION
-            | SEARCH
-            | MATCHES,
+            {"artificial_grid", "artificial_search_mask"} | INJECTION | SEARCH | MATCHES,
         ),
         (lambda c: c["artificial"].update(search="whole_mosaic"), {"artificial_search_mask"}),
+        # the injected mosaics' maps tile by tile: the same maps by other jobs
+        (
+            lambda c: c["artificial"].update(maps_jobs="per_tile"),
+            {"artificial_tile"} | SEARCH | MATCHES,
+        ),
+        # a fraction of the mocks at the reference node: new mocks, the rest follows
+        (lambda c: c["artificial"]["draw"].update(reference_fraction=0.5), INJECTION),
         # the same largest radius: the same search
         (lambda c: c["artificial"].update(match_radii_px=[2.0, 6.0]), MATCHES),
         # (the population fits read the recall's metrics for the scatter of their kernel)
         (lambda c: c["artificial"].update(spatial_bin_px=64), {"artificial_recall"} | FITS),
+        # the reference node: where its recall is counted, and where its mocks are drawn
         (
             lambda c: c["artificial"]["reference"].update(log_mass_msun=4.2),
-            {"artificial_recall"} | FITS,
+            {"artificial_recall"} | FITS | INJECTION,
         ),
         (
             lambda c: c.update(arms={"source": "none"}),
@@ -904,7 +907,6 @@ def test_a_new_shard_runs_alone(built):
         "truth_match": 1,
         **dict.fromkeys(ANALYSIS, 1),
         "population_fit": 2,  # the training and the validation galaxy
-        "artificial_tile": 8,  # 4 tiles x 2 layers
         **dict.fromkeys(SEARCH | {"artificial_match"}, 2),
         **dict.fromkeys(POOLED - ANALYSIS, 1),
         # the new bank: the peer's CI calibration and SED library; the new network

@@ -47,7 +47,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from starclusters.errors import ConfigError, StarclustersError
-from starclusters.logs import setup_logging
+from starclusters.logs import setup_logging, tune_allocator
 
 log = logging.getLogger(__name__)
 
@@ -563,6 +563,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (1 after a config or input error)."""
     args = _parser().parse_args(argv)
+    tune_allocator()  # torch's CPU passes reuse freed memory (starclusters.logs)
     return args.run(args)
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 import yaml
 
 from starclusters.analysis.comparison import check_comparison_config
+from starclusters.artificial.settings import check_artificial_config
 from starclusters.backgrounds.settings import check_backgrounds_config
 from starclusters.detect.arms import check_arms_config
 from starclusters.detect.settings import check_detect_config
@@ -180,6 +181,7 @@ STAGE_CHECKS = (
     check_psf_config,
     check_train_config,
     check_detect_config,
+    check_artificial_config,
     validation_galaxies,
     robustness_galaxies,
     check_diagnosis_config,

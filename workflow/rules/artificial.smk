@@ -38,7 +38,7 @@ rule artificial_grid:
 rule artificial_shard:
     """Noise-free artificial mocks for one shard of a layer's sites, rendered by the bank's
     code from a seed stream the bank never uses (thesis §4.2.3), drawn as artificial.draw
-    says."""
+    says (a fraction of them in the box of artificial.reference)."""
     input:
         grid="results/{galaxy}/artificial/layer_{layer}/grid.parquet",
         isochrones="results/{galaxy}/photometry/isochrones.parquet",
@@ -64,6 +64,7 @@ rule artificial_shard:
         seed=config["seed"],
         seed_offset=ARTIFICIAL["seed_offset"],
         draw=ARTIFICIAL["draw"],
+        reference=ARTIFICIAL["reference"],
     script:
         "../scripts/artificial_shard.py"
 
@@ -158,60 +159,92 @@ rule artificial_search_mask:
         "../scripts/artificial_search_mask.py"
 
 
-rule artificial_tile:
-    """Value maps of one tile of the injected mosaic: the detection stage's own tile function
-    with the detect settings (whatever detect.mode says) and the tile plan of the mosaic.
-    """
-    input:
-        bands=expand(
-            "results/{{galaxy}}/artificial/layer_{{layer}}/{band}.fits", band=BANDS
-        ),
-        mask="results/{galaxy}/artificial/layer_{layer}/search_mask.fits",
-        model="results/{galaxy}/model/model.pt",
-        plan="results/{galaxy}/detect/tiles.parquet",
-    output:
-        tile="results/{galaxy}/artificial/layer_{layer}/tiles/{t}.fits",
-    log:
-        "results/{galaxy}/logs/artificial_tile_{layer}_{t}.log",
-    benchmark:
-        "results/{galaxy}/benchmarks/artificial_tile_{layer}_{t}.tsv"
-    wildcard_constraints:
-        t=r"\d+",
-    conda:
-        "../../envs/torch.yaml"
-    # as detect_tile: one thread per job, tiles side by side (docs/detection.md)
-    threads: 1
-    resources:
-        mem_mb=tile_memory_mb(config),
-        runtime=tile_runtime,
-        gpu=detect_gpus(),
-    params:
-        config=detect_tile_config(),
-    script:
-        "../scripts/detect_tile.py"
+if ARTIFICIAL["maps_jobs"] == "per_tile":
 
+    rule artificial_tile:
+        """Value maps of one tile of the injected mosaic: the detection stage's own tile
+        function with the detect settings (whatever detect.mode says) and the tile plan of
+        the mosaic (artificial.maps_jobs: per_tile)."""
+        input:
+            bands=expand(
+                "results/{{galaxy}}/artificial/layer_{{layer}}/{band}.fits", band=BANDS
+            ),
+            mask="results/{galaxy}/artificial/layer_{layer}/search_mask.fits",
+            model="results/{galaxy}/model/model.pt",
+            plan="results/{galaxy}/detect/tiles.parquet",
+        output:
+            tile="results/{galaxy}/artificial/layer_{layer}/tiles/{t}.fits",
+        log:
+            "results/{galaxy}/logs/artificial_tile_{layer}_{t}.log",
+        benchmark:
+            "results/{galaxy}/benchmarks/artificial_tile_{layer}_{t}.tsv"
+        wildcard_constraints:
+            t=r"\d+",
+        conda:
+            "../../envs/torch.yaml"
+        # as detect_tile: one thread per job, tiles side by side (docs/detection.md)
+        threads: 1
+        resources:
+            mem_mb=tile_memory_mb(config),
+            runtime=tile_runtime,
+            gpu=detect_gpus(),
+        params:
+            config=detect_tile_config(),
+        script:
+            "../scripts/detect_tile.py"
 
-rule artificial_maps:
-    """The injected mosaic's value maps as one file with the mosaic's WCS."""
-    input:
-        tiles=artificial_tile_files,
-        plan="results/{galaxy}/detect/tiles.parquet",
-        mask="results/{galaxy}/artificial/layer_{layer}/search_mask.fits",
-    output:
-        maps="results/{galaxy}/artificial/layer_{layer}/maps.fits",
-    log:
-        "results/{galaxy}/logs/artificial_maps_{layer}.log",
-    benchmark:
-        "results/{galaxy}/benchmarks/artificial_maps_{layer}.tsv"
-    conda:
-        "../../envs/torch.yaml"
-    resources:
-        mem_mb=job_mem_mb(),
-        runtime=job_runtime(),
-    params:
-        tile_px=DETECT.tile_px,
-    script:
-        "../scripts/artificial_maps.py"
+    rule artificial_maps:
+        """The injected mosaic's value maps as one file with the mosaic's WCS: its tiles
+        merged."""
+        input:
+            tiles=artificial_tile_files,
+            plan="results/{galaxy}/detect/tiles.parquet",
+            mask="results/{galaxy}/artificial/layer_{layer}/search_mask.fits",
+        output:
+            maps="results/{galaxy}/artificial/layer_{layer}/maps.fits",
+        log:
+            "results/{galaxy}/logs/artificial_maps_{layer}.log",
+        benchmark:
+            "results/{galaxy}/benchmarks/artificial_maps_{layer}.tsv"
+        conda:
+            "../../envs/science.yaml"
+        resources:
+            mem_mb=job_mem_mb(),
+            runtime=job_runtime(),
+        params:
+            tile_px=DETECT.tile_px,
+        script:
+            "../scripts/artificial_maps.py"
+
+else:
+
+    rule artificial_maps:
+        """The injected mosaic's value maps as one file with the mosaic's WCS: the
+        detection's tiles one after the other in one job (artificial.maps_jobs:
+        per_layer, as validation_maps), the detect settings, the search mask."""
+        input:
+            bands=expand(
+                "results/{{galaxy}}/artificial/layer_{{layer}}/{band}.fits", band=BANDS
+            ),
+            mask="results/{galaxy}/artificial/layer_{layer}/search_mask.fits",
+            model="results/{galaxy}/model/model.pt",
+        output:
+            maps="results/{galaxy}/artificial/layer_{layer}/maps.fits",
+        log:
+            "results/{galaxy}/logs/artificial_maps_{layer}.log",
+        benchmark:
+            "results/{galaxy}/benchmarks/artificial_maps_{layer}.tsv"
+        conda:
+            "../../envs/torch.yaml"
+        threads: 1
+        resources:
+            mem_mb=tile_memory_mb(config),
+            runtime=image_runtime,
+            gpu=detect_gpus(),
+        params:
+            config=detect_tile_config(),
+        script:
+            "../scripts/image_maps.py"
 
 
 rule artificial_peaks:

@@ -126,7 +126,7 @@ rule validation_maps:
     params:
         config=detect_tile_config(),
     script:
-        "../scripts/validation_maps.py"
+        "../scripts/image_maps.py"
 
 
 rule validation_peaks:

@@ -16,6 +16,7 @@ stamps, table, header = build_artificial_shard(
     snakemake.params.config,
     layer=int(snakemake.wildcards.layer),
     draw=snakemake.params.draw,
+    reference=snakemake.params.reference,
 )
 write_cube(snakemake.output.stamps, stamps, header)
 write_table(

@@ -1,12 +1,11 @@
 """Rules detect_tile and artificial_tile: unpack, call the library, write."""
 
-import torch
-
 from starclusters.detect.stage import detect_tile
-from starclusters.logs import setup_logging
+from starclusters.logs import setup_logging, tune_allocator, use_threads
 
 setup_logging(snakemake.log[0])
-torch.set_num_threads(snakemake.threads)
+tune_allocator()
+use_threads(snakemake.threads)
 detect_tile(
     list(snakemake.input.bands),
     snakemake.input.mask,

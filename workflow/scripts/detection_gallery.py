@@ -1,12 +1,11 @@
 """Rule detection_gallery: unpack, call the library, write."""
 
-import torch
-
 from starclusters.detect.candidates_stage import make_gallery
-from starclusters.logs import setup_logging
+from starclusters.logs import setup_logging, tune_allocator, use_threads
 
 setup_logging(snakemake.log[0])
-torch.set_num_threads(snakemake.threads)
+tune_allocator()
+use_threads(snakemake.threads)
 make_gallery(
     snakemake.input.candidates,
     snakemake.input.model,

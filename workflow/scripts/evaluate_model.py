@@ -1,9 +1,7 @@
 """Rule evaluate_model: unpack, call the library, write."""
 
-import torch
-
 from starclusters.io import write_table
-from starclusters.logs import setup_logging
+from starclusters.logs import setup_logging, tune_allocator, use_threads
 from starclusters.model.plots import (
     plot_calibration,
     plot_class_visibility,
@@ -12,7 +10,8 @@ from starclusters.model.plots import (
 from starclusters.model.stage import evaluate_model
 
 setup_logging(snakemake.log[0])
-torch.set_num_threads(snakemake.threads)
+tune_allocator()
+use_threads(snakemake.threads)
 config = snakemake.params.config
 table, metrics = evaluate_model(
     snakemake.input.model,

@@ -1,9 +1,11 @@
 """Rules find_peaks and artificial_peaks: unpack, call the library, write."""
 
 from starclusters.detect.candidates_stage import make_catalog, write_catalog
-from starclusters.logs import setup_logging
+from starclusters.logs import setup_logging, tune_allocator, use_threads
 
 setup_logging(snakemake.log[0])
+tune_allocator()
+use_threads(snakemake.threads)
 peaks, candidates, meta = make_catalog(
     snakemake.input.maps,
     snakemake.params.detect,

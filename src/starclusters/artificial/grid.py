@@ -10,7 +10,7 @@ further layer the same grid shifted by its own whole-pixel offset (:func:`layer_
 so that its mocks sit elsewhere. Within a layer the mocks are ``spacing_px`` apart, and
 with ``spacing_px ≥ window_px`` their stamps never overlap. A site is kept where detection
 would give its centre a value: the pixel is unmasked and its window complete
-(:func:`starclusters.detect.exact.complete_windows`, the detection's own test), so every
+(:func:`starclusters.detect.tiles.complete_windows`, the detection's own test), so every
 injected mock can be found.
 
 Search region. The artificial test only needs the peaks within the largest match radius of
@@ -32,7 +32,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from starclusters.detect.exact import complete_windows
+from starclusters.detect.tiles import complete_windows
 from starclusters.errors import ConfigError
 from starclusters.mosaic.prepare import MASK_BLANK
 

@@ -6,7 +6,10 @@ config seed replaced by :func:`artificial_seed` — a 63-bit number hashed from 
 :data:`ARTIFICIAL_STAGE`, ``artificial.seed_offset``, and the layer for layers ≥ 1) — so
 they come from the bank's parameter distribution (with or without its magnitude cuts,
 ``artificial.draw``) but are never among the mocks the network was trained or tested on.
-``seed_offset`` picks another independent set.
+``seed_offset`` picks another independent set. The mocks drawn at the reference node
+(``artificial.draw.reference_fraction``) come from :func:`reference_seed` of the layer's
+seed, and which sites get them from the layer's seed, the shard and
+:data:`REFERENCE_STREAM` (:func:`starclusters.artificial.draw.reference_sites`).
 
 Injection (thesis §4.2.3; photon noise as in compose(), without §3.1.3's second sky
 draw): for every site, in mock_id order, the window (B, S, S) centred on it is replaced by what
@@ -31,6 +34,8 @@ ARTIFICIAL_STAGE = 7
 COMPOSE_STREAM = 1
 #: Marks the seeds of layers ≥ 1 (layer 0's are those of the single grid before layers).
 LAYER_STREAM = 3
+#: Stream of the mocks drawn at the reference node (``artificial.draw.reference_fraction``).
+REFERENCE_STREAM = 5
 
 
 def _layer_key(config_seed: int, seed_offset: int, layer: int) -> list[int]:
@@ -43,6 +48,12 @@ def artificial_seed(config_seed: int, seed_offset: int = 0, layer: int = 0) -> i
     """The seed that replaces the config seed when layer ``layer``'s mocks are drawn (63 bits)."""
     state = np.random.SeedSequence(_layer_key(config_seed, seed_offset, layer))
     words = state.generate_state(2, np.uint32)
+    return int(words[0]) << 31 | int(words[1] >> 1)
+
+
+def reference_seed(seed: int) -> int:
+    """The seed of the reference-node mocks of a layer whose mocks have ``seed`` (63 bits)."""
+    words = np.random.SeedSequence([int(seed), REFERENCE_STREAM]).generate_state(2, np.uint32)
     return int(words[0]) << 31 | int(words[1] >> 1)
 
 

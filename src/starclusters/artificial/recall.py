@@ -10,7 +10,8 @@ top edge of the range (log t = 10.1, A_V = 3) counts. Values outside the edges c
 no bin.
 
 :func:`recall_table` makes the long table ``artificial/recall.parquet``: one row per
-(kind, region, radius, bin) with kind ``total`` (no bins), ``age_mass``, ``age_av``,
+(kind, region, radius, bin) with kind ``total`` (no bins; the grid draw's mocks only,
+:func:`grid_draw`), ``age_mass``, ``age_av``,
 ``mass_av`` (2-D, as Figs. 4.3b–g) and ``spatial`` (mosaic pixels, the mocks of
 log M below ``spatial_max_log_mass_msun``, Fig. 4.3a); region ``all``, ``on_arm``,
 ``off_arm``.
@@ -122,6 +123,15 @@ def regions_of(matches: pd.DataFrame) -> dict[str, np.ndarray]:
     return out
 
 
+def grid_draw(matches: pd.DataFrame) -> np.ndarray:
+    """(N,) bool: the mocks of the grid draw, i.e. not drawn at the reference node
+    (``reference_draw``, :func:`starclusters.artificial.draw.reference_sites`). The overall
+    recall and the parameter errors are means over the draw, so they count these only."""
+    if "reference_draw" not in matches:
+        return np.ones(len(matches), bool)
+    return ~matches["reference_draw"].fillna(False).to_numpy(bool)
+
+
 def recall_table(
     matches: pd.DataFrame,
     bins: Mapping[str, np.ndarray],
@@ -135,11 +145,13 @@ def recall_table(
     radii (recovered_<r>px columns); spatial_edges: (x edges, y edges) in mosaic pixels.
     """
     rows = []
+    drawn = grid_draw(matches)
     for region, selected in regions_of(matches).items():
         part = matches[selected]
         for radius in radii_px:
             recovered = part[f"recovered_{radius_label(radius)}"].to_numpy(bool)
-            stats = binomial_recall(recovered.sum(), len(part))
+            total = recovered[drawn[selected]]
+            stats = binomial_recall(total.sum(), len(total))
             rows.append(
                 (
                     "total",
@@ -151,8 +163,8 @@ def recall_table(
                     "",
                     np.nan,
                     np.nan,
-                    len(part),
-                    int(recovered.sum()),
+                    len(total),
+                    int(total.sum()),
                     *(float(stats[c]) for c in RECALL_COLUMNS[-4:]),
                 )
             )
@@ -239,13 +251,16 @@ def metrics_table(
 ) -> pd.DataFrame:
     """The small metrics table ``artificial/metrics.parquet``: long, one value per row.
 
-    Columns :data:`METRICS_COLUMNS`. Metrics: recall (all mocks) and reference_recall (the
-    node of :func:`reference_recall`), with the binomial σ as uncertainty and the Wilson
-    interval (lower, upper); bias_<parameter> and scatter_<parameter> of the mocks
+    Columns :data:`METRICS_COLUMNS`. Metrics: recall (the mocks of the grid draw,
+    :func:`grid_draw`) and reference_recall (every mock at the node of
+    :func:`reference_recall`), with the binomial σ as uncertainty and the Wilson interval
+    (lower, upper); bias_<parameter> and scatter_<parameter> of the grid draw's mocks
     recovered within the primary radius (uncertainty, lower, upper NaN).
     """
     rows = []
+    drawn = grid_draw(matches)
     for region, selected in regions_of(matches).items():
+        selected = selected & drawn
         for radius in radii_px:
             recovered = matches.loc[selected, f"recovered_{radius_label(radius)}"]
             stats = binomial_recall(int(recovered.sum()), int(selected.sum()))
@@ -255,7 +270,7 @@ def metrics_table(
         interval = (row.recall, row.recall_err, row.recall_lo, row.recall_hi)
         rows.append(("reference_recall", row.region, row.radius_px, *interval, row.n_injected, ""))
     primary = float(radii_px[0])
-    for row in parameter_errors(matches, primary).itertuples(index=False):
+    for row in parameter_errors(matches[drawn], primary).itertuples(index=False):
         for what, value in (("bias", row.median_bias), ("scatter", row.scatter)):
             name = f"{what}_{row.parameter}"
             rows.append((name, "all", primary, value, np.nan, np.nan, np.nan, row.n, row.unit))

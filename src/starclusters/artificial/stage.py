@@ -11,7 +11,6 @@ class–visibility figure (:func:`make_class_visibility`).
 
 from __future__ import annotations
 
-import copy
 import logging
 import os
 from collections.abc import Mapping, Sequence
@@ -22,7 +21,7 @@ import pandas as pd
 from astropy.io import fits
 from astropy.wcs import WCS
 
-from starclusters.artificial.draw import edge_keep
+from starclusters.artificial.draw import edge_keep, render_artificial_mocks
 from starclusters.artificial.grid import (
     MASK_NO_SEARCH,
     grid_sites,
@@ -30,9 +29,14 @@ from starclusters.artificial.grid import (
     layer_offset_px,
     search_mask,
 )
-from starclusters.artificial.inject import artificial_seed, compose_rng, inject_mocks
+from starclusters.artificial.inject import (
+    artificial_seed,
+    compose_rng,
+    inject_mocks,
+)
 from starclusters.artificial.matching import match_artificial
 from starclusters.artificial.recall import metrics_table, recall_table
+from starclusters.artificial.settings import draw_settings
 from starclusters.errors import InputFileError
 from starclusters.io import atomic_path, read_cube, read_table, write_table
 from starclusters.photometry.settings import magnitude_cut_of
@@ -145,54 +149,69 @@ def build_artificial_shard(
     config: Mapping,
     layer: int = 0,
     draw: Mapping | None = None,
+    reference: Mapping | None = None,
 ) -> tuple[np.ndarray, pd.DataFrame, dict]:
     """Noise-free stamps (N, B, S, S) counts/s, their parameters and FITS cards for one shard.
 
-    The bank's :func:`starclusters.mocks.stage.build_mock_shard` with the seed of
+    The bank's renderer (:func:`starclusters.mocks.bank.build_shard`) with the seed of
     :func:`~starclusters.artificial.inject.artificial_seed` for the layer and as many mocks
     as the shard has sites; the table gets the sites' mock_id first. config: as for the
     bank (bands, pixel_scale_arcsec, window_px, photometry, psf, mocks); draw: the
     ``artificial.draw`` section (:mod:`starclusters.artificial.draw`; None: the bank's draw).
+    With ``draw.reference_fraction`` > 0 that fraction of the sites (picked at random from
+    the layer's own stream) gets a mock drawn in the box of ``reference`` (the
+    ``artificial.reference`` node) instead, from a stream of its own; the table says which
+    (``reference_draw``).
     """
-    from starclusters.mocks.stage import build_mock_shard
-
     sites = read_table(grid_path)
     sites = sites[sites["shard"] == shard].reset_index(drop=True)
     seed = artificial_seed(config_seed, seed_offset, layer)
-    phot = config["photometry"]
-    bank_cut = magnitude_cut_of(phot)
-    require, keep = None, None
-    if draw is not None:
-        require = bank_cut if draw["magnitude_cut"] == "bank" else "none"
-        keep = edge_keep(
-            phot["magnitude_limits"], bank_cut, draw["edge_width_mag"], draw["far_keep"]
-        )
     bands, size = list(config["bands"]), int(config["window_px"])
+    header = {
+        "ARTSEED": (seed % 2**31, "low bits of the artificial mocks' seed"),
+        "COMMENT": "Artificial-cluster mocks (never in the bank); axes (mock, band, y, x).",
+    }
     if len(sites) == 0:
         log.info("shard %d: no sites, an empty shard", shard)
         stamps = np.zeros((0, len(bands), size, size), np.float32)
         table = pd.DataFrame({"mock_id": np.zeros(0, np.int64)})
-        header = {"BUNIT": ("counts/s", "noise-free cluster light per native pixel")}
-    else:
-        config = copy.deepcopy(dict(config))
-        config["mocks"] = {**config["mocks"], "per_shard": len(sites)}
-        stamps, table, header = build_mock_shard(
-            shard,
-            seed,
-            isochrones_path,
-            extinction_path,
-            list(psf_paths),
-            config,
-            progress=False,
-            require=require,
-            keep=keep,
-        )
-        table.insert(0, "mock_id", sites["mock_id"].to_numpy(np.int64))
-    header = {
-        **header,
-        "ARTSEED": (seed % 2**31, "low bits of the artificial mocks' seed"),
-        "COMMENT": "Artificial-cluster mocks (never in the bank); axes (mock, band, y, x).",
-    }
+        header["BUNIT"] = ("counts/s", "noise-free cluster light per native pixel")
+        return stamps, table, header
+    from starclusters.mocks.stage import population_and_renderer, stamp_header
+
+    phot = config["photometry"]
+    population, renderer = population_and_renderer(
+        isochrones_path, extinction_path, list(psf_paths), config
+    )
+    bank_cut = magnitude_cut_of(phot)
+    require, keep, fraction = bank_cut, None, 0.0
+    if draw is not None:
+        draw = draw_settings(draw)
+        require = bank_cut if draw["magnitude_cut"] == "bank" else "none"
+        keep = edge_keep(
+            phot["magnitude_limits"], bank_cut, draw["edge_width_mag"], draw["far_keep"]
+        )(population)
+        fraction = float(draw["reference_fraction"])
+    stamps, table = render_artificial_mocks(
+        shard,
+        seed,
+        len(sites),
+        population,
+        renderer,
+        config["mocks"],
+        config_grid(phot["extinction"]["av_mag"], "photometry.extinction.av_mag"),
+        phot["magnitude_limits"],
+        require,
+        keep,
+        fraction,
+        reference,
+    )
+    table.insert(0, "mock_id", sites["mock_id"].to_numpy(np.int64))
+    if fraction > 0:
+        n_node = int(table["reference_draw"].sum())
+        log.info("shard %d: %d of %d mocks drawn at the reference node", shard, n_node, len(sites))
+    comment = "Axes (mock, band, y, x); parameters in shard_<i>.parquet."
+    header = {**stamp_header(config, shard, "cluster", "centred on the cluster", comment), **header}
     return stamps, table, header
 
 

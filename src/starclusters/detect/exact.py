@@ -14,7 +14,7 @@ With ``step_px`` > 1 the network runs on the pixels whose row and column are mul
 the step (a global grid, so tiles agree) and every pixel takes the values of its nearest
 evaluated centre (:func:`starclusters.detect.tiles.nearest_centre`); the maps keep the
 mosaic's full resolution, in blocks of step × step equal values. A pixel is NaN when it
-is masked or its own window is incomplete (see :func:`complete_windows`), and also when
+is masked or its own window is incomplete (see :func:`~starclusters.detect.tiles.complete_windows`), and also when
 its nearest centre is (near masks, blank areas and the mosaic's edges): a map at step s is
 the step-1 map sampled at the nearest centres, NaN where the step-1 map is NaN.
 """
@@ -28,26 +28,11 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from starclusters.backgrounds.cutouts import valid_centres
 from starclusters.detect.progress import WindowProgress, tile_progress
 from starclusters.detect.tiles import Tile, nearest_centre, window_start
 from starclusters.model.inference import ESTIMATES, predict
 
 log = logging.getLogger(__name__)
-
-
-def complete_windows(blank: np.ndarray, window_px: int) -> np.ndarray:
-    """(h, w) bool: the window centred on the pixel lies inside ``blank`` and has no blank pixel.
-
-    blank: (h, w) bool, True where a pixel has no data (mask bit 1, or NaN in a band).
-    Uses the background cutouts' :func:`~starclusters.backgrounds.cutouts.valid_centres`
-    (one block over the whole array, no masked pixel allowed), so detection windows and
-    training backgrounds follow one convention. Such windows are the only ones the network
-    saw in training.
-    """
-    blank = np.asarray(blank, dtype=bool)
-    one_block = np.zeros((1, 1), np.int8)
-    return valid_centres(blank, one_block, max(blank.shape), window_px, 0.0) == 0
 
 
 @dataclass(frozen=True)
@@ -144,7 +129,7 @@ def exact_tile_maps(
     images: (B, h, w) float32 counts/s, the region read for the tile (core plus halo, see
     :meth:`Tile.region`), bands in the model's order, no NaN where ``usable``; usable: (h, w)
     bool, the pixels of the region that may have values — unmasked, and their window
-    complete (:func:`complete_windows`); origin: (row, column) of the region's first pixel on
+    complete (:func:`~starclusters.detect.tiles.complete_windows`); origin: (row, column) of the region's first pixel on
     the mosaic; tile: the core on the mosaic; model, grids: from
     :func:`starclusters.model.checkpoint.load_model`; window_px: the model's S; step_px: evaluate
     every step-th row and column; batch_size: windows per forward pass; device: torch device

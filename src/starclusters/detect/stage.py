@@ -7,10 +7,14 @@ from the mosaic's shape), :func:`detect_tile` (rule detect_tile, one job per til
 temporary folder and merges with the same :func:`~starclusters.detect.maps.merge_tiles`.
 
 Modes. :data:`MODES` maps ``detect.mode`` to the function that makes one tile's core
-maps from the region read around it; every mode gets the same inputs (see
-:func:`tile_maps`) and its maps get the same NaN policy, so a second mode (the fully
-convolutional "fast" mode) plugs in by adding an entry (and its halo to
+maps from the region read around it (:func:`mode_function`); every mode gets the same
+inputs (see :func:`tile_maps`) and its maps get the same NaN policy, so a second mode (the
+fully convolutional "fast" mode) plugs in by adding an entry (and its halo to
 :func:`starclusters.detect.tiles.halo_px` if it needs more).
+
+Importing this module imports no torch: the plan and the merge (rules detect_plan,
+merge_maps, artificial_maps) run without it, and the functions that load a model import
+it when they run (torch and torchvision take ~4 s of each job's start).
 
 Before any window is read the model is checked against the config (bands, window, output
 grids, pixel scale; :func:`starclusters.model.checkpoint.check_checkpoint`), and ``detect.mode:
@@ -20,6 +24,7 @@ auto`` becomes the mode that runs it (:func:`starclusters.detect.settings.resolv
 from __future__ import annotations
 
 import hashlib
+import importlib
 import logging
 import os
 import resource
@@ -27,19 +32,19 @@ import shutil
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from astropy.wcs import WCS
 from astropy.wcs.utils import proj_plane_pixel_scales
 
-from starclusters.detect.exact import Centres, complete_windows, exact_tile_maps
-from starclusters.detect.fast import fast_tile_maps
 from starclusters.detect.maps import merge_tiles, provenance_cards, write_tile
 from starclusters.detect.progress import WindowProgress
 from starclusters.detect.settings import DetectSettings, resolve_mode
 from starclusters.detect.tiles import (
     Tile,
     check_plan,
+    complete_windows,
     halo_px,
     plan_tiles,
     tile_memory_bytes,
@@ -47,19 +52,28 @@ from starclusters.detect.tiles import (
 )
 from starclusters.errors import ConfigError, InputFileError
 from starclusters.io import open_fits, read_fits_header, read_table, write_table
-from starclusters.model.checkpoint import check_checkpoint, load_model
-from starclusters.model.codec import ParameterGrids
-from starclusters.model.inference import ESTIMATES
 from starclusters.model.spec import n_head_outputs
 from starclusters.mosaic.prepare import MASK_BLANK
 
+if TYPE_CHECKING:
+    from starclusters.model.codec import ParameterGrids
+
 log = logging.getLogger(__name__)
 
-#: detect.mode -> the function that makes one tile's core maps (signature of exact_tile_maps).
-MODES: dict[str, Callable[..., dict[str, np.ndarray]]] = {
-    "exact": exact_tile_maps,
-    "fast": fast_tile_maps,
+#: detect.mode -> "module:function" of the function that makes one tile's core maps
+#: (signature of :func:`starclusters.detect.exact.exact_tile_maps`), imported when used.
+MODES: dict[str, str] = {
+    "exact": "starclusters.detect.exact:exact_tile_maps",
+    "fast": "starclusters.detect.fast:fast_tile_maps",
 }
+
+
+def mode_function(mode: str) -> Callable[..., dict[str, np.ndarray]]:
+    """The tile function of ``detect.mode`` ``mode`` (:data:`MODES`), imported now."""
+    module, name = MODES[mode].split(":")
+    return getattr(importlib.import_module(module), name)
+
+
 #: Relative difference of pixel scales taken as equal (WCS round-off), for user images.
 PIXEL_SCALE_RTOL = 1e-6
 
@@ -89,6 +103,8 @@ def load_detector(
     the regression network (thesis ch. 2), which has no class or visibility output, or if
     ``mode`` is "fast" and the network is not dense-ready.
     """
+    from starclusters.model.checkpoint import load_model
+
     model, model_grids, meta = load_model(model_path, device)
     check_detector(model, meta, bands, window_px, grids, pixel_scale_arcsec, model_path, mode)
     return model, model_grids, meta
@@ -105,6 +121,8 @@ def check_detector(
     mode: str = "exact",
 ) -> None:
     """The checks of :func:`load_detector` on a loaded model and its meta."""
+    from starclusters.model.checkpoint import check_checkpoint
+
     check_checkpoint(meta, bands, window_px, grids, pixel_scale_arcsec)
     DetectSettings(mode=mode).check_model(meta["spec"], str(model_path))
     if model.spec.head != "softmax":
@@ -202,7 +220,9 @@ def tile_maps(
     blank, usable = usable_pixels(images, mask, window_px)
     # blank pixels never enter a window that is evaluated; zero them so no NaN is touched
     images = np.where(blank, np.float32(0), images) if blank.any() else images
-    maps = MODES[settings.mode](
+    from starclusters.model.inference import ESTIMATES
+
+    maps = mode_function(settings.mode)(
         images,
         usable,
         origin,
@@ -278,6 +298,8 @@ def count_windows(
     """Windows the network evaluates for ``tiles`` of the mosaic ``shape`` (H, W) px: the
     centres on the step grid each tile needs (:meth:`~starclusters.detect.exact.Centres.of_tile`)
     from the region read around it (:func:`read_region`), for the progress' total."""
+    from starclusters.detect.exact import Centres
+
     total = 0
     halo = halo_px(window_px, step_px)
     for tile in tiles:
@@ -314,6 +336,8 @@ def detect_tile(
     """
     settings = DetectSettings.from_config(config["detect"])
     bands = list(config["bands"])
+    from starclusters.model.codec import ParameterGrids
+
     grids = ParameterGrids.from_config(config.get("model", {}).get("grids"))
     model, grids, meta = load_detector(
         model_path,
@@ -517,6 +541,8 @@ def detect_images(
     (:class:`~starclusters.detect.progress.WindowProgress`).
     """
     settings = settings or DetectSettings()
+    from starclusters.model.checkpoint import load_model
+
     model, grids, meta = load_model(model_path, settings.device)
     settings = resolve_mode(settings, meta["spec"], str(model_path))
     bands = list(bands) if bands is not None else image_bands(band_paths, meta["bands"])

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from starclusters.backgrounds.cutouts import valid_centres
 from starclusters.errors import ConfigError
 from starclusters.model.spec import (
     BOTTLENECK_EXPANSION,
@@ -273,3 +274,17 @@ def tile_memory_mb(config: Mapping) -> int:
         fc_width=model["fc_width"],
     )
     return math.ceil(1.25 * terms["total"] / 2**20)
+
+
+def complete_windows(blank: np.ndarray, window_px: int) -> np.ndarray:
+    """(h, w) bool: the window centred on the pixel lies inside ``blank`` and has no blank pixel.
+
+    blank: (h, w) bool, True where a pixel has no data (mask bit 1, or NaN in a band).
+    Uses the background cutouts' :func:`~starclusters.backgrounds.cutouts.valid_centres`
+    (one block over the whole array, no masked pixel allowed), so detection windows and
+    training backgrounds follow one convention. Such windows are the only ones the network
+    saw in training.
+    """
+    blank = np.asarray(blank, dtype=bool)
+    one_block = np.zeros((1, 1), np.int8)
+    return valid_centres(blank, one_block, max(blank.shape), window_px, 0.0) == 0

@@ -33,14 +33,3 @@ def validation_outputs():
         name=list(VALIDATION),
         file=names,
     )
-
-
-def image_runtime(wildcards, input, attempt):
-    """Minutes of the value maps of a whole image in one job (validation_maps): its side
-    from the size of its float32 bands."""
-    pixels = input.size_mb * 2**20 / (4 * len(BANDS) + 1)
-    side = math.ceil(math.sqrt(pixels))
-    seconds = SECONDS_PER_INPUT_MB * input.size_mb + network_seconds(
-        detect_flops(side, side), DETECT.device
-    )
-    return runtime_minutes(seconds, attempt)

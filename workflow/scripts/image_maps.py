@@ -1,10 +1,13 @@
-"""Rule validation_maps: unpack, call the library, write."""
+"""Rules validation_maps and artificial_maps (maps_jobs: per_layer): the maps of a whole
+image in one job. Unpack, call the library, write."""
 
 from starclusters.detect.settings import DetectSettings
 from starclusters.detect.stage import detect_images
-from starclusters.logs import setup_logging
+from starclusters.logs import setup_logging, tune_allocator, use_threads
 
 setup_logging(snakemake.log[0])
+tune_allocator()
+use_threads(snakemake.threads)
 config = snakemake.params.config
 detect_images(
     snakemake.input.model,
