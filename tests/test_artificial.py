@@ -615,3 +615,7 @@ def test_the_reference_draw_fills_the_node_and_changes_no_other_mock(
     )
     np.testing.assert_array_equal(stamps[~at_node], plain_stamps[:k])
     assert stamps[at_node].sum(axis=(1, 2, 3)).min() > 0
+    from starclusters.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="artificial.reference"):
+        render_artificial_mocks(2, 99, n, **common, reference_fraction=0.3)

@@ -133,6 +133,10 @@ def render_artificial_mocks(
     at_node = reference_sites(seed, shard, n_sites, reference_fraction)
     parts = [(~at_node, seed, mocks, population.log_ages_yr, keep)]
     if at_node.any():
+        if reference is None:
+            raise ConfigError(
+                "artificial.draw.reference_fraction: > 0 needs the artificial.reference node"
+            )
         node_ages, node_mocks = reference_box(reference, population.log_ages_yr, mocks)
         parts.append((at_node, reference_seed(seed), node_mocks, node_ages, None))
     stamps, rows = None, [None] * n_sites

@@ -29,11 +29,7 @@ from starclusters.artificial.grid import (
     layer_offset_px,
     search_mask,
 )
-from starclusters.artificial.inject import (
-    artificial_seed,
-    compose_rng,
-    inject_mocks,
-)
+from starclusters.artificial.inject import artificial_seed, compose_rng, inject_mocks
 from starclusters.artificial.matching import match_artificial
 from starclusters.artificial.recall import metrics_table, recall_table
 from starclusters.artificial.settings import draw_settings
