@@ -269,7 +269,7 @@ def tile_runtime(wildcards, attempt):
 
 def image_runtime(wildcards, input, attempt):
     """Minutes of the value maps of a whole image in one job (validation_maps, and
-    artificial_maps with maps_jobs per_layer): its side from the size of its float32 bands."""
+    artificial_maps per layer): its side from the size of its float32 bands."""
     pixels = input.size_mb * 2**20 / (4 * len(BANDS) + 1)
     side = math.ceil(math.sqrt(pixels))
     seconds = SECONDS_PER_INPUT_MB * input.size_mb + network_seconds(
