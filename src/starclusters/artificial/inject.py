@@ -26,6 +26,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from starclusters.detect.tiles import window_start
+from starclusters.mocks.bank import hashed_seed
 from starclusters.mocks.compose import compose
 
 #: Stage number mixed into seeds so that stages never share random streams (the bank: 3).
@@ -46,15 +47,12 @@ def _layer_key(config_seed: int, seed_offset: int, layer: int) -> list[int]:
 
 def artificial_seed(config_seed: int, seed_offset: int = 0, layer: int = 0) -> int:
     """The seed that replaces the config seed when layer ``layer``'s mocks are drawn (63 bits)."""
-    state = np.random.SeedSequence(_layer_key(config_seed, seed_offset, layer))
-    words = state.generate_state(2, np.uint32)
-    return int(words[0]) << 31 | int(words[1] >> 1)
+    return hashed_seed(*_layer_key(config_seed, seed_offset, layer))
 
 
 def reference_seed(seed: int) -> int:
     """The seed of the reference-node mocks of a layer whose mocks have ``seed`` (63 bits)."""
-    words = np.random.SeedSequence([int(seed), REFERENCE_STREAM]).generate_state(2, np.uint32)
-    return int(words[0]) << 31 | int(words[1] >> 1)
+    return hashed_seed(seed, REFERENCE_STREAM)
 
 
 def compose_rng(config_seed: int, seed_offset: int = 0, layer: int = 0) -> np.random.Generator:

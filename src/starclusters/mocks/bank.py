@@ -26,11 +26,17 @@ log = logging.getLogger(__name__)
 MOCK_STAGE = 3
 
 
+def hashed_seed(*keys: int) -> int:
+    """One 63-bit seed hashed from the integers ``keys`` by numpy's SeedSequence: how every
+    stream of the project (mock draws, galaxy streams, artificial layers) gets its seed."""
+    state = np.random.SeedSequence([int(k) for k in keys]).generate_state(2, np.uint32)
+    return int(state[0]) << 31 | int(state[1] >> 1)
+
+
 def draw_seed(config_seed: int, stage: int, shard: int, draw: int) -> int:
     """Seed of the ``draw``-th attempt of shard ``shard`` of stage ``stage``: one 63-bit
     integer, reproducible alone (a stored seed redraws its stamp)."""
-    state = np.random.SeedSequence([config_seed, stage, shard, draw]).generate_state(2, np.uint32)
-    return int(state[0]) << 31 | int(state[1] >> 1)
+    return hashed_seed(config_seed, stage, shard, draw)
 
 
 def mock_seed(config_seed: int, shard: int, draw: int) -> int:

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from starclusters.errors import ConfigError
-from starclusters.mocks.bank import draw_stars
+from starclusters.mocks.bank import draw_stars, hashed_seed
 from starclusters.mocks.eff import sample_positions
 from starclusters.mocks.params import draw_eff
 from starclusters.photometry.population import StellarPopulation, magnitude_from_counts
@@ -51,10 +51,7 @@ NATAL_FADE_LOG_AGE_YR = (6.6, 7.2)
 
 def stream_seed(base_seed: int, *keys: int) -> int:
     """A 63-bit seed for stream ``keys`` of a galaxy seeded with ``base_seed`` (reproducible alone)."""
-    state = np.random.SeedSequence([int(base_seed), *[int(k) for k in keys]]).generate_state(
-        2, np.uint32
-    )
-    return int(state[0]) << 31 | int(state[1] >> 1)
+    return hashed_seed(base_seed, *keys)
 
 
 def sample_radius(
