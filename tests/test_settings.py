@@ -215,25 +215,7 @@ def test_jobs_that_load_no_network_import_no_torch():
     assert out.stdout.strip() == "[]", f"{sorted(modules)} import {out.stdout}"
 
 
-#: Presets that fail the config check, with why (a strict xfail: fixing one fails the test).
-BROKEN_PRESETS = {
-    "m31_phat.yaml": "the default's synthetic validation galaxies have no exposure time for "
-    "the PHAT band F475W, and a preset cannot remove them (configs merge by mapping)",
-}
-
-
-@pytest.mark.parametrize(
-    "preset",
-    [
-        pytest.param(
-            path.name,
-            marks=pytest.mark.xfail(strict=True, reason=BROKEN_PRESETS[path.name])
-            if path.name in BROKEN_PRESETS
-            else (),
-        )
-        for path in sorted((REPO / "config").glob("*.yaml"))
-    ],
-)
+@pytest.mark.parametrize("preset", [path.name for path in sorted((REPO / "config").glob("*.yaml"))])
 def test_every_preset_passes_the_config_check(preset):
     """``python -m starclusters.config config/<preset>`` (what ``make run CONFIG=...`` runs
     first): each preset merged over the default passes the schema and every stage's check."""

@@ -43,6 +43,18 @@ def test_no_section_means_no_validation_galaxies(config):
     assert validation_galaxies(config) == {}
 
 
+def test_a_null_section_removes_the_defaults_galaxies(default_config):
+    """A preset's ``validation: {galaxies: null}`` over the default (merged as Snakemake
+    merges config files) passes the schema and leaves no validation galaxy."""
+    from starclusters.config import merge, validate_config
+
+    config = merge(default_config, {"validation": {"galaxies": None}})
+    validate_config(config)
+    assert validation_galaxies(config) == {}
+    # an empty mapping merges into the default's and keeps them: why null is the switch
+    assert validation_galaxies(merge(default_config, {"validation": {"galaxies": {}}}))
+
+
 @pytest.mark.parametrize(
     ("galaxies", "message"),
     [
