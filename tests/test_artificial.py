@@ -291,6 +291,9 @@ def _matches(n_each=4):
                     "av_mag": 3.0,  # on the top edge: counts in the last bin
                     "log_rh_arcsec": -1.0,
                     "log_visibility": 1.0,
+                    "visibility": 10.0,
+                    "mag_F336W": 23.0,
+                    "mag_F814W": 22.0,
                     "on_arm": on_arm,
                     "recovered_3px": bool(hit),
                     "recovered_6px": True,
@@ -379,6 +382,39 @@ def test_reference_node_recall_and_binomial_uncertainty():
     rows = table[table["region"] == "all"].set_index("kind")
     assert rows.loc["total", "n_injected"] == len(matches) - 4
     assert rows.loc["age_mass", "n_injected"] == len(matches)
+
+
+def test_reference_node_recall_of_visible_and_bank_cut_mocks():
+    """The node's recall also for the clearly visible mocks (visibility > 5) and for those
+    the bank's magnitude cut keeps (the thesis' test mocks), each of its own mocks only."""
+    matches = _matches()  # at the node (7.0, 3.6): recovered 1, 1, 0, 0
+    node = (matches["log_age_yr"] == 7.0) & (matches["log_mass_msun"] == 3.6)
+    index = np.flatnonzero(node)
+    matches.loc[index[2], "visibility"] = 2.0  # a missed one is faint
+    matches.loc[index[3], "mag_F814W"] = 23.5  # the other fails the F814W < 23 cut
+    reference = {"log_age_yr": 7.0, "log_mass_msun": 3.75, "half_width_dex": 0.25}
+    cut = {"magnitude_limits": {"F336W": 24.0, "F814W": 23.0}, "magnitude_cut": "all"}
+    metrics = metrics_table(matches, reference, [3.0], bank_cut=cut)
+    rows = metrics[metrics["region"] == "all"].set_index("metric")
+    assert rows.loc["reference_recall", "value"] == 0.5
+    assert (
+        rows.loc["reference_recall_visible", "n"],
+        rows.loc["reference_recall_visible", "value"],
+    ) == (3, pytest.approx(2 / 3))
+    assert (
+        rows.loc["reference_recall_bank_cut", "n"],
+        rows.loc["reference_recall_bank_cut", "value"],
+    ) == (3, pytest.approx(2 / 3))
+    # "any": brighter than one limit is enough, so every node mock passes
+    cut_any = cut | {"magnitude_cut": "any"}
+    rows_any = metrics_table(matches, reference, [3.0], bank_cut=cut_any).set_index(
+        ["metric", "region"]
+    )
+    assert rows_any.loc[("reference_recall_bank_cut", "all"), "n"] == 4
+    # without the bank's cut there is no such row
+    assert "reference_recall_bank_cut" not in set(
+        metrics_table(matches, reference, [3.0])["metric"]
+    )
 
 
 def test_parameter_errors_of_recovered_mocks():

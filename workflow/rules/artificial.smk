@@ -334,6 +334,7 @@ rule artificial_recall:
         runtime=job_runtime(),
     params:
         artificial=artificial_recall_settings(),
+        bank_cut=bank_cut_settings(),
     script:
         "../scripts/artificial_recall.py"
 

@@ -34,11 +34,8 @@ rule baseline_photometry:
         runtime=job_runtime(),
     params:
         bands=BANDS,
-        photometry={
-            "vega_zeropoint_mag": band_subset(PHOT["vega_zeropoint_mag"]),
-            "magnitude_limits": band_subset(PHOT["magnitude_limits"]),
-            "magnitude_cut": PHOT["magnitude_cut"],
-        },
+        photometry={"vega_zeropoint_mag": band_subset(PHOT["vega_zeropoint_mag"])}
+        | bank_cut_settings(),
         baseline=config["baseline"],
         seed=config["seed"],
     script:

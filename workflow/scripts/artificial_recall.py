@@ -11,4 +11,5 @@ make_recall(
     snakemake.output.metrics,
     snakemake.output.recall_map,
     snakemake.output.recall_parameters,
+    bank_cut=snakemake.params.bank_cut,
 )

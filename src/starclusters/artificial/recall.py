@@ -51,6 +51,9 @@ RECALL_COLUMNS = (
     "recall_lo",
     "recall_hi",
 )
+#: True visibility (thesis eq. 3.2) above which a mock is clearly visible: issue 13's upper
+#: bin, the scorecard diagnosis' "visibility > 5".
+CLEARLY_VISIBLE = 5.0
 #: Columns of the metrics table (uncertainty: binomial σ; lower, upper: Wilson interval).
 METRICS_COLUMNS = (
     "metric",
@@ -185,13 +188,17 @@ def recall_table(
 
 
 def reference_recall(
-    matches: pd.DataFrame, reference: Mapping, radii_px: Sequence[float]
+    matches: pd.DataFrame,
+    reference: Mapping,
+    radii_px: Sequence[float],
+    subset: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Recall of the mocks near the reference node, per region and radius.
 
     reference: log_age_yr, log_mass_msun (the node; thesis abstract: log t = 7, log M = 4,
     recall ~90 %) and half_width_dex: mocks with |log t − node| ≤ half width and
-    |log M − node| ≤ half width count. One row per (region, radius): n_injected,
+    |log M − node| ≤ half width count. subset: (N,) bool, only these mocks (e.g.
+    :func:`reference_subsets`); None: all. One row per (region, radius): n_injected,
     n_recovered and :func:`binomial_recall`.
     """
     half = float(reference["half_width_dex"])
@@ -200,6 +207,8 @@ def reference_recall(
     ) & (
         np.abs(matches["log_mass_msun"].to_numpy(float) - float(reference["log_mass_msun"])) <= half
     )
+    if subset is not None:
+        near = near & np.asarray(subset, bool)
     rows = []
     for region, selected in regions_of(matches).items():
         part = matches[near & selected]
@@ -246,14 +255,40 @@ def parameter_errors(matches: pd.DataFrame, radius_px: float) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def reference_subsets(matches: pd.DataFrame, bank_cut: Mapping | None = None) -> dict:
+    """Subsets of the mocks whose recall at the reference node the metrics also give:
+    metric name -> (N,) bool.
+
+    ``reference_recall_visible``: true visibility above :data:`CLEARLY_VISIBLE` (issue 13's
+    "clearly visible" bin). ``reference_recall_bank_cut``: the mocks the bank's magnitude
+    cut keeps (their realised ``mag_<band>`` brighter than ``bank_cut["magnitude_limits"]``,
+    combined by ``bank_cut["magnitude_cut"]``, :func:`~starclusters.mocks.priors.passes_cuts`):
+    the thesis' test mocks were cut so (§4.1: F336W < 24, F438W < 23.5, F814W < 23), and
+    its ~90 % at the node is their recall. Only with ``bank_cut``.
+    """
+    out = {"reference_recall_visible": matches["visibility"].to_numpy(float) > CLEARLY_VISIBLE}
+    if bank_cut is not None:
+        from starclusters.mocks.priors import passes_cuts
+
+        out["reference_recall_bank_cut"] = passes_cuts(
+            matches, bank_cut["magnitude_limits"], bank_cut.get("magnitude_cut", "all")
+        )
+    return out
+
+
 def metrics_table(
-    matches: pd.DataFrame, reference: Mapping, radii_px: Sequence[float]
+    matches: pd.DataFrame,
+    reference: Mapping,
+    radii_px: Sequence[float],
+    bank_cut: Mapping | None = None,
 ) -> pd.DataFrame:
     """The small metrics table ``artificial/metrics.parquet``: long, one value per row.
 
     Columns :data:`METRICS_COLUMNS`. Metrics: recall (the mocks of the grid draw,
-    :func:`grid_draw`) and reference_recall (every mock at the node of
-    :func:`reference_recall`), with the binomial σ as uncertainty and the Wilson interval
+    :func:`grid_draw`), reference_recall (every mock at the node of
+    :func:`reference_recall`) and the node's recall of the subsets of
+    :func:`reference_subsets` (bank_cut: ``magnitude_limits`` and ``magnitude_cut`` of the
+    ``photometry`` section), with the binomial σ as uncertainty and the Wilson interval
     (lower, upper); bias_<parameter> and scatter_<parameter> of the grid draw's mocks
     recovered within the primary radius (uncertainty, lower, upper NaN).
     """
@@ -266,9 +301,11 @@ def metrics_table(
             stats = binomial_recall(int(recovered.sum()), int(selected.sum()))
             interval = tuple(float(stats[c]) for c in RECALL_COLUMNS[-4:])
             rows.append(("recall", region, radius, *interval, int(selected.sum()), ""))
-    for row in reference_recall(matches, reference, radii_px).itertuples(index=False):
-        interval = (row.recall, row.recall_err, row.recall_lo, row.recall_hi)
-        rows.append(("reference_recall", row.region, row.radius_px, *interval, row.n_injected, ""))
+    subsets = {"reference_recall": None} | reference_subsets(matches, bank_cut)
+    for name, subset in subsets.items():
+        for row in reference_recall(matches, reference, radii_px, subset).itertuples(index=False):
+            interval = (row.recall, row.recall_err, row.recall_lo, row.recall_hi)
+            rows.append((name, row.region, row.radius_px, *interval, row.n_injected, ""))
     primary = float(radii_px[0])
     for row in parameter_errors(matches[drawn], primary).itertuples(index=False):
         for what, value in (("bias", row.median_bias), ("scatter", row.scatter)):

@@ -459,11 +459,15 @@ def make_recall(
     metrics_path: str | os.PathLike,
     map_path: str | os.PathLike,
     parameters_path: str | os.PathLike,
+    bank_cut: Mapping | None = None,
 ) -> pd.DataFrame:
     """Write the recall table, the metrics table and Figs. 4.3a and 4.3b–g; returns the metrics.
 
     section: the ``artificial`` config section (match_radii_px, recall_bins, spatial_bin_px,
-    spatial_max_log_mass_msun, reference).
+    spatial_max_log_mass_msun, reference). bank_cut: ``magnitude_limits`` and
+    ``magnitude_cut`` of the ``photometry`` section, for the node's recall of the mocks the
+    bank's cut keeps (:func:`~starclusters.artificial.recall.reference_subsets`); None: not
+    given.
     """
     from starclusters.artificial.plots import plot_recall_map, plot_recall_parameters
 
@@ -476,9 +480,9 @@ def make_recall(
     edges = spatial_edges(shape, int(section["spatial_bin_px"]))
     max_mass = float(section["spatial_max_log_mass_msun"])
     recall = recall_table(matches, recall_bins(section), radii, edges, max_mass)
-    metrics = metrics_table(matches, section["reference"], radii)
+    metrics = metrics_table(matches, section["reference"], radii, bank_cut)
     for row in metrics.itertuples(index=False):
-        if row.metric in ("recall", "reference_recall") and row.region == "all":
+        if "recall" in row.metric and row.region == "all":
             log.info(
                 "%s (%s, ≤ %g px): %.3f ± %.3f of %d",
                 row.metric,
@@ -509,8 +513,10 @@ def make_recall(
         metrics,
         {
             **common,
-            "what": "recall overall and at the reference node, parameter errors of recovered mocks",
+            "what": "recall overall and at the reference node (all, clearly visible, and "
+            "passing the bank's magnitude cut), parameter errors of recovered mocks",
             "reference": dict(section["reference"]),
+            "bank_cut": dict(bank_cut or {}),
             "scatter": "1.4826 x median absolute deviation of (derived - true)",
         },
     )

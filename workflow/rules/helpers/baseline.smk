@@ -9,8 +9,8 @@ BASELINE_FITS = ("grid", "library")
 
 def baseline_photometry_config():
     """The `photometry` keys the classical peer's SED fits use (the stellar population's)."""
-    return {key: PHOT[key] for key in ("distance_mpc", "imf", "extinction")} | {
-        "vega_zeropoint_mag": band_subset(PHOT["vega_zeropoint_mag"]),
-        "magnitude_limits": band_subset(PHOT["magnitude_limits"]),
-        "magnitude_cut": PHOT["magnitude_cut"],
-    }
+    return (
+        {key: PHOT[key] for key in ("distance_mpc", "imf", "extinction")}
+        | {"vega_zeropoint_mag": band_subset(PHOT["vega_zeropoint_mag"])}
+        | bank_cut_settings()
+    )

@@ -33,11 +33,8 @@ def mock_config():
         "pixel_scale_arcsec": config["pixel_scale_arcsec"],
         "window_px": config["window_px"],
         "photometry": {key: PHOT[key] for key in ("distance_mpc", "imf", "extinction")}
-        | {
-            "vega_zeropoint_mag": band_subset(PHOT["vega_zeropoint_mag"]),
-            "magnitude_limits": band_subset(PHOT["magnitude_limits"]),
-            "magnitude_cut": PHOT["magnitude_cut"],
-        },
+        | {"vega_zeropoint_mag": band_subset(PHOT["vega_zeropoint_mag"])}
+        | bank_cut_settings(),
         "psf": {key: PSF[key] for key in ("oversampling", "core_radius_px")},
         # the number of shards changes which shards exist, not what one holds
         "mocks": {k: v for k, v in config["mocks"].items() if k != "n_shards"},

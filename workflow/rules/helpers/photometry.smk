@@ -15,6 +15,15 @@ def isochrone_inputs(wildcards):
     return files
 
 
+def bank_cut_settings():
+    """The bank's magnitude cut: `photometry.magnitude_limits` of the configured bands and
+    how they combine (`photometry.magnitude_cut`), for every rule that applies it."""
+    return {
+        "magnitude_limits": band_subset(PHOT["magnitude_limits"]),
+        "magnitude_cut": PHOT["magnitude_cut"],
+    }
+
+
 def photometry_outputs():
     """The photometry stage's products for the configured galaxy."""
     return expand(
