@@ -232,6 +232,40 @@ def compare_ssp_colours(
     return pd.DataFrame(rows)
 
 
+#: Ages whose near-UV light A stars make (log t / yr), over which BC03's own spectra give
+#: how an HST colour follows the native U−B (:func:`native_sensitivity`).
+A_STAR_AGES = (7.6, 8.6)
+
+
+def native_sensitivity(
+    table: pd.DataFrame,
+    bc03_z: float,
+    colour: tuple[str, str],
+    native: tuple[str, str] = ANCHOR_COLOURS["U-B"],
+    log_ages_yr: tuple[float, float] = A_STAR_AGES,
+) -> float:
+    """d colour / d native colour of BC03's own SSPs at ``bc03_z``: the slope of a
+    straight-line fit over the ages within ``log_ages_yr`` (inclusive).
+
+    colour, native: (blue curve, red curve) of the table. No HST synthesis is involved on
+    either side, so the slope is a property of the spectra: F336W lies wholly below the
+    Balmer jump, Johnson U straddles it, and for A-star populations F336W−F438W changes
+    1.7 times as fast as U−B (docs/reference_comparison.md). A model difference in U−B
+    (tracks, atmospheres) therefore shows in F336W−F438W amplified by that factor; what
+    remains of Δ(colour) after slope × Δ(native) is the synthesis' own part.
+    """
+    rows = table[np.isclose(table["bc03_z"], float(bc03_z))]
+    lo, hi = log_ages_yr
+    rows = rows[(rows["log_age_yr"] >= lo - 1e-6) & (rows["log_age_yr"] <= hi + 1e-6)]
+    if len(rows) < 3:
+        raise ValueError(f"fewer than 3 BC03 ages at Z = {bc03_z} within {log_ages_yr}")
+
+    def of(pair):
+        return (rows[f"abs_mag_{pair[0]}"] - rows[f"abs_mag_{pair[1]}"]).to_numpy(float)
+
+    return float(np.polyfit(of(native), of(colour), 1)[0])
+
+
 def light_fractions(
     iso: pd.DataFrame, imf: BrokenPowerLawIMF, band: str, log_teff_cool: float = 3.7
 ) -> dict[str, float]:
