@@ -121,6 +121,10 @@ def test_metrics_on_a_hand_made_table():
     assert metric(m, "class", "frac_above_0.5", "backgrounds") == 0.0
     assert metric(m, "age_av_mass", "hpd68_coverage") == 1.0
     assert metric(m, "visibility", "hpd95_coverage") == 1.0
+    # every mock (p 0.9, visibility 100) kept, every background cut: J = 1 up to class 0.9
+    assert metric(m, "thresholds", "youden_j", "derived") == 1.0
+    assert metric(m, "thresholds", "class_threshold", "derived") == pytest.approx(0.895)
+    assert metric(m, "thresholds", "youden_j", "thesis") == 0.0  # 0.9 is below the thesis' 0.95
 
 
 def test_predict_is_preprocess_network_probabilities_decode(model):

@@ -43,6 +43,7 @@ from starclusters.model.codec import ParameterGrids
 from starclusters.model.data import TrainingData
 from starclusters.model.inference import predict
 from starclusters.model.network import ClusterNetwork
+from starclusters.model.thresholds import rates, youden_thresholds
 from starclusters.sections import dataclass_from_config
 from starclusters.stats import error_statistics
 
@@ -70,6 +71,9 @@ YOUNG_LOG_AGE_YR = 8.0
 #: Thesis §4.3.1: the class threshold of its candidates (p_cluster of a star group above it
 #: would make a candidate).
 THESIS_CLASS_THRESHOLD = 0.95
+#: Thesis §4.2.3: the visibility threshold of its candidates; the thresholds rows of the
+#: metrics ask which cut best keeps the test mocks above it (:mod:`.thresholds`).
+THESIS_VISIBILITY_THRESHOLD = 2.5
 #: Thesis §3.3.1 95 % error bounds on M83 (for the figure and the docs).
 THESIS_BOUND95 = {"log_age_yr": 0.9, "av_mag": 1.4, "log_mass_msun": 0.4, "log_rh_arcsec": 0.2}
 
@@ -312,8 +316,13 @@ def score_test_set(table: pd.DataFrame) -> pd.DataFrame:
     bound95_abs, median_bias, scatter_68 (half the 16–84 % range) of derived − true;
     roc_auc, frac_above_0.5 (class); hpd68_coverage, hpd95_coverage (calibration). Star-group
     rows (``is_star_group``) count in none of these; with them, class/star_groups gets n,
-    frac_above_0.5 and frac_above_0.95 (:data:`THESIS_CLASS_THRESHOLD`).
+    frac_above_0.5 and frac_above_0.95 (:data:`THESIS_CLASS_THRESHOLD`). Quantity
+    "thresholds": subset "derived", the catalogue cut that best separates mocks of true
+    visibility > 2.5 from all other windows, star groups included (class_threshold,
+    visibility_threshold, youden_j, tpr, fpr; :func:`~.thresholds.youden_thresholds`), and
+    subset "thesis", the same rates at the thesis' 0.95 and 2.5.
     """
+    everything = table
     groups = star_group_mask(table)
     star_groups, table = table[groups], table[~groups]
     mocks = table[table["is_cluster"].to_numpy(bool)]
@@ -347,6 +356,7 @@ def score_test_set(table: pd.DataFrame) -> pd.DataFrame:
         add("class", "star_groups", "n", len(p_groups))
         add("class", "star_groups", "frac_above_0.5", np.mean(p_groups > 0.5))
         add("class", "star_groups", "frac_above_0.95", np.mean(p_groups > THESIS_CLASS_THRESHOLD))
+    _add_thresholds(everything, add)
     for grid in CALIBRATED:
         level = mocks[f"hpd_level_{grid}"].to_numpy(float)
         level = level[np.isfinite(level)]
@@ -354,6 +364,31 @@ def score_test_set(table: pd.DataFrame) -> pd.DataFrame:
             value = np.mean(level < alpha) if level.size else np.nan
             add(grid, "all", f"hpd{round(alpha * 100)}_coverage", value)
     return pd.DataFrame(rows, columns=["quantity", "subset", "metric", "value", "unit"])
+
+
+def _add_thresholds(table: pd.DataFrame, add) -> None:
+    """The thresholds rows of :func:`score_test_set`: the (class, visibility) pair that best
+    keeps the mocks of true visibility above the thesis' 2.5 apart from every other window
+    (backgrounds, star groups, fainter mocks), and the thesis' own pair's rates."""
+    positive = table["is_cluster"].to_numpy(bool) & (
+        table["visibility_true"].to_numpy(float) > THESIS_VISIBILITY_THRESHOLD
+    )
+    if not positive.any() or positive.all():
+        return
+    p = table["p_cluster"].to_numpy(float)
+    visibility = table["visibility"].to_numpy(float)
+    best = youden_thresholds(p, visibility, positive)
+    add("thresholds", "derived", "class_threshold", best.class_threshold)
+    add("thresholds", "derived", "visibility_threshold", best.visibility_threshold)
+    add("thresholds", "derived", "youden_j", best.youden_j)
+    add("thresholds", "derived", "tpr", best.true_positive_rate)
+    add("thresholds", "derived", "fpr", best.false_positive_rate)
+    tpr, fpr = rates(p, visibility, positive, THESIS_CLASS_THRESHOLD, THESIS_VISIBILITY_THRESHOLD)
+    add("thresholds", "thesis", "class_threshold", THESIS_CLASS_THRESHOLD)
+    add("thresholds", "thesis", "visibility_threshold", THESIS_VISIBILITY_THRESHOLD)
+    add("thresholds", "thesis", "youden_j", tpr - fpr)
+    add("thresholds", "thesis", "tpr", tpr)
+    add("thresholds", "thesis", "fpr", fpr)
 
 
 def metric(metrics: pd.DataFrame, quantity: str, metric_name: str, subset: str = "all") -> float:

@@ -107,7 +107,9 @@ def plot_class_visibility(
     (and star groups, the hard negatives, when the table has them).
 
     Marginal histograms (log counts) of class on top and visibility on the right; top
-    right: true vs derived visibility of the mocks with the 95 % bounds.
+    right: true vs derived visibility of the mocks with the 95 % bounds. The thesis'
+    catalogue cut (class 0.95, visibility 2.5, dashed) and the one derived from this test
+    (dotted, :mod:`~starclusters.model.thresholds`) bound the windows a catalogue keeps.
     """
     is_cl = table["is_cluster"].to_numpy(bool)
     is_group = star_group_mask(table)
@@ -140,6 +142,14 @@ def plot_class_visibility(
         )
     ax.set(yscale="log", xlabel="derived class (p cluster)", ylabel="derived visibility")
     ax.set_xlim(-0.02, 1.02)
+    top = 3 * max(float(np.nanmax(vis)), 10.0)
+    for subset, style in (("thesis", "--"), ("derived", ":")):
+        c = metric(metrics, "thresholds", "class_threshold", subset)
+        v = metric(metrics, "thresholds", "visibility_threshold", subset)
+        j = metric(metrics, "thresholds", "youden_j", subset)
+        if np.isfinite(c) and np.isfinite(v):  # the catalogue's cut: the box to the upper right
+            ax.plot([c, c, 1.02], [top, v, v], "k" + style, lw=1.2)
+            ax.plot([], [], "k" + style, label=f"{subset} cut ({c:.3g}, {v:.3g}), J {j:.3f}")
     auc = metric(metrics, "class", "roc_auc")
     ax.legend(loc="lower right", title=f"ROC AUC {auc:.3f}", markerscale=3)
     ax_top.set_ylabel("windows")
