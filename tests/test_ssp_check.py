@@ -75,12 +75,10 @@ U_COLOURS = ("F336W-F438W", "F336W-F475W")
 U_BOUND_MAG = 0.2
 
 
-def hst_comparison(default_config, bc03, z):
-    """The project's HST (and native Johnson-Cousins) colours against BC03 at CHECK_AGES[z]."""
-    ages = CHECK_AGES[z]
-    for age in ages:
-        assert any(lo - 1e-6 <= age <= hi + 1e-6 for lo, hi in TRACKS_AGREE[z])
-    comp = compare_ssp_colours(
+def both_colours(default_config, bc03, z, ages):
+    """The project's HST and native Johnson-Cousins colours against BC03's at ``ages``,
+    both models at metallicity ``z``."""
+    return compare_ssp_colours(
         default_config["photometry"],
         ages,
         metallicity_z=z,
@@ -88,6 +86,14 @@ def hst_comparison(default_config, bc03, z):
         table=bc03,
         colours={**COLOURS, **ANCHOR_COLOURS},
     )
+
+
+def hst_comparison(default_config, bc03, z):
+    """The project's HST (and native Johnson-Cousins) colours against BC03 at CHECK_AGES[z]."""
+    ages = CHECK_AGES[z]
+    for age in ages:
+        assert any(lo - 1e-6 <= age <= hi + 1e-6 for lo, hi in TRACKS_AGREE[z])
+    comp = both_colours(default_config, bc03, z, ages)
     assert comp["project_z"].iloc[0] == pytest.approx(z)
     native = comp[comp["colour"].isin(list(ANCHOR_COLOURS))]
     assert native["delta"].abs().max() <= NATIVE_AGREEMENT_MAG, native.to_string()
@@ -133,14 +139,7 @@ def test_ultraviolet_differences_are_the_tracks_u_minus_b_amplified(default_conf
     of F336W−F438W is the native U−B difference (PARSEC's own magnitudes, no synthesis)
     times the slope BC03's own spectra give the two colours (F336W lies below the Balmer
     jump, U straddles it), to within SYNTHESIS_BOUND_MAG, at both metallicities."""
-    comp = compare_ssp_colours(
-        default_config["photometry"],
-        A_STAR_CHECK_AGES,
-        metallicity_z=z,
-        bc03_z=z,
-        table=bc03,
-        colours={**COLOURS, **ANCHOR_COLOURS},
-    )
+    comp = both_colours(default_config, bc03, z, A_STAR_CHECK_AGES)
     delta = comp.pivot_table(index="log_age_yr", columns="colour", values="delta")
     for label, bound in SYNTHESIS_BOUND_MAG.items():
         slope = native_sensitivity(bc03, z, COLOURS[label])
