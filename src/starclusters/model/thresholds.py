@@ -1,7 +1,7 @@
 """Catalogue thresholds derived from the held-out mock test (issue 13).
 
-The thesis cuts its candidates at class > 0.95 and visibility > 2.5 (§4.2.3), values chosen
-for its network by eye on Fig. 4.2. A network of another size or training may want
+The thesis cuts its candidates at class > 0.95 and visibility > 2.5 (§4.2.3, Fig. 4.2), the
+values it chose for its own network. A network of another size or training may want
 others. :func:`youden_thresholds` finds, on a scored test set, the pair (class threshold,
 visibility threshold) that best separates *clusters with a true visibility above a
 target* from everything else (bare backgrounds, star groups, fainter mocks), by Youden's
