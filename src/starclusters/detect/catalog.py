@@ -29,12 +29,14 @@ import pandas as pd
 from starclusters.detect.peaks import WEIGHT_WINDOW_PX
 from starclusters.errors import ConfigError, InputFileError
 from starclusters.io import atomic_path
+from starclusters.model.thresholds import THESIS_CLASS_THRESHOLD, THESIS_VISIBILITY_THRESHOLD
 
 #: Arcseconds per radian.
 ARCSEC_PER_RAD = 180.0 / math.pi * 3600.0
-#: The thesis' candidate thresholds (§4.2.3, Fig. 4.2).
-CLASS_THRESHOLD = 0.95
-VISIBILITY_THRESHOLD = 2.5
+#: The thesis' candidate thresholds (§4.2.3, Fig. 4.2), defined with the held-out test's
+#: derivation of them (:mod:`starclusters.model.thresholds`).
+CLASS_THRESHOLD = THESIS_CLASS_THRESHOLD
+VISIBILITY_THRESHOLD = THESIS_VISIBILITY_THRESHOLD
 #: Smallest circle drawn in the region file, arcsec (unresolved candidates stay visible).
 MIN_REGION_RADIUS_ARCSEC = 0.1
 #: Derived values of a candidate (the weighted parameters and the physical quantities).

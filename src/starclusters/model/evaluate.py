@@ -43,7 +43,12 @@ from starclusters.model.codec import ParameterGrids
 from starclusters.model.data import TrainingData
 from starclusters.model.inference import predict
 from starclusters.model.network import ClusterNetwork
-from starclusters.model.thresholds import rates, youden_thresholds
+from starclusters.model.thresholds import (
+    THESIS_CLASS_THRESHOLD,
+    THESIS_VISIBILITY_THRESHOLD,
+    rates,
+    youden_thresholds,
+)
 from starclusters.sections import dataclass_from_config
 from starclusters.stats import error_statistics
 
@@ -68,12 +73,6 @@ CALIBRATED = ("age_av_mass", *GRID_3D, "log_rh_arcsec", "visibility")
 HPD_LEVELS = (0.68, 0.95)
 #: Age below which the thesis finds no systematic age errors (log10 yr, §3.3.1).
 YOUNG_LOG_AGE_YR = 8.0
-#: Thesis §4.3.1: the class threshold of its candidates (p_cluster of a star group above it
-#: would make a candidate).
-THESIS_CLASS_THRESHOLD = 0.95
-#: Thesis §4.2.3: the visibility threshold of its candidates; the thresholds rows of the
-#: metrics ask which cut best keeps the test mocks above it (:mod:`.thresholds`).
-THESIS_VISIBILITY_THRESHOLD = 2.5
 #: Thesis §3.3.1 95 % error bounds on M83 (for the figure and the docs).
 THESIS_BOUND95 = {"log_age_yr": 0.9, "av_mag": 1.4, "log_mass_msun": 0.4, "log_rh_arcsec": 0.2}
 

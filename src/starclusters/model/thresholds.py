@@ -23,6 +23,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+#: The thesis' catalogue cut (§4.2.3, Fig. 4.2): class and visibility thresholds. The one
+#: definition; :mod:`starclusters.detect.catalog` applies it by default.
+THESIS_CLASS_THRESHOLD = 0.95
+THESIS_VISIBILITY_THRESHOLD = 2.5
 #: Class thresholds searched: 0.5 to 0.995 in steps of 0.005.
 CLASS_GRID = np.round(np.arange(0.5, 0.99501, 0.005), 3)
 #: Visibility thresholds searched: 1 to 10, 40 per decade.
