@@ -216,12 +216,12 @@ def tile_maps(
     otherwise, whatever the mode. progress: the windows' counter shared by an image's
     tiles (default: the tile's own).
     """
+    from starclusters.model.inference import ESTIMATES
+
     window_px = model.spec.window_px
     blank, usable = usable_pixels(images, mask, window_px)
     # blank pixels never enter a window that is evaluated; zero them so no NaN is touched
     images = np.where(blank, np.float32(0), images) if blank.any() else images
-    from starclusters.model.inference import ESTIMATES
-
     maps = mode_function(settings.mode)(
         images,
         usable,
@@ -334,10 +334,10 @@ def detect_tile(
     The model is checked against it first. Memory: see
     :func:`~starclusters.detect.tiles.tile_memory_bytes` (logged with the measured peak).
     """
-    settings = DetectSettings.from_config(config["detect"])
-    bands = list(config["bands"])
     from starclusters.model.codec import ParameterGrids
 
+    settings = DetectSettings.from_config(config["detect"])
+    bands = list(config["bands"])
     grids = ParameterGrids.from_config(config.get("model", {}).get("grids"))
     model, grids, meta = load_detector(
         model_path,
@@ -540,9 +540,9 @@ def detect_images(
     :data:`~starclusters.detect.progress.LOG_EVERY_S` s
     (:class:`~starclusters.detect.progress.WindowProgress`).
     """
-    settings = settings or DetectSettings()
     from starclusters.model.checkpoint import load_model
 
+    settings = settings or DetectSettings()
     model, grids, meta = load_model(model_path, settings.device)
     settings = resolve_mode(settings, meta["spec"], str(model_path))
     bands = list(bands) if bands is not None else image_bands(band_paths, meta["bands"])
