@@ -73,3 +73,12 @@ def tune_allocator() -> bool:
     except (OSError, AttributeError):
         return False
     return all(mallopt(param, value) == 1 for param, value in MALLOPT.values())
+
+
+def setup_torch_job(path: str | os.PathLike | None, threads: int) -> None:
+    """What every workflow job that runs the network does first: :func:`setup_logging` to
+    ``path``, :func:`tune_allocator` before torch allocates, and :func:`use_threads` with
+    the rule's ``threads``."""
+    setup_logging(path)
+    tune_allocator()
+    use_threads(threads)

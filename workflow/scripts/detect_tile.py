@@ -1,11 +1,9 @@
 """Rules detect_tile and artificial_tile: unpack, call the library, write."""
 
 from starclusters.detect.stage import detect_tile
-from starclusters.logs import setup_logging, tune_allocator, use_threads
+from starclusters.logs import setup_torch_job
 
-setup_logging(snakemake.log[0])
-tune_allocator()
-use_threads(snakemake.threads)
+setup_torch_job(snakemake.log[0], snakemake.threads)
 detect_tile(
     list(snakemake.input.bands),
     snakemake.input.mask,

@@ -1,11 +1,9 @@
 """Rule detection_gallery: unpack, call the library, write."""
 
 from starclusters.detect.candidates_stage import make_gallery
-from starclusters.logs import setup_logging, tune_allocator, use_threads
+from starclusters.logs import setup_torch_job
 
-setup_logging(snakemake.log[0])
-tune_allocator()
-use_threads(snakemake.threads)
+setup_torch_job(snakemake.log[0], snakemake.threads)
 make_gallery(
     snakemake.input.candidates,
     snakemake.input.model,

@@ -1,7 +1,7 @@
 """Rule evaluate_model: unpack, call the library, write."""
 
 from starclusters.io import write_table
-from starclusters.logs import setup_logging, tune_allocator, use_threads
+from starclusters.logs import setup_torch_job
 from starclusters.model.plots import (
     plot_calibration,
     plot_class_visibility,
@@ -9,9 +9,7 @@ from starclusters.model.plots import (
 )
 from starclusters.model.stage import evaluate_model
 
-setup_logging(snakemake.log[0])
-tune_allocator()
-use_threads(snakemake.threads)
+setup_torch_job(snakemake.log[0], snakemake.threads)
 config = snakemake.params.config
 table, metrics = evaluate_model(
     snakemake.input.model,

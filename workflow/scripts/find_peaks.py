@@ -1,11 +1,9 @@
 """Rules find_peaks and artificial_peaks: unpack, call the library, write."""
 
 from starclusters.detect.candidates_stage import make_catalog, write_catalog
-from starclusters.logs import setup_logging, tune_allocator, use_threads
+from starclusters.logs import setup_torch_job
 
-setup_logging(snakemake.log[0])
-tune_allocator()
-use_threads(snakemake.threads)
+setup_torch_job(snakemake.log[0], snakemake.threads)
 peaks, candidates, meta = make_catalog(
     snakemake.input.maps,
     snakemake.params.detect,

@@ -3,11 +3,9 @@ image in one job. Unpack, call the library, write."""
 
 from starclusters.detect.settings import DetectSettings
 from starclusters.detect.stage import detect_images
-from starclusters.logs import setup_logging, tune_allocator, use_threads
+from starclusters.logs import setup_torch_job
 
-setup_logging(snakemake.log[0])
-tune_allocator()
-use_threads(snakemake.threads)
+setup_torch_job(snakemake.log[0], snakemake.threads)
 config = snakemake.params.config
 detect_images(
     snakemake.input.model,
