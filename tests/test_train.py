@@ -192,6 +192,29 @@ def test_checkpoint_refuses_other_config(tmp_path, data, grids):
     assert slim_meta["bands"] == list(BANDS)
 
 
+def test_seed_offset_trains_another_network_of_the_same_data(tmp_path, data, grids):
+    from starclusters.model import train as train_module
+
+    settings = _settings(epochs=1, steps_per_epoch=2)
+    base = train(SPEC, grids, data, settings, tmp_path / "a.pt", seed=5)
+    offset = _settings(epochs=1, steps_per_epoch=2, seed_offset=1)
+    other = train(SPEC, grids, data, offset, tmp_path / "b.pt", seed=5)
+    again = train(SPEC, grids, data, offset, tmp_path / "c.pt", seed=5)
+    first = next(iter(base.model.state_dict()))
+    assert not torch.equal(base.model.state_dict()[first], other.model.state_dict()[first])
+    for k, v in other.model.state_dict().items():
+        assert torch.equal(v, again.model.state_dict()[k]), k
+    assert other.meta["settings"]["seed_offset"] == 1
+    # offset 0 keeps the streams of the trainings made before the offset existed
+    run = dataclasses.make_dataclass("R", ["seed", "settings"])
+    assert train_module._entropy(run(5, settings), 1, 2, 0) == [5, 1, 2]
+    assert train_module._entropy(run(5, offset), 1, 2, 0) != [5, 1, 2]
+    with pytest.raises(ConfigError, match="train.seed_offset"):
+        train(SPEC, grids, data, settings, tmp_path / "b.pt", seed=5)
+    with pytest.raises(ConfigError, match="train.seed_offset"):
+        TrainSettings(seed_offset=-1)
+
+
 def test_settings_errors_name_the_key():
     with pytest.raises(ConfigError, match="train.batch_size"):
         TrainSettings(batch_size=1)

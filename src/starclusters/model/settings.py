@@ -33,7 +33,10 @@ class TrainSettings:
     rotations and flips; jitter_px: centring jitter of the mocks, px; calibration_jitter:
     σ of the per-band background flux factor (0 = off; thesis §3.3.1: 0.2);
     star_group_fraction: share of each batch's background half that carries a star group
-    (hard negatives, :mod:`starclusters.mocks.star_groups`; 0 = none).
+    (hard negatives, :mod:`starclusters.mocks.star_groups`; 0 = none); seed_offset: picks
+    another independent training of the same data (weight initialisation, validation set,
+    batch draws, dropout) — 0 keeps the config seed's own streams; two trainings that
+    differ only in it measure the spread of training alone.
 
     Invalid values raise ConfigError naming ``train.<key>``.
     """
@@ -49,6 +52,7 @@ class TrainSettings:
     jitter_px: int = 2
     calibration_jitter: float = 0.0
     star_group_fraction: float = 0.0
+    seed_offset: int = 0
 
     def __post_init__(self):
         def bad(key, why):
@@ -70,6 +74,9 @@ class TrainSettings:
             bad("augment", "must be true or false")
         if isinstance(self.jitter_px, bool) or not isinstance(self.jitter_px, int):
             bad("jitter_px", "must be a non-negative integer (pixels)")
+        so = self.seed_offset
+        if isinstance(so, bool) or not isinstance(so, int) or so < 0:
+            bad("seed_offset", "must be a non-negative integer")
         if self.jitter_px < 0:
             bad("jitter_px", "must be a non-negative integer (pixels)")
         cj = self.calibration_jitter

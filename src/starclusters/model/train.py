@@ -79,7 +79,7 @@ log = logging.getLogger(__name__)
 
 #: Tags mixed into SeedSequence so that the streams of training epochs, the validation set
 #: and the weight initialisation never coincide.
-_TRAIN_TAG, _VAL_TAG, _INIT_TAG = 1, 2, 3
+_TRAIN_TAG, _VAL_TAG, _INIT_TAG, _OFFSET_TAG = 1, 2, 3, 4
 
 
 @dataclass
@@ -96,17 +96,20 @@ class TrainResult:
 # ------------------------------------------------------------------------------ seeds, devices
 
 
-def _entropy(seed: int, tag: int, epoch: int, rank: int) -> list[int]:
-    # rank 0 keeps the entropy of a single process, whose streams predate DDP
-    return [int(seed), tag, int(epoch)] + ([int(rank)] if rank else [])
+def _entropy(run: _Run, tag: int, epoch: int, rank: int) -> list[int]:
+    # rank 0 keeps the entropy of a single process, whose streams predate DDP, and
+    # train.seed_offset 0 that of the runs before the offset existed
+    key = [int(run.seed), tag, int(epoch)] + ([int(rank)] if rank else [])
+    offset = run.settings.seed_offset
+    return key + [_OFFSET_TAG, int(offset)] if offset else key
 
 
-def _rng(seed: int, tag: int, epoch: int = 0, rank: int = 0) -> np.random.Generator:
-    return np.random.default_rng(np.random.SeedSequence(_entropy(seed, tag, epoch, rank)))
+def _rng(run: _Run, tag: int, epoch: int = 0, rank: int = 0) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence(_entropy(run, tag, epoch, rank)))
 
 
-def _torch_seed(seed: int, tag: int, epoch: int = 0, rank: int = 0) -> int:
-    sequence = np.random.SeedSequence(_entropy(seed, tag, epoch, rank))
+def _torch_seed(run: _Run, tag: int, epoch: int = 0, rank: int = 0) -> int:
+    sequence = np.random.SeedSequence(_entropy(run, tag, epoch, rank))
     return int(sequence.generate_state(1, np.uint64)[0])
 
 
@@ -431,7 +434,7 @@ def _initial_state(run: _Run) -> _State:
     learning-rate schedule at step 0; the initial weights as the best so far."""
     settings = run.settings
     with _fork_rng(run.dev):
-        torch.manual_seed(_torch_seed(run.seed, _INIT_TAG))
+        torch.manual_seed(_torch_seed(run, _INIT_TAG))
         model = ClusterNetwork(run.spec)
     if run.spec.input_norm == "fixed":
         model.set_input_scale(run.data.band_scale())
@@ -503,7 +506,7 @@ def _validation_set(run: _Run, model: ClusterNetwork) -> tuple[torch.Tensor, dic
     return run.data.make_batch(
         "val",
         settings.val_size,
-        _rng(run.seed, _VAL_TAG),
+        _rng(run, _VAL_TAG),
         run.grids,
         augment=settings.augment,
         jitter_px=settings.jitter_px,
@@ -522,12 +525,12 @@ def _train_epoch(run: _Run, state: _State, ddp, epoch: int):
     epoch's batch generator (whose state the checkpoint records).
     """
     settings = run.settings
-    rng = _rng(run.seed, _TRAIN_TAG, epoch, run.rank)
+    rng = _rng(run, _TRAIN_TAG, epoch, run.rank)
     sums = {k: 0.0 for k in ("loss", "accuracy", *run.parts)}
     band_scale = state.model.band_scale()
     ddp.train()
     with _fork_rng(run.dev):
-        torch.manual_seed(_torch_seed(run.seed, _TRAIN_TAG, epoch, run.rank))  # dropout
+        torch.manual_seed(_torch_seed(run, _TRAIN_TAG, epoch, run.rank))  # dropout
         steps = tqdm(
             range(settings.steps_per_epoch),
             desc=f"epoch {epoch}/{settings.epochs}",
