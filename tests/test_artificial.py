@@ -595,6 +595,28 @@ def test_reference_sites_are_a_seeded_fraction_of_each_shard():
         reference_sites(123, 0, 5, 1.0)
 
 
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("magnitude_cut", "all"),
+        ("edge_width_mag", 0),
+        ("far_keep", 0),
+        ("far_keep", 1.5),
+        ("reference_fraction", 1.0),
+        ("reference_fraction", "0.1"),
+        ("bogus", 1),
+    ],
+)
+def test_draw_settings_name_the_bad_key(key, value):
+    from starclusters.artificial.settings import DrawSettings
+    from starclusters.errors import ConfigError
+
+    assert DrawSettings.from_config(None) == DrawSettings()
+    assert DrawSettings.from_config({"far_keep": 1}).far_keep == 1
+    with pytest.raises(ConfigError, match=f"^artificial.draw.{key}"):
+        DrawSettings.from_config({key: value})
+
+
 def test_reference_box_is_the_node_within_the_banks_grid():
     from starclusters.artificial.settings import reference_box
     from starclusters.errors import ConfigError

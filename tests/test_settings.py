@@ -16,7 +16,7 @@ import yaml
 from conftest import REPO
 
 from starclusters.analysis.stage import ANALYSIS_DEFAULTS
-from starclusters.artificial.settings import DRAW_DEFAULTS
+from starclusters.artificial.settings import DrawSettings
 from starclusters.baseline.settings import BaselineSettings
 from starclusters.detect.arms import FILES_DEFAULTS as ARMS_FILES_DEFAULTS
 from starclusters.detect.candidates_stage import DETECT_DEFAULTS
@@ -84,7 +84,7 @@ PYTHON_DEFAULTS = [
     ("star_groups", defaults_of(StarGroupSettings), True),
     ("mocks", MOCK_DEFAULTS, True),
     ("photometry", PHOTOMETRY_DEFAULTS, True),
-    ("artificial.draw", DRAW_DEFAULTS, True),
+    ("artificial.draw", defaults_of(DrawSettings), True),
     ("detect", DETECT_DEFAULTS, True),
     ("model", spec_defaults(), True),
     ("train", defaults_of(TrainSettings), False),  # the schema leaves them to the class

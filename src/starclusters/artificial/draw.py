@@ -43,9 +43,6 @@ from starclusters.artificial.settings import reference_box
 from starclusters.errors import ConfigError
 from starclusters.photometry.population import StellarPopulation
 
-#: ``artificial.draw.magnitude_cut``: none (the whole grid) or the bank's cut.
-DRAW_CUTS = ("none", "bank")
-
 
 def edge_margin_mag(
     expected_mag: Mapping[str, float], limits_mag: Mapping[str, float], require: str

@@ -1,5 +1,5 @@
-"""The ``artificial`` config section: the defaults code reads, the reference node's box, and
-the checks the schema cannot express.
+"""The ``artificial`` config section: :class:`DrawSettings` (the ``draw`` subsection's
+defaults and checks), the reference node's box, and the checks the schema cannot express.
 
 :func:`starclusters.config.check_config` runs :func:`check_artificial_config` with every
 other stage's check; this module imports nothing of the stage (only
@@ -10,25 +10,58 @@ loop-free (tests/test_settings.py).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 
 from starclusters.errors import ConfigError
-from starclusters.sections import grid
+from starclusters.sections import dataclass_from_config, grid
 
-#: Defaults of ``artificial.draw`` for a section a library user built without the schema
-#: (tests/test_settings.py keeps them the schema's).
-DRAW_DEFAULTS = {
-    "magnitude_cut": "none",
-    "edge_width_mag": 1.0,
-    "far_keep": 0.35,
-    "reference_fraction": 0.12,
-}
+DRAW_KEY = "artificial.draw"
+#: ``artificial.draw.magnitude_cut``: none (the whole grid) or the bank's cut.
+DRAW_CUTS = ("none", "bank")
 
 
-def draw_settings(draw: Mapping | None) -> dict:
-    """``artificial.draw`` with its defaults filled in (:data:`DRAW_DEFAULTS`)."""
-    return {**DRAW_DEFAULTS, **dict(draw or {})}
+@dataclass(frozen=True)
+class DrawSettings:
+    """How the artificial mocks' parameters are drawn (the ``artificial.draw`` section; keys =
+    field names; :mod:`starclusters.artificial.draw`).
+
+    magnitude_cut: "none" (the whole grid) or "bank" (the bank's photometry cut);
+    edge_width_mag: width (mag) of the extra density around the magnitude limits, > 0;
+    far_keep: probability of keeping a draw far from that edge, in (0, 1] (1 = uniform);
+    reference_fraction: share of the sites drawn at the reference node, in [0, 1).
+    Invalid values raise ConfigError naming ``artificial.draw.<key>``.
+    """
+
+    magnitude_cut: str = "none"
+    edge_width_mag: float = 1.0
+    far_keep: float = 0.35
+    reference_fraction: float = 0.12
+
+    def __post_init__(self):
+        def bad(key, why):
+            raise ConfigError(f"{DRAW_KEY}.{key}: {why}, got {getattr(self, key)!r}")
+
+        def number(key):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                bad(key, "must be a number")
+            return value
+
+        if self.magnitude_cut not in DRAW_CUTS:
+            bad("magnitude_cut", f"must be one of {', '.join(DRAW_CUTS)}")
+        if not number("edge_width_mag") > 0:
+            bad("edge_width_mag", "must be > 0 (mag)")
+        if not 0 < number("far_keep") <= 1:
+            bad("far_keep", "must be in (0, 1]")
+        if not 0 <= number("reference_fraction") < 1:
+            bad("reference_fraction", "must be in [0, 1)")
+
+    @classmethod
+    def from_config(cls, section: Mapping | None = None) -> DrawSettings:
+        """Settings from an ``artificial.draw`` mapping (absent keys: defaults; unknown: fail)."""
+        return dataclass_from_config(cls, section, DRAW_KEY)
 
 
 def reference_box(
@@ -59,11 +92,11 @@ def reference_box(
 
 
 def check_artificial_config(config: Mapping) -> None:
-    """ConfigError naming the key: with ``artificial.draw.reference_fraction`` > 0 the
-    reference node's box must hold ages of ``photometry.isochrones.log_age_yr`` and masses
-    of ``mocks.log_mass_msun``."""
+    """ConfigError naming the key: the ``artificial.draw`` settings (:class:`DrawSettings`),
+    and with ``artificial.draw.reference_fraction`` > 0 the reference node's box must hold
+    ages of ``photometry.isochrones.log_age_yr`` and masses of ``mocks.log_mass_msun``."""
     section = config.get("artificial") or {}
-    if draw_settings(section.get("draw"))["reference_fraction"] > 0:
+    if DrawSettings.from_config(section.get("draw")).reference_fraction > 0:
         ages = grid(
             config["photometry"]["isochrones"]["log_age_yr"], "photometry.isochrones.log_age_yr"
         )

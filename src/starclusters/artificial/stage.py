@@ -32,7 +32,7 @@ from starclusters.artificial.grid import (
 from starclusters.artificial.inject import artificial_seed, compose_rng, inject_mocks
 from starclusters.artificial.matching import match_artificial
 from starclusters.artificial.recall import metrics_table, recall_table
-from starclusters.artificial.settings import draw_settings
+from starclusters.artificial.settings import DrawSettings
 from starclusters.errors import InputFileError
 from starclusters.io import atomic_path, read_cube, read_table, write_table
 from starclusters.photometry.settings import magnitude_cut_of
@@ -182,12 +182,12 @@ def build_artificial_shard(
     bank_cut = magnitude_cut_of(phot)
     require, keep, fraction = bank_cut, None, 0.0
     if draw is not None:
-        draw = draw_settings(draw)
-        require = bank_cut if draw["magnitude_cut"] == "bank" else "none"
-        keep = edge_keep(
-            phot["magnitude_limits"], bank_cut, draw["edge_width_mag"], draw["far_keep"]
-        )(population)
-        fraction = float(draw["reference_fraction"])
+        draw = DrawSettings.from_config(draw)
+        require = bank_cut if draw.magnitude_cut == "bank" else "none"
+        keep = edge_keep(phot["magnitude_limits"], bank_cut, draw.edge_width_mag, draw.far_keep)(
+            population
+        )
+        fraction = float(draw.reference_fraction)
     stamps, table = render_artificial_mocks(
         shard,
         seed,
