@@ -144,7 +144,7 @@ def build_artificial_shard(
     psf_paths: Sequence[str],
     config: Mapping,
     layer: int = 0,
-    draw: Mapping | None = None,
+    draw: Mapping | DrawSettings | None = None,
     reference: Mapping | None = None,
 ) -> tuple[np.ndarray, pd.DataFrame, dict]:
     """Noise-free stamps (N, B, S, S) counts/s, their parameters and FITS cards for one shard.
@@ -153,7 +153,8 @@ def build_artificial_shard(
     :func:`~starclusters.artificial.inject.artificial_seed` for the layer and as many mocks
     as the shard has sites; the table gets the sites' mock_id first. config: as for the
     bank (bands, pixel_scale_arcsec, window_px, photometry, psf, mocks); draw: the
-    ``artificial.draw`` section (:mod:`starclusters.artificial.draw`; None: the bank's draw).
+    ``artificial.draw`` section or its :class:`~starclusters.artificial.settings.DrawSettings`
+    (:mod:`starclusters.artificial.draw`; None: the bank's draw).
     With ``draw.reference_fraction`` > 0 that fraction of the sites (picked at random from
     the layer's own stream) gets a mock drawn in the box of ``reference`` (the
     ``artificial.reference`` node) instead, from a stream of its own; the table says which
@@ -182,7 +183,8 @@ def build_artificial_shard(
     bank_cut = magnitude_cut_of(phot)
     require, keep, fraction = bank_cut, None, 0.0
     if draw is not None:
-        draw = DrawSettings.from_config(draw)
+        if not isinstance(draw, DrawSettings):
+            draw = DrawSettings.from_config(draw)
         require = bank_cut if draw.magnitude_cut == "bank" else "none"
         keep = edge_keep(phot["magnitude_limits"], bank_cut, draw.edge_width_mag, draw.far_keep)(
             population
