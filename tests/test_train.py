@@ -211,6 +211,12 @@ def test_seed_offset_trains_another_network_of_the_same_data(tmp_path, data, gri
     assert train_module._entropy(run(5, offset), 1, 2, 0) != [5, 1, 2]
     with pytest.raises(ConfigError, match="train.seed_offset"):
         train(SPEC, grids, data, settings, tmp_path / "b.pt", seed=5)
+    # a checkpoint written before the offset existed resumes as offset 0
+    old = torch.load(tmp_path / "a.pt", weights_only=True)
+    del old["meta"]["settings"]["seed_offset"]
+    torch.save(old, tmp_path / "old.pt")
+    resumed = train(SPEC, grids, data, settings, tmp_path / "old.pt", seed=5)
+    pd.testing.assert_frame_equal(resumed.history, base.history)
     with pytest.raises(ConfigError, match="train.seed_offset"):
         TrainSettings(seed_offset=-1)
 

@@ -80,6 +80,8 @@ log = logging.getLogger(__name__)
 #: Tags mixed into SeedSequence so that the streams of training epochs, the validation set
 #: and the weight initialisation never coincide.
 _TRAIN_TAG, _VAL_TAG, _INIT_TAG, _OFFSET_TAG = 1, 2, 3, 4
+#: Training settings that checkpoints written before they existed were made with.
+_SETTING_DEFAULTS = {"seed_offset": TrainSettings.seed_offset}
 
 
 @dataclass
@@ -210,13 +212,16 @@ def _cpu_scale(model: ClusterNetwork):
 def _check_resume(stored: Mapping, current: Mapping, path: Path) -> None:
     """ConfigError naming the first key in which a checkpoint's meta differs from this run."""
     fix = f"delete {path} to start training over, or restore the previous config"
+    # a setting added since the checkpoint was written had its default then
+    absent = {"settings": _SETTING_DEFAULTS, "spec": {}}
     for key in ("settings", "spec"):
         section = "train" if key == "settings" else "model"
         for name, value in current[key].items():
-            if stored.get(key, {}).get(name) != value:
+            made_with = stored.get(key, {}).get(name, absent[key].get(name))
+            if made_with != value:
                 raise ConfigError(
                     f"{section}.{name}: the checkpoint {path} was made with "
-                    f"{stored.get(key, {}).get(name)!r}, this run has {value!r}; {fix}"
+                    f"{made_with!r}, this run has {value!r}; {fix}"
                 )
     check_checkpoint(stored, current["bands"], current["window_px"], _grids_of(current))
     for key in ("pixel_scale_arcsec", "seed", "data_fingerprint"):
