@@ -25,7 +25,6 @@ import numpy as np
 import pandas as pd
 
 import starclusters.detect.candidates_stage as stage
-from starclusters.detect.peaks import find_peaks
 from starclusters.detect.population_prior import SHRINK, av_prior_weights, reweight
 from starclusters.model.checkpoint import load_model
 from starclusters.model.codec import decode
@@ -73,22 +72,20 @@ def candidate_posteriors(results: Path, base: Path):
         captured.update(posteriors=posteriors, training_av=np.asarray(training_av))
         return real(posteriors, training_av, shrink=shrink)
 
-    settings = stage.detect_settings({})
-    maps, _ = stage.read_value_maps(base / "detect" / "maps.fits")
-    peaks = find_peaks(
-        maps,
-        smooth_sigma_px=settings["smooth_sigma_px"],
-        window_px=settings["weight_window_px"],
-        weight_sigma_px=settings["weight_sigma_px"],
-    )
     bands = {band: str(base / "mosaic" / f"{band}.fits") for band in BANDS}
     stage.av_prior_weights = capture
-    try:
-        peaks, _ = stage.population_prior_estimates(
-            peaks, maps, results / "model" / "model.pt", bands, settings
+    try:  # the catalogue's own path: peaks, then the population prior on the candidates
+        peaks, _, _ = stage.make_catalog(
+            base / "detect" / "maps.fits",
+            {},
+            {"source": "none"},
+            None,
+            model_path=results / "model" / "model.pt",
+            band_paths=bands,
         )
     finally:
         stage.av_prior_weights = real
+    settings = stage.detect_settings({})
     chosen = stage.candidate_mask(
         peaks, settings["class_threshold"], settings["visibility_threshold"]
     )
