@@ -72,13 +72,10 @@ class TrainSettings:
                 bad(key, "must be a positive number")
         if not isinstance(self.augment, bool):
             bad("augment", "must be true or false")
-        if isinstance(self.jitter_px, bool) or not isinstance(self.jitter_px, int):
-            bad("jitter_px", "must be a non-negative integer (pixels)")
-        so = self.seed_offset
-        if isinstance(so, bool) or not isinstance(so, int) or so < 0:
-            bad("seed_offset", "must be a non-negative integer")
-        if self.jitter_px < 0:
-            bad("jitter_px", "must be a non-negative integer (pixels)")
+        for key, unit in (("jitter_px", " (pixels)"), ("seed_offset", "")):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                bad(key, f"must be a non-negative integer{unit}")
         cj = self.calibration_jitter
         if isinstance(cj, bool) or not isinstance(cj, int | float) or not 0 <= cj < 1:
             bad("calibration_jitter", "must be a number in [0, 1) (thesis: 0.2)")
