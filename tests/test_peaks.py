@@ -529,3 +529,33 @@ def test_catalog_takes_the_synthetic_galaxys_geometry(stage_files):
         peaks["ra_deg"], peaks["dec_deg"]
     )
     assert np.allclose(peaks["galactocentric_kpc"], expected)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("weight_window_px", 4),
+        ("weight_window_px", 0),
+        ("gallery_size", 2.5),
+        ("smooth_sigma_px", -1.0),
+        ("weight_sigma_px", 0.0),
+        ("class_threshold", 1.2),
+        ("visibility_threshold", "2.5"),
+        ("population_prior", 1),
+        ("population_prior_shrink", -0.1),
+        ("match_radius_px", 0),
+        ("bogus", 1),
+    ],
+)
+def test_catalog_settings_name_the_bad_key(key, value):
+    """The catalog keys of ``detect`` have one home: defaults and checks in CatalogSettings,
+    which reads only its own keys of the section and refuses a key neither class knows."""
+    from starclusters.detect.settings import CatalogSettings, DetectSettings
+
+    assert CatalogSettings.from_config(None) == CatalogSettings()
+    section = {"mode": "fast", "class_threshold": 0.9}
+    assert CatalogSettings.from_config(section).class_threshold == 0.9
+    assert DetectSettings.from_config(section).mode == "fast"
+    assert CatalogSettings.from_config(section, class_threshold=None).class_threshold == 0.9
+    with pytest.raises(ConfigError, match=f"^detect.{key}"):
+        CatalogSettings.from_config({key: value})

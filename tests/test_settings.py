@@ -19,8 +19,7 @@ from starclusters.analysis.stage import ANALYSIS_DEFAULTS
 from starclusters.artificial.settings import DrawSettings
 from starclusters.baseline.settings import BaselineSettings
 from starclusters.detect.arms import FILES_DEFAULTS as ARMS_FILES_DEFAULTS
-from starclusters.detect.candidates_stage import DETECT_DEFAULTS
-from starclusters.detect.settings import DetectSettings
+from starclusters.detect.settings import CatalogSettings, DetectSettings
 from starclusters.mocks.settings import MOCK_DEFAULTS, StarGroupSettings
 from starclusters.model.evaluate import EvaluateSettings
 from starclusters.model.settings import TrainSettings
@@ -85,7 +84,7 @@ PYTHON_DEFAULTS = [
     ("mocks", MOCK_DEFAULTS, True),
     ("photometry", PHOTOMETRY_DEFAULTS, True),
     ("artificial.draw", defaults_of(DrawSettings), True),
-    ("detect", DETECT_DEFAULTS, True),
+    ("detect", defaults_of(CatalogSettings), True),
     ("model", spec_defaults(), True),
     ("train", defaults_of(TrainSettings), False),  # the schema leaves them to the class
     ("evaluate", defaults_of(EvaluateSettings), True),

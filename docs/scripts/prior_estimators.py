@@ -26,6 +26,7 @@ import pandas as pd
 
 import starclusters.detect.candidates_stage as stage
 from starclusters.detect.population_prior import SHRINK, av_prior_weights, reweight
+from starclusters.detect.settings import CatalogSettings
 from starclusters.model.checkpoint import load_model
 from starclusters.model.codec import decode
 
@@ -85,10 +86,8 @@ def candidate_posteriors(results: Path, base: Path):
         )
     finally:
         stage.av_prior_weights = real
-    settings = stage.detect_settings({})
-    chosen = stage.candidate_mask(
-        peaks, settings["class_threshold"], settings["visibility_threshold"]
-    )
+    settings = CatalogSettings()
+    chosen = stage.candidate_mask(peaks, settings.class_threshold, settings.visibility_threshold)
     xy = peaks.loc[chosen, ["x", "y"]].to_numpy(int)
     return captured["posteriors"], captured["training_av"], xy
 

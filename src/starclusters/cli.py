@@ -275,8 +275,10 @@ GEOMETRY_OPTION = ("centre_ra_deg", "centre_dec_deg", "inclination_deg", "positi
 
 def _add_catalog_options(parser: argparse.ArgumentParser) -> None:
     """Options of the catalog step (thresholds, geometry, gallery); defaults from
-    :data:`starclusters.detect.candidates_stage.DETECT_DEFAULTS`."""
-    from starclusters.detect.candidates_stage import DETECT_DEFAULTS as D
+    :class:`starclusters.detect.settings.CatalogSettings`."""
+    from starclusters.detect.settings import CatalogSettings
+
+    D = CatalogSettings().to_config()
 
     group = parser.add_argument_group(
         "catalog", "peaks and candidates (thesis §4.2.2; config keys detect.* of the same name)"

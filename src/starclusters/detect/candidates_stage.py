@@ -2,7 +2,7 @@
 
 Each function reads its inputs, calls the library and returns or writes the products;
 the workflow scripts only unpack ``snakemake`` into them. The ``detect`` argument is
-the config's ``detect`` section (keys below, defaults in :data:`DETECT_DEFAULTS`),
+the config's ``detect`` section (its catalog keys: :class:`~starclusters.detect.settings.CatalogSettings`),
 ``geometry`` its ``galaxy_geometry`` section.
 
 A user's maps (the ``starclusters catalog`` command, and ``starclusters detect
@@ -23,55 +23,30 @@ import numpy as np
 import pandas as pd
 
 from starclusters.detect.catalog import (
-    CLASS_THRESHOLD,
     UNITS,
-    VISIBILITY_THRESHOLD,
     build_catalog,
     candidate_mask,
-    check_catalog_config,
+    check_geometry_config,
     geometry_from_config,
     rank_candidates,
     select_candidates,
     write_regions,
 )
-from starclusters.detect.matching import MATCH_RADIUS_PX, match_positions
+from starclusters.detect.matching import match_positions
 from starclusters.detect.peaks import (
     MAP_COLUMNS,
-    SMOOTH_SIGMA_PX,
-    WEIGHT_SIGMA_PX,
-    WEIGHT_WINDOW_PX,
     find_peaks,
 )
 from starclusters.detect.population_prior import (
-    SHRINK,
     av_prior_weights,
     peak_posteriors,
     reweight,
 )
+from starclusters.detect.settings import CatalogSettings
 from starclusters.errors import ConfigError, InputFileError
 from starclusters.io import read_table, write_table
 
 log = logging.getLogger(__name__)
-
-#: The catalog rules' keys of the config's ``detect`` section and their defaults.
-DETECT_DEFAULTS = {
-    "smooth_sigma_px": SMOOTH_SIGMA_PX,
-    "weight_window_px": WEIGHT_WINDOW_PX,
-    "weight_sigma_px": WEIGHT_SIGMA_PX,
-    "class_threshold": CLASS_THRESHOLD,
-    "visibility_threshold": VISIBILITY_THRESHOLD,
-    "gallery_size": 12,
-    "gallery_field_arcsec": 7.0,
-    "match_radius_px": MATCH_RADIUS_PX,
-    "population_prior": True,
-    "population_prior_shrink": SHRINK,
-}
-
-
-def detect_settings(detect: Mapping | None) -> dict:
-    """The catalog keys of a ``detect`` section, defaults filled in (other keys ignored)."""
-    detect = dict(detect or {})
-    return {key: detect.get(key, default) for key, default in DETECT_DEFAULTS.items()}
 
 
 def read_value_maps(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], object]:
@@ -130,7 +105,7 @@ def make_catalog(
     values stay in ``map_<column>``. distance_mpc None (unknown): rh_pc and the densities
     are NaN; a ``galaxy_geometry`` of source config then needs it (ConfigError).
     """
-    settings = detect_settings(detect)
+    settings = CatalogSettings.from_config(detect)
     if distance_mpc is None and (geometry or {}).get("source", "none") == "config":
         raise ConfigError(
             "photometry.distance_mpc (--distance-mpc): needed for galactocentric distances in "
@@ -141,30 +116,30 @@ def make_catalog(
     maps, wcs = read_value_maps(maps_path)
     peaks = find_peaks(
         maps,
-        smooth_sigma_px=settings["smooth_sigma_px"],
-        window_px=settings["weight_window_px"],
-        weight_sigma_px=settings["weight_sigma_px"],
+        smooth_sigma_px=settings.smooth_sigma_px,
+        window_px=settings.weight_window_px,
+        weight_sigma_px=settings.weight_sigma_px,
     )
     prior_meta = {"applied": False}
-    if settings["population_prior"] and model_path is not None and band_paths:
+    if settings.population_prior and model_path is not None and band_paths:
         peaks, prior_meta = population_prior_estimates(
             peaks, maps, model_path, band_paths, settings
         )
     catalog = build_catalog(peaks, wcs, distance, disk)
     candidates = rank_candidates(
-        select_candidates(catalog, settings["class_threshold"], settings["visibility_threshold"])
+        select_candidates(catalog, settings.class_threshold, settings.visibility_threshold)
     )
     log.info(
         "%d peaks, %d candidates (class > %g, visibility > %g)",
         len(catalog),
         len(candidates),
-        settings["class_threshold"],
-        settings["visibility_threshold"],
+        settings.class_threshold,
+        settings.visibility_threshold,
     )
     meta = {
         "method": "thesis §4.2.2: class map smoothed (NaN-aware Gaussian), local maxima, "
         "class x Gaussian-distance weighted means of the maps in a window around each",
-        "settings": settings,
+        "settings": settings.to_config(),
         "maps": os.fspath(maps_path),
         "distance_mpc": None if distance_mpc is None else float(distance_mpc),
         "geometry": {
@@ -193,7 +168,7 @@ def population_prior_estimates(
     maps: Mapping[str, np.ndarray],
     model_path: str | os.PathLike,
     band_paths: Mapping[str, str],
-    settings: Mapping,
+    settings: CatalogSettings,
     chunk: int = 64,
 ) -> tuple[pd.DataFrame, dict]:
     """The peaks with the candidates' age, A_V and mass under the galaxy's A_V prior.
@@ -216,7 +191,7 @@ def population_prior_estimates(
     for column in PRIOR_COLUMNS:
         peaks[f"map_{column}"] = peaks[column]
     chosen = np.flatnonzero(
-        candidate_mask(peaks, settings["class_threshold"], settings["visibility_threshold"])
+        candidate_mask(peaks, settings.class_threshold, settings.visibility_threshold)
     )
     model, grids, meta = load_model(model_path, device="cpu")
     training = (meta.get("training_prior") or {}).get("av_mag")
@@ -232,7 +207,7 @@ def population_prior_estimates(
     if missing:
         raise InputFileError(f"the model was trained on bands {bands}; no mosaic for {missing}")
     images = _band_images([band_paths[band] for band in bands])
-    window = int(settings["weight_window_px"])
+    window = int(settings.weight_window_px)
     half = window // 2
     dy, dx = (a.ravel() for a in np.mgrid[-half : half + 1, -half : half + 1])
     class_map = np.asarray(maps["class"], np.float64)
@@ -252,13 +227,13 @@ def population_prior_estimates(
                 out["grid_age_av_mass"].reshape(len(rows), window * window, *grids.shape_3d),
                 np.nan_to_num(weight).reshape(len(rows), window * window),
                 window,
-                settings["weight_sigma_px"],
+                settings.weight_sigma_px,
             )
         )
     shape = (0, *grids.shape_3d)
     posterior = np.concatenate(posteriors) if posteriors else np.zeros(shape)
     weights, estimated, iterations = av_prior_weights(
-        posterior, np.asarray(training), shrink=settings["population_prior_shrink"]
+        posterior, np.asarray(training), shrink=settings.population_prior_shrink
     )
     if len(chosen):
         values = decode(
@@ -285,7 +260,7 @@ def population_prior_estimates(
         "av_mag": np.asarray(grids.av_mag, float).tolist(),
         "av_prior": np.asarray(estimated, float).tolist(),
         "training_av_prior": train_av.tolist(),
-        "shrink": float(settings["population_prior_shrink"]),
+        "shrink": float(settings.population_prior_shrink),
     }
 
 
@@ -359,7 +334,7 @@ def catalog_of_maps(
 
     The rule find_peaks' :func:`make_catalog` and :func:`write_catalog` on a user's maps
     (``starclusters catalog``): detect: the catalog keys of the ``detect`` section (absent
-    ones at :data:`DETECT_DEFAULTS`); geometry: a ``galaxy_geometry`` section (default
+    ones at :class:`~starclusters.detect.settings.CatalogSettings`' defaults); geometry: a ``galaxy_geometry`` section (default
     source none: galactocentric distances NaN); distance_mpc: the galaxy's distance, Mpc
     (None: r_h in pc and the densities NaN). With model_path (the network that made the
     maps) and image_paths (its images, one per band; bands as :func:`image_band_paths`)
@@ -375,11 +350,15 @@ def catalog_of_maps(
     # the workflow's checks (odd weight window, a complete geometry); a user's maps are
     # never the synthetic galaxy's, so its geometry source is refused there
     mosaic = {"source": "user images"}
-    check_catalog_config(
+    check_geometry_config(
         {"detect": dict(detect or {}), "galaxy_geometry": geometry, "mosaic": mosaic}
     )
     band_paths = image_band_paths(image_paths, model_path, bands) if image_paths else None
-    if model_path is not None and not band_paths and detect_settings(detect)["population_prior"]:
+    if (
+        model_path is not None
+        and not band_paths
+        and CatalogSettings.from_config(detect)["population_prior"]
+    ):
         log.info("no images given: the candidates keep the maps' values (no population prior)")
     peaks, candidates, meta = make_catalog(
         maps_path,
@@ -412,7 +391,7 @@ def gallery_of_images(
     image_paths: the images the maps were made of, one per band (bands as
     :func:`image_band_paths`); zeropoints_mag: Vega magnitude of 1 count/s per band in the
     model's band order (colours in Vega units; default 0 for every band: colours in
-    counts/s); detect: gallery_size, gallery_field_arcsec (defaults :data:`DETECT_DEFAULTS`).
+    counts/s); detect: gallery_size, gallery_field_arcsec (defaults :class:`~starclusters.detect.settings.CatalogSettings`).
     The pixel scale is the model's. Returns the shown candidates.
     """
     from starclusters.model.checkpoint import load_model
@@ -489,9 +468,9 @@ def make_gallery(
     from starclusters.detect.gallery import candidate_grids, cut_windows, plot_gallery
     from starclusters.model.checkpoint import load_model
 
-    settings = detect_settings(detect)
+    settings = CatalogSettings.from_config(detect)
     candidates = read_table(candidates_path)
-    top = rank_candidates(candidates).head(int(settings["gallery_size"]))
+    top = rank_candidates(candidates).head(int(settings.gallery_size))
     model, grids, meta = load_model(model_path, device="cpu")
     bands = list(meta["bands"])
     missing = [band for band in bands if band not in band_paths]
@@ -499,7 +478,7 @@ def make_gallery(
         raise InputFileError(f"the model was trained on bands {bands}; no mosaic for {missing}")
     images = _band_images([band_paths[band] for band in bands])
     rows, cols = top["y"].to_numpy(int), top["x"].to_numpy(int)
-    field = max(int(round(settings["gallery_field_arcsec"] / pixel_scale_arcsec)) | 1, 1)
+    field = max(int(round(settings.gallery_field_arcsec / pixel_scale_arcsec)) | 1, 1)
     cutouts = cut_windows(images, rows, cols, field)
     outputs = None
     if len(top):
@@ -508,7 +487,7 @@ def make_gallery(
             log.info("the model has no output grids (regression head): images only")
     truth = None
     if truth_path is not None:
-        truth = _truth_rows(read_table(truth_path), top, settings["match_radius_px"])
+        truth = _truth_rows(read_table(truth_path), top, settings.match_radius_px)
     plot_gallery(
         top,
         cutouts,
@@ -543,11 +522,11 @@ def make_truth_match(
     from starclusters.detect.matching import match_summary, match_truth
     from starclusters.detect.matching_plots import plot_truth_match
 
-    settings = detect_settings(detect)
+    settings = CatalogSettings.from_config(detect)
     truth = read_table(truth_path)
     candidates = read_table(candidates_path)
     peaks = read_table(peaks_path)
-    max_px = float(settings["match_radius_px"])
+    max_px = float(settings.match_radius_px)
     matched = match_truth(truth, candidates, peaks, max_px)
     summary = {**match_summary(matched, len(candidates)), "max_px": max_px}
     log.info(
@@ -584,7 +563,7 @@ def make_truth_match(
         candidates,
         peaks,
         summary,
-        (settings["class_threshold"], settings["visibility_threshold"]),
+        (settings.class_threshold, settings.visibility_threshold),
         figure_path,
     )
     return summary

@@ -26,7 +26,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from starclusters.detect.peaks import WEIGHT_WINDOW_PX
 from starclusters.errors import ConfigError, InputFileError
 from starclusters.io import atomic_path
 from starclusters.model.thresholds import THESIS_CLASS_THRESHOLD, THESIS_VISIBILITY_THRESHOLD
@@ -139,15 +138,11 @@ def kpc_per_arcsec(distance_mpc: float) -> float:
 GEOMETRY_KEYS = ("centre_ra_deg", "centre_dec_deg", "inclination_deg", "position_angle_deg")
 
 
-def check_catalog_config(config: Mapping) -> None:
-    """Checks of the catalog's config keys that the schema cannot express (ConfigError names
-    the key): detect.weight_window_px odd; galaxy_geometry complete for source config, and
-    source synthetic only with the synthetic galaxy."""
-    window = (config.get("detect") or {}).get("weight_window_px", WEIGHT_WINDOW_PX)
-    if window % 2 != 1:
-        raise ConfigError(
-            f"detect.weight_window_px: must be odd (centred on the peak), got {window}"
-        )
+def check_geometry_config(config: Mapping) -> None:
+    """Checks of the ``galaxy_geometry`` section that the schema cannot express (ConfigError
+    names the key): complete for source config, source synthetic only with the synthetic
+    galaxy. (The ``detect`` keys of the catalog are
+    :class:`~starclusters.detect.settings.CatalogSettings`' to check.)"""
     section = config.get("galaxy_geometry") or {}
     source = section.get("source", "none")
     if source == "synthetic" and config["mosaic"]["source"] != "synthetic":

@@ -1,4 +1,6 @@
-"""Settings of the detection stage's maps (the ``detect`` config section), without torch.
+"""Settings of the ``detect`` config section, without torch: :class:`DetectSettings` (how
+the value maps are made) and :class:`CatalogSettings` (peaks, candidates, gallery, truth
+match). Each owns its keys' defaults and checks; together they are the whole section.
 
 The workflow checks them while it parses the config (:func:`starclusters.config.check_config`),
 so this module imports neither torch nor the network (only its torch-free definition,
@@ -12,7 +14,10 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from starclusters.detect.catalog import check_catalog_config
+from starclusters.detect.catalog import CLASS_THRESHOLD, VISIBILITY_THRESHOLD, check_geometry_config
+from starclusters.detect.matching import MATCH_RADIUS_PX
+from starclusters.detect.peaks import SMOOTH_SIGMA_PX, WEIGHT_SIGMA_PX, WEIGHT_WINDOW_PX
+from starclusters.detect.population_prior import SHRINK
 from starclusters.errors import ConfigError
 from starclusters.model.spec import DENSE_READY, spec_defaults
 
@@ -86,22 +91,103 @@ class DetectSettings:
         Only this class's fields are read: the section's other keys belong to peak finding
         (the schema rejects unknown keys).
         """
-        names = {f.name for f in dataclasses.fields(cls)}
-        values = {k: v for k, v in {**dict(section or {}), **overrides}.items() if k in names}
-        return cls(**values)
+        return cls(**_own_keys(cls, section, overrides))
 
     def to_config(self) -> dict:
         """The settings as a plain ``detect`` config mapping."""
         return dataclasses.asdict(self)
 
 
+@dataclass(frozen=True)
+class CatalogSettings:
+    """How peaks and candidates are found in the value maps (thesis §4.2.2) and shown.
+
+    smooth_sigma_px: Gaussian σ of the class map's smoothing before peak finding, px (0:
+    none); weight_window_px: odd side of the window of a peak's weighted parameters, px;
+    weight_sigma_px: σ of the distance weight in that window, px; class_threshold,
+    visibility_threshold: a candidate's class and visibility are above them;
+    population_prior: read the candidates again under the galaxy's A_V prior
+    (:mod:`starclusters.detect.population_prior`); population_prior_shrink: that prior's
+    pseudo-count of the training one, in units of the candidates, ≥ 0; gallery_size:
+    candidates in the gallery; gallery_field_arcsec: side of a gallery cut-out, arcsec;
+    match_radius_px: largest distance of a truth match, px. Invalid values raise
+    ConfigError naming ``detect.<key>``.
+    """
+
+    smooth_sigma_px: float = SMOOTH_SIGMA_PX
+    weight_window_px: int = WEIGHT_WINDOW_PX
+    weight_sigma_px: float = WEIGHT_SIGMA_PX
+    class_threshold: float = CLASS_THRESHOLD
+    visibility_threshold: float = VISIBILITY_THRESHOLD
+    gallery_size: int = 12
+    gallery_field_arcsec: float = 7.0
+    match_radius_px: float = MATCH_RADIUS_PX
+    population_prior: bool = True
+    population_prior_shrink: float = SHRINK
+
+    def __post_init__(self):
+        def bad(key, why):
+            raise ConfigError(f"{CONFIG_KEY}.{key}: {why}, got {getattr(self, key)!r}")
+
+        def number(key):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                bad(key, "must be a number")
+            return value
+
+        for key in ("weight_window_px", "gallery_size"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                bad(key, "must be a positive integer")
+        if self.weight_window_px % 2 != 1:
+            bad("weight_window_px", "must be odd (centred on the peak)")
+        if not isinstance(self.population_prior, bool):
+            bad("population_prior", "must be true or false")
+        for key in ("smooth_sigma_px", "population_prior_shrink", "visibility_threshold"):
+            if not number(key) >= 0:
+                bad(key, "must be ≥ 0")
+        for key in ("weight_sigma_px", "gallery_field_arcsec", "match_radius_px"):
+            if not number(key) > 0:
+                bad(key, "must be > 0")
+        if not 0 <= number("class_threshold") <= 1:
+            bad("class_threshold", "must be in [0, 1]")
+
+    @classmethod
+    def from_config(cls, section: Mapping | None = None, **overrides) -> CatalogSettings:
+        """Settings from the ``detect`` config section, then ``overrides`` (None ones are
+        ignored, as an unset command-line option). Only this class's fields are read: the
+        section's other keys make the maps (:class:`DetectSettings`)."""
+        overrides = {k: v for k, v in overrides.items() if v is not None}
+        return cls(**_own_keys(cls, section, overrides))
+
+    def to_config(self) -> dict:
+        """The settings as a plain ``detect`` config mapping."""
+        return dataclasses.asdict(self)
+
+
+def _own_keys(cls, section: Mapping | None, overrides: Mapping) -> dict:
+    """The keys of ``section`` and ``overrides`` that are fields of ``cls`` (one of the two
+    classes of the ``detect`` section). ConfigError naming ``detect.<key>`` for a key that
+    neither class knows."""
+    values = {**dict(section or {}), **overrides}
+    known = {f.name for c in (DetectSettings, CatalogSettings) for f in dataclasses.fields(c)}
+    for key in values:
+        if key not in known:
+            raise ConfigError(
+                f"{CONFIG_KEY}.{key}: unknown key; known keys are {', '.join(sorted(known))}"
+            )
+    names = {f.name for f in dataclasses.fields(cls)}
+    return {k: v for k, v in values.items() if k in names}
+
+
 def check_detect_config(config: Mapping) -> None:
     """The ``detect`` section's checks that the schema cannot express (ConfigError names the
     key): the maps' settings and the network they run (:meth:`DetectSettings.check_model`),
-    the peak and catalog keys (odd weight window, a complete galaxy_geometry;
-    :func:`~starclusters.detect.catalog.check_catalog_config`)."""
+    the peak and catalog keys (:class:`CatalogSettings`), and a complete galaxy_geometry
+    (:func:`~starclusters.detect.catalog.check_geometry_config`)."""
     DetectSettings.from_config(config.get("detect")).check_model(config.get("model"))
-    check_catalog_config(config)
+    CatalogSettings.from_config(config.get("detect"))
+    check_geometry_config(config)
 
 
 def dense_ready_keys(model_section: Mapping | None) -> dict[str, str]:
