@@ -519,3 +519,27 @@ def test_load_config_checks_comparison_and_arms(config):
 
 def test_age_group_mask_ignores_nan():
     assert not AgeGroup(-math.inf, 7.0).mask([np.nan]).any()
+
+
+@pytest.mark.parametrize(
+    ("section", "key"),
+    [
+        ({"bootstrap": 1}, "bootstrap"),
+        ({"map_max_px": 10.5}, "map_max_px"),
+        ({"age_groups_log_yr": [7.7, 7.0]}, "age_groups_log_yr"),
+        ({"radial": {"step": 0.1}}, "radial.step"),
+        ({"bogus": 1}, "bogus"),
+    ],
+)
+def test_analysis_settings_fill_subsections_and_name_the_bad_key(section, key):
+    """The ``analysis`` section has one home: AnalysisSettings' defaults (a subsection given
+    in part keeps the other keys' defaults) and checks."""
+    from starclusters.analysis.settings import AnalysisSettings
+    from starclusters.errors import ConfigError
+
+    filled = AnalysisSettings.from_config({"radial": {"window_kpc": 0.3}}).to_config()
+    assert filled["radial"] == {"step_kpc": 0.1, "window_kpc": 0.3}
+    assert filled["age_groups_log_yr"] == [7.0, 7.7]
+    assert AnalysisSettings.from_config({"comparison": {"source": "files", "path": "x"}})
+    with pytest.raises(ConfigError, match=f"^analysis.{key}"):
+        AnalysisSettings.from_config(section)

@@ -58,3 +58,31 @@ def test_unreachable_rh_range(default_config):
     mocks = {**default_config["mocks"], "rh_arcsec": {"min": 5.0, "max": 6.0}}
     with pytest.raises(ConfigError, match="mocks.rh_arcsec"):
         check_rh_reachable(mocks)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("n_shards", 0),
+        ("per_shard", 1.5),
+        ("log_mass_msun", {"min": 5.5, "max": 3.5}),
+        ("eff_gamma", {"min": 2.5}),
+        ("truncation_arcsec", 0),
+        ("faint_limit_mag", "29"),
+        ("faint_packets", True),
+        ("max_draws_per_mock", 0),
+        ("bogus", 1),
+    ],
+)
+def test_mock_settings_name_the_bad_key(default_config, key, value):
+    """The ``mocks`` section has one home: MockSettings' defaults and checks."""
+    from starclusters.mocks.settings import MOCK_DEFAULTS, MockSettings
+
+    section = dict(default_config["mocks"])
+    assert MockSettings.from_config(section).to_config() == {**MOCK_DEFAULTS, **section}
+    required = {k: v for k, v in section.items() if k not in MOCK_DEFAULTS}
+    assert MockSettings.from_config(required).truncation_arcsec == 2.5
+    with pytest.raises(ConfigError, match="^mocks.n_shards: missing"):
+        MockSettings.from_config({k: v for k, v in required.items() if k != "n_shards"})
+    with pytest.raises(ConfigError, match=f"^mocks.{key}"):
+        MockSettings.from_config({**section, key: value})

@@ -15,12 +15,12 @@ import pytest
 import yaml
 from conftest import REPO
 
-from starclusters.analysis.stage import ANALYSIS_DEFAULTS
+from starclusters.analysis.settings import AnalysisSettings
 from starclusters.artificial.settings import DrawSettings
 from starclusters.baseline.settings import BaselineSettings
 from starclusters.detect.arms import FILES_DEFAULTS as ARMS_FILES_DEFAULTS
 from starclusters.detect.settings import CatalogSettings, DetectSettings
-from starclusters.mocks.settings import MOCK_DEFAULTS, StarGroupSettings
+from starclusters.mocks.settings import MockSettings, StarGroupSettings
 from starclusters.model.evaluate import EvaluateSettings
 from starclusters.model.settings import TrainSettings
 from starclusters.model.spec import spec_defaults
@@ -81,14 +81,14 @@ def shared_differences(python: dict, schema: dict, key: str) -> list[str]:
 PYTHON_DEFAULTS = [
     ("detect", defaults_of(DetectSettings), True),
     ("star_groups", defaults_of(StarGroupSettings), True),
-    ("mocks", MOCK_DEFAULTS, True),
+    ("mocks", defaults_of(MockSettings), True),
     ("photometry", PHOTOMETRY_DEFAULTS, True),
     ("artificial.draw", defaults_of(DrawSettings), True),
     ("detect", defaults_of(CatalogSettings), True),
     ("model", spec_defaults(), True),
     ("train", defaults_of(TrainSettings), False),  # the schema leaves them to the class
     ("evaluate", defaults_of(EvaluateSettings), True),
-    ("analysis", ANALYSIS_DEFAULTS, True),
+    ("analysis", defaults_of(AnalysisSettings), True),
     ("arms", ARMS_FILES_DEFAULTS, True),
     ("scorecard.diagnosis", defaults_of(DiagnosisSettings), True),
     ("baseline", defaults_of(BaselineSettings), False),

@@ -26,6 +26,7 @@ from pathlib import Path
 import yaml
 
 from starclusters.analysis.comparison import check_comparison_config
+from starclusters.analysis.settings import check_analysis_config
 from starclusters.artificial.settings import check_artificial_config
 from starclusters.backgrounds.settings import check_backgrounds_config
 from starclusters.detect.arms import check_arms_config
@@ -185,6 +186,7 @@ STAGE_CHECKS = (
     validation_galaxies,
     robustness_galaxies,
     check_diagnosis_config,
+    check_analysis_config,
     check_comparison_config,
     check_arms_config,
 )

@@ -1,8 +1,8 @@
 """Stage functions of the analysis rules (workflow/rules/report.smk): read, call the
 library, write. The workflow scripts only unpack ``snakemake`` into them.
 
-``settings`` is the config's ``analysis`` section (keys and defaults in
-:data:`ANALYSIS_DEFAULTS`, documented in config/schema/config.schema.yaml).
+``settings`` is the config's ``analysis`` section (keys, defaults and checks:
+:class:`AnalysisSettings`, documented in config/schema/config.schema.yaml).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import pandas as pd
 
 from starclusters.analysis import plots
 from starclusters.analysis.mass_function import (
-    THESIS_SLOPE,
     equivalent_power_law_slope,
     fit_power_law,
     fit_schechter,
@@ -25,51 +24,25 @@ from starclusters.analysis.mass_function import (
     unfitted,
 )
 from starclusters.analysis.population import (
-    ARM_AGE_EDGES_LOG_YR,
-    OLD_MIN_LOG_AGE_YR,
-    YOUNG_MAX_LOG_AGE_YR,
     AgeGroup,
     age_groups,
     count_peak_with_error,
     group_count_profiles,
     window_centres,
 )
+from starclusters.analysis.settings import AnalysisSettings
 from starclusters.errors import ConfigError, InputFileError
 from starclusters.io import read_table, write_table
 
 log = logging.getLogger(__name__)
 
-#: The ``analysis`` config keys and their defaults (thesis §4.3).
-ANALYSIS_DEFAULTS = {
-    "age_groups_log_yr": list(ARM_AGE_EDGES_LOG_YR),
-    "young_max_log_age_yr": YOUNG_MAX_LOG_AGE_YR,
-    "old_min_log_age_yr": OLD_MIN_LOG_AGE_YR,
-    "mass_function": {
-        "completeness_log_mass_msun": "selection",
-        "completeness_level": 0.9,
-        "max_log_age_yr": 8.5,
-        "slope": THESIS_SLOPE,
-    },
-    "arm_distance": {"min_kpc": -1.0, "max_kpc": 1.5, "step_kpc": 0.01, "window_kpc": 0.1},
-    "radial": {"step_kpc": 0.1, "window_kpc": 0.5},
-    "map_max_px": 1024,
-    "map_min_log_mass_msun": 4.0,
-    "bootstrap": 200,
-    "comparison": {"source": "none"},
-    "population_fit": {"min_completeness": 0.1, "error_kernel": True},
-}
 #: Node spacing of the (log M, log t) grid of the population fits, dex.
 POPULATION_GRID_STEP_DEX = 0.05
 
 
 def analysis_settings(section: Mapping | None) -> dict:
-    """The ``analysis`` section with defaults filled in (one level of nesting merged)."""
-    section = dict(section or {})
-    out = {}
-    for key, default in ANALYSIS_DEFAULTS.items():
-        value = section.get(key, default)
-        out[key] = {**default, **value} if isinstance(default, dict) else value
-    return out
+    """The ``analysis`` section with defaults filled in and checked (:class:`AnalysisSettings`)."""
+    return AnalysisSettings.from_config(section).to_config()
 
 
 def _groups(settings: Mapping) -> tuple[list[AgeGroup], AgeGroup, AgeGroup]:

@@ -1,11 +1,12 @@
-"""Checks of the ``mocks``, ``psf`` and ``star_groups`` config sections that the schema
-cannot express, and :class:`StarGroupSettings`, the ``star_groups`` section's defaults.
+"""Settings of the ``mocks`` and ``star_groups`` config sections (:class:`MockSettings`,
+:class:`StarGroupSettings`: defaults and checks) and the ``psf`` section's checks.
 
 :func:`starclusters.config.check_config` runs them with every other stage's check.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,31 +16,98 @@ from starclusters.mocks.halo import halo_params
 from starclusters.mocks.params import check_rh_reachable
 from starclusters.sections import dataclass_from_config
 
-#: Defaults of the ``mocks`` keys the schema does not require (tests/test_settings.py
-#: keeps them the schema's); :func:`mock_section` fills them in.
+MOCKS_KEY = "mocks"
+#: The ``mocks`` keys that are {min, max} ranges of the drawn parameters.
+RANGE_KEYS = ("log_mass_msun", "eff_a_arcsec", "eff_gamma", "rh_arcsec")
+
+
+@dataclass(frozen=True)
+class MockSettings:
+    """The ``mocks`` config section (keys = field names): how the mock bank is drawn.
+
+    n_shards: shards (parallel jobs); per_shard: mocks per shard; log_mass_msun, eff_a_arcsec,
+    eff_gamma, rh_arcsec: {min, max} ranges of the drawn log10 mass (M☉), EFF core radius
+    (arcsec), EFF slope and half-light radius (arcsec; thesis §3.1.3); truncation_arcsec:
+    radius the EFF profile is truncated at; faint_limit_mag: stars fainter than this
+    apparent Vega magnitude are light packets (None: every star drawn);
+    faint_packets: packets the faint stars' light is spread over; max_draws_per_mock:
+    redraws allowed per kept mock before the magnitude cuts are declared to reject
+    everything. Invalid values raise ConfigError naming ``mocks.<key>``.
+    """
+
+    n_shards: int
+    per_shard: int
+    log_mass_msun: Mapping
+    eff_a_arcsec: Mapping
+    eff_gamma: Mapping
+    rh_arcsec: Mapping
+    truncation_arcsec: float = 2.5
+    faint_limit_mag: float | None = 29.0
+    faint_packets: int = 2000
+    max_draws_per_mock: int = 50
+
+    def __post_init__(self):
+        def bad(key, why):
+            raise ConfigError(f"{MOCKS_KEY}.{key}: {why}, got {getattr(self, key)!r}")
+
+        def is_number(value):
+            return not isinstance(value, bool) and isinstance(value, int | float)
+
+        for key in ("n_shards", "per_shard", "faint_packets", "max_draws_per_mock"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                bad(key, "must be a positive integer")
+        if not is_number(self.truncation_arcsec) or not self.truncation_arcsec > 0:
+            bad("truncation_arcsec", "must be a number > 0 (arcsec)")
+        if self.faint_limit_mag is not None and not is_number(self.faint_limit_mag):
+            bad("faint_limit_mag", "must be a number (Vega mag) or null")
+        for key in RANGE_KEYS:
+            bounds = getattr(self, key)
+            if not isinstance(bounds, Mapping) or not all(
+                is_number(bounds.get(end)) for end in ("min", "max")
+            ):
+                bad(key, "must be a range {min: number, max: number}")
+            if bounds["min"] > bounds["max"]:
+                raise ConfigError(
+                    f"{MOCKS_KEY}.{key}: min ({bounds['min']}) exceeds max ({bounds['max']})"
+                )
+        check_rh_reachable(self.to_config())
+
+    @classmethod
+    def from_config(cls, section: Mapping | None) -> MockSettings:
+        """Settings from a ``mocks`` mapping: absent keys with a default take it; an absent
+        required key or an unknown one raises ConfigError naming it."""
+        section = dict(section or {})
+        for f in dataclasses.fields(cls):
+            if f.default is dataclasses.MISSING and f.name not in section:
+                raise ConfigError(f"{MOCKS_KEY}.{f.name}: missing; the mock bank needs it")
+        return dataclass_from_config(cls, section, MOCKS_KEY)
+
+    def to_config(self) -> dict:
+        """The settings as a plain ``mocks`` config mapping (every key filled in)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+
+#: The defaults of :class:`MockSettings` (the keys a ``mocks`` section may leave out).
 MOCK_DEFAULTS = {
-    "truncation_arcsec": 2.5,
-    "faint_limit_mag": 29.0,
-    "faint_packets": 2000,
-    "max_draws_per_mock": 50,
+    f.name: f.default
+    for f in dataclasses.fields(MockSettings)
+    if f.default is not dataclasses.MISSING
 }
 
 
 def mock_section(mocks: Mapping) -> dict:
-    """A ``mocks`` section with :data:`MOCK_DEFAULTS` where a key is absent."""
+    """A ``mocks`` mapping with :class:`MockSettings`' defaults where a key is absent.
+
+    Also for the subsets callers pass (e.g. the synthetic galaxy's faint_limit_mag and
+    faint_packets for its clusters' stars), which are not whole sections."""
     return {**MOCK_DEFAULTS, **dict(mocks)}
 
 
 def check_mocks_config(config: Mapping) -> None:
-    """ConfigError naming the ``mocks`` key: ordered ranges, and r_h range reachable by the
-    EFF profiles (:func:`~starclusters.mocks.params.check_rh_reachable`)."""
-    mocks = config["mocks"]
-    for key in ("log_mass_msun", "eff_a_arcsec", "eff_gamma", "rh_arcsec"):
-        if mocks[key]["min"] > mocks[key]["max"]:
-            raise ConfigError(
-                f"mocks.{key}: min ({mocks[key]['min']}) exceeds max ({mocks[key]['max']})"
-            )
-    check_rh_reachable(mocks)
+    """ConfigError naming the ``mocks`` key: :class:`MockSettings` (ordered ranges, an r_h
+    range the EFF profiles reach: :func:`~starclusters.mocks.params.check_rh_reachable`)."""
+    MockSettings.from_config(config["mocks"])
 
 
 def check_psf_config(config: Mapping) -> None:
