@@ -55,6 +55,32 @@ def test_shrink_keeps_few_candidates_near_the_training_prior():
     assert np.abs(shrunk - training).max() < 0.05
 
 
+def test_smoothed_em_spreads_the_estimate_by_its_kernel():
+    """EMS: the estimate is the smoothed mean posterior. Posteriors that put everything in
+    one A_V bin give EM that bin alone and EMS the kernel around it (¼, ½, ¼); at the grid's
+    edge the kernel sees the edge bin repeated, so no mass leaves the grid."""
+    training = np.full(10, 0.1)
+    for peak, expected in ((4, {3: 0.25, 4: 0.5, 5: 0.25}), (0, {0: 0.75, 1: 0.25})):
+        post = np.zeros((20, 3, 10, 2))
+        post[:, :, peak, :] = 1.0 / 6
+        _, em, _ = av_prior_weights(post, training, shrink=0.0)
+        _, ems, _ = av_prior_weights(post, training, shrink=0.0, smooth=True)
+        assert em[peak] == pytest.approx(1.0, abs=1e-4)
+        want = np.zeros(10)
+        for k, v in expected.items():
+            want[k] = v
+        np.testing.assert_allclose(ems, want, atol=1e-4)
+    # smoothing off is the plain EM, step for step
+    rng = np.random.default_rng(3)
+    post = _posteriors(rng.choice(10, 200), training, 2.0, rng)
+    plain = av_prior_weights(post, training)
+    assert all(
+        np.array_equal(a, b)
+        for a, b in zip(plain, av_prior_weights(post, training, smooth=False), strict=True)
+    )
+    assert not np.allclose(plain[1], av_prior_weights(post, training, smooth=True)[1])
+
+
 def test_no_candidates_and_bad_inputs():
     training = np.full(10, 0.1)
     weights, estimated, iterations = av_prior_weights(np.zeros((0, 3, 10, 2)), training)

@@ -5,11 +5,11 @@ galaxies and the training galaxy) it re-reads the candidates' posteriors exactly
 ``detect.population_prior`` does (:func:`~starclusters.detect.candidates_stage.population_prior_estimates`,
 the network run again around each candidate), then decodes their A_V under four priors:
 the training prior (no correction), the EM estimate with the default shrink (what the
-catalogue holds), EM with shrink 1, and EM smoothed after every step by a [¼, ½, ¼]
-kernel over the A_V bins (EMS: Silverman, Jones, Wilson & Nychka 1990, J. R. Stat. Soc. B
-52, 271). Prints the median A_V error of the matched visible clusters (true visibility >
-2.5, the scorecard's match) per run × galaxy × estimator, and per estimator the mean,
-mean |·| and largest |·| of those medians and the mean 95 % |error|::
+catalogue holds), EM with shrink 1, and EM smoothed after every step over the A_V bins
+(EMS: ``av_prior_weights(..., smooth=True)``). Prints the median A_V error of the matched
+visible clusters (true visibility > 2.5, the scorecard's match) per run × galaxy ×
+estimator, and per estimator the mean, mean |·| and largest |·| of those medians and the
+mean 95 % |error| (``--table``: the rows as CSV)::
 
     .venv/bin/python docs/scripts/prior_estimators.py results/synthetic_m83 /tmp/a1/results/synthetic_m83
 
@@ -31,29 +31,6 @@ from starclusters.model.checkpoint import load_model
 from starclusters.model.codec import decode
 
 BANDS = ("F336W", "F438W", "F814W")
-SMOOTHING_KERNEL = np.array([0.25, 0.5, 0.25])
-
-
-def smoothed_em(posteriors, training_av, shrink=SHRINK, tolerance=1e-6, max_iterations=500):
-    """Weights (E,) of EMS: the EM of av_prior_weights with its target marginal smoothed."""
-    train = np.asarray(training_av, float) / np.sum(training_av)
-    weights = np.ones(train.size)
-    marginal = np.asarray(posteriors, float).sum(axis=(1, 3))
-    for _ in range(max_iterations):
-        q = marginal * weights[None]
-        q /= q.sum(axis=1, keepdims=True)
-        target = (q.mean(axis=0) + shrink * train) / (1.0 + shrink)
-        target = np.convolve(np.pad(target, 1, mode="edge"), SMOOTHING_KERNEL, mode="valid")
-        target /= target.sum()
-        current = train * weights
-        current /= current.sum()
-        new = weights * np.divide(target, current, out=np.ones_like(target), where=current > 0)
-        new /= new.max()
-        change = np.max(np.abs(new - weights))
-        weights = new
-        if change < tolerance:
-            break
-    return weights
 
 
 def estimators(posteriors, training_av):
@@ -61,7 +38,7 @@ def estimators(posteriors, training_av):
     yield "training prior", np.ones(len(training_av))
     yield f"EM, shrink {SHRINK:g} (catalogue)", av_prior_weights(posteriors, training_av, SHRINK)[0]
     yield "EM, shrink 1", av_prior_weights(posteriors, training_av, 1.0)[0]
-    yield "EMS (smoothed EM)", smoothed_em(posteriors, training_av)
+    yield "EMS (smoothed EM)", av_prior_weights(posteriors, training_av, SHRINK, smooth=True)[0]
 
 
 def candidate_posteriors(results: Path, base: Path):
@@ -69,9 +46,9 @@ def candidate_posteriors(results: Path, base: Path):
     captured = {}
     real = stage.av_prior_weights
 
-    def capture(posteriors, training_av, shrink):
+    def capture(posteriors, training_av, **options):
         captured.update(posteriors=posteriors, training_av=np.asarray(training_av))
-        return real(posteriors, training_av, shrink=shrink)
+        return real(posteriors, training_av, **options)
 
     bands = {band: str(base / "mosaic" / f"{band}.fits") for band in BANDS}
     stage.av_prior_weights = capture
@@ -95,6 +72,7 @@ def candidate_posteriors(results: Path, base: Path):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("results", nargs="+", type=Path, help="results/<galaxy> of each run")
+    parser.add_argument("--table", type=Path, help="also write the per-galaxy rows (CSV)")
     args = parser.parse_args()
     rows = []
     for results in args.results:
@@ -126,6 +104,8 @@ def main() -> None:
                 )
             print(f"{results} {galaxy}: {len(take)} matched visible clusters", flush=True)
     table = pd.DataFrame(rows)
+    if args.table:
+        table.to_csv(args.table, index=False)
     pd.set_option("display.width", 250)
     print(
         table.pivot_table(index=["estimator", "run"], columns="galaxy", values="median_error")

@@ -267,6 +267,7 @@ CATALOG_KEYS = (
     "weight_sigma_px",
     "population_prior",
     "population_prior_shrink",
+    "population_prior_smoothing",
 )
 GALLERY_KEYS = ("gallery_size", "gallery_field_arcsec")
 #: galaxy_geometry keys of --geometry, in its order.
@@ -303,6 +304,12 @@ def _add_catalog_options(parser: argparse.ArgumentParser) -> None:
         action=argparse.BooleanOptionalAction,
         help="read the candidates' age, A_V and mass under the galaxy's own A_V prior "
         f"(needs --model and --images; default: {D['population_prior']})",
+    )
+    group.add_argument(
+        "--population-prior-smoothing",
+        action=argparse.BooleanOptionalAction,
+        help="smooth the A_V prior's EM estimate over neighbouring A_V bins (EMS; "
+        f"default: {D['population_prior_smoothing']})",
     )
     group.add_argument(
         "--distance-mpc",

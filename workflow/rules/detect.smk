@@ -117,6 +117,7 @@ rule find_peaks:
             "visibility_threshold",
             "population_prior",
             "population_prior_shrink",
+            "population_prior_smoothing",
         ),
         geometry=config["galaxy_geometry"],
         distance_mpc=PHOT["distance_mpc"],

@@ -163,6 +163,7 @@ rule validation_peaks:
             "visibility_threshold",
             "population_prior",
             "population_prior_shrink",
+            "population_prior_smoothing",
         ),
         geometry=validation_geometry(),
         distance_mpc=PHOT["distance_mpc"],

@@ -233,7 +233,10 @@ def population_prior_estimates(
     shape = (0, *grids.shape_3d)
     posterior = np.concatenate(posteriors) if posteriors else np.zeros(shape)
     weights, estimated, iterations = av_prior_weights(
-        posterior, np.asarray(training), shrink=settings.population_prior_shrink
+        posterior,
+        np.asarray(training),
+        shrink=settings.population_prior_shrink,
+        smooth=settings.population_prior_smoothing,
     )
     if len(chosen):
         values = decode(
@@ -261,6 +264,11 @@ def population_prior_estimates(
         "av_prior": np.asarray(estimated, float).tolist(),
         "training_av_prior": train_av.tolist(),
         "shrink": float(settings.population_prior_shrink),
+        **(
+            {"smoothing": "EMS, kernel [1/4, 1/2, 1/4]"}
+            if settings.population_prior_smoothing
+            else {}
+        ),
     }
 
 

@@ -36,6 +36,8 @@ SHRINK = 0.1
 #: EM stops when no weight (max 1) changes by more than this (or after MAX_ITERATIONS).
 TOLERANCE = 1e-6
 MAX_ITERATIONS = 500
+#: The smoothing step of EMS over the A_V bins (:func:`av_prior_weights` with smooth).
+SMOOTHING_KERNEL = np.array([0.25, 0.5, 0.25])
 
 
 def peak_posteriors(
@@ -80,12 +82,16 @@ def av_prior_weights(
     shrink: float = SHRINK,
     tolerance: float = TOLERANCE,
     max_iterations: int = MAX_ITERATIONS,
+    smooth: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """EM estimate of the galaxy's A_V prior from its candidates' posteriors.
 
     posteriors: (P, A, E, M) under the training prior; training_av: (E,) its A_V marginal;
-    shrink ≥ 0: weight of the training marginal added to the estimated one (0: pure EM).
-    Returns (weights (E,) with max 1, the estimated A_V marginal (E,), iterations run):
+    shrink ≥ 0: weight of the training marginal added to the estimated one (0: pure EM);
+    smooth: after every EM step the estimated marginal is smoothed over neighbouring A_V
+    bins by :data:`SMOOTHING_KERNEL` (EMS: Silverman, Jones, Wilson & Nychka 1990, J. R.
+    Stat. Soc. B 52, 271), which keeps the estimate from piling into one bin when the
+    posteriors cannot tell neighbouring bins apart. Returns (weights (E,) with max 1, the estimated A_V marginal (E,), iterations run):
     the fixed point where the prior π_t·w has the A_V marginal of the mean re-weighted
     posterior (shrunk). Bins where the training marginal is 0 keep weight 1 (no
     information). With no posteriors the weights are all 1.
@@ -107,6 +113,9 @@ def av_prior_weights(
         q = marginal_av * weights[None]
         q /= q.sum(axis=1, keepdims=True)
         target = (q.mean(axis=0) + shrink * train) / (1.0 + shrink)
+        if smooth:  # edge bins keep their weight: the kernel sees them repeated
+            target = np.convolve(np.pad(target, 1, mode="edge"), SMOOTHING_KERNEL, mode="valid")
+            target /= target.sum()
         current = train * weights
         current /= current.sum()
         ratio = np.divide(target, current, out=np.ones_like(target), where=current > 0)

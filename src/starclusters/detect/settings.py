@@ -108,7 +108,10 @@ class CatalogSettings:
     visibility_threshold: a candidate's class and visibility are above them;
     population_prior: read the candidates again under the galaxy's A_V prior
     (:mod:`starclusters.detect.population_prior`); population_prior_shrink: that prior's
-    pseudo-count of the training one, in units of the candidates, ≥ 0; gallery_size:
+    pseudo-count of the training one, in units of the candidates, ≥ 0;
+    population_prior_smoothing: its EM estimate smoothed over neighbouring A_V bins after
+    every step (EMS; :func:`~starclusters.detect.population_prior.av_prior_weights`);
+    gallery_size:
     candidates in the gallery; gallery_field_arcsec: side of a gallery cut-out, arcsec;
     match_radius_px: largest distance of a truth match, px. Invalid values raise
     ConfigError naming ``detect.<key>``.
@@ -124,6 +127,7 @@ class CatalogSettings:
     match_radius_px: float = MATCH_RADIUS_PX
     population_prior: bool = True
     population_prior_shrink: float = SHRINK
+    population_prior_smoothing: bool = True
 
     def __post_init__(self):
         def bad(key, why):
@@ -141,8 +145,9 @@ class CatalogSettings:
                 bad(key, "must be a positive integer")
         if self.weight_window_px % 2 != 1:
             bad("weight_window_px", "must be odd (centred on the peak)")
-        if not isinstance(self.population_prior, bool):
-            bad("population_prior", "must be true or false")
+        for key in ("population_prior", "population_prior_smoothing"):
+            if not isinstance(getattr(self, key), bool):
+                bad(key, "must be true or false")
         for key in ("smooth_sigma_px", "population_prior_shrink", "visibility_threshold"):
             if not number(key) >= 0:
                 bad(key, "must be ≥ 0")
