@@ -543,3 +543,29 @@ def test_analysis_settings_fill_subsections_and_name_the_bad_key(section, key):
     assert AnalysisSettings.from_config({"comparison": {"source": "files", "path": "x"}})
     with pytest.raises(ConfigError, match=f"^analysis.{key}"):
         AnalysisSettings.from_config(section)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("source", "lanes"),
+        ("rotation", "left"),
+        ("trailing_kpc", -0.1),
+        ("leading_kpc", "0.4"),
+        ("corotation_radius_kpc", 0),
+        ("lanes_file", 3),
+        ("bogus", 1),
+    ],
+)
+def test_arms_settings_name_the_bad_key(key, value):
+    """The ``arms`` section has one home: ArmsSettings' defaults and checks, which
+    ArmGeometry.from_config and check_config both go through."""
+    from starclusters.detect.arms import ArmGeometry, ArmsSettings
+    from starclusters.errors import ConfigError
+
+    assert ArmsSettings.from_config({"source": "files"}).trailing_kpc == 0.1
+    assert ArmGeometry.from_config(None) is None
+    with pytest.raises(ConfigError, match=f"^arms.{key}"):
+        ArmsSettings.from_config({"source": "files", key: value})
+    with pytest.raises(ConfigError, match=f"^arms.{key}"):
+        ArmGeometry.from_config({"source": "files", key: value})

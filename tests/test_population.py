@@ -252,3 +252,37 @@ def test_no_magnitude_cut_passes_everything():
         {"F336W": np.array([30.0, 20.0]), "F814W": np.ones(2)}, limits, "none"
     )
     assert out.dtype == bool and out.all() and out.shape == (2,)
+
+
+@pytest.mark.parametrize(
+    ("change", "key"),
+    [
+        ({"magnitude_cut": "some"}, "magnitude_cut"),
+        ({"distance_mpc": 0}, "distance_mpc"),
+        ({"imf": {"mass_min_msun": 200.0}}, "imf"),
+        ({"isochrones": {"source": "cmd"}}, "isochrones.cmd_files"),
+        ({"extinction": {"av_mag": {"min": 0.0, "max": 3.0, "step": 0.7}}}, "extinction.av_mag"),
+        ({"bogus": 1}, "bogus"),
+    ],
+)
+def test_photometry_settings_fill_subsections_and_name_the_bad_key(config, change, key):
+    """The ``photometry`` section has one home: PhotometrySettings' defaults (a subsection
+    given in part keeps the other keys' defaults) and checks."""
+    from starclusters.config import check_config
+    from starclusters.photometry.settings import PhotometrySettings
+
+    section = config["photometry"]
+    required = {k: v for k, v in section.items() if k not in ("imf", "magnitude_cut")}
+    required["isochrones"] = {k: section["isochrones"][k] for k in ("metallicity_z", "log_age_yr")}
+    settings = PhotometrySettings.from_config(required)
+    assert settings.magnitude_cut == "all" and settings.imf["mass_max_msun"] == 100.0
+    assert settings.isochrones["z_tolerance_dex"] == 0.05
+    with pytest.raises(ConfigError, match="^photometry.distance_mpc: missing"):
+        PhotometrySettings.from_config({k: v for k, v in required.items() if k != "distance_mpc"})
+    merged = {
+        k: {**section[k], **v} if isinstance(v, dict) and k in section else v
+        for k, v in change.items()
+    }
+    config["photometry"] = {**section, **merged}
+    with pytest.raises(ConfigError, match=f"^photometry.{key}"):
+        check_config(config)

@@ -18,13 +18,13 @@ from conftest import REPO
 from starclusters.analysis.settings import AnalysisSettings
 from starclusters.artificial.settings import DrawSettings
 from starclusters.baseline.settings import BaselineSettings
-from starclusters.detect.arms import FILES_DEFAULTS as ARMS_FILES_DEFAULTS
+from starclusters.detect.arms import ArmsSettings
 from starclusters.detect.settings import CatalogSettings, DetectSettings
 from starclusters.mocks.settings import MockSettings, StarGroupSettings
 from starclusters.model.evaluate import EvaluateSettings
 from starclusters.model.settings import TrainSettings
 from starclusters.model.spec import spec_defaults
-from starclusters.photometry.settings import PHOTOMETRY_DEFAULTS
+from starclusters.photometry.settings import SUBSECTION_DEFAULTS, PhotometrySettings
 from starclusters.scorecard.diagnose import DiagnosisSettings
 from starclusters.synthetic.spec import SyntheticGalaxySpec
 
@@ -82,14 +82,15 @@ PYTHON_DEFAULTS = [
     ("detect", defaults_of(DetectSettings), True),
     ("star_groups", defaults_of(StarGroupSettings), True),
     ("mocks", defaults_of(MockSettings), True),
-    ("photometry", PHOTOMETRY_DEFAULTS, True),
+    ("photometry", defaults_of(PhotometrySettings), True),
+    *((f"photometry.{key}", value, True) for key, value in SUBSECTION_DEFAULTS.items()),
     ("artificial.draw", defaults_of(DrawSettings), True),
     ("detect", defaults_of(CatalogSettings), True),
     ("model", spec_defaults(), True),
     ("train", defaults_of(TrainSettings), False),  # the schema leaves them to the class
     ("evaluate", defaults_of(EvaluateSettings), True),
     ("analysis", defaults_of(AnalysisSettings), True),
-    ("arms", ARMS_FILES_DEFAULTS, True),
+    ("arms", defaults_of(ArmsSettings), True),
     ("scorecard.diagnosis", defaults_of(DiagnosisSettings), True),
     ("baseline", defaults_of(BaselineSettings), False),
     ("mosaic.synthetic", defaults_of(SyntheticGalaxySpec), False),

@@ -45,6 +45,7 @@ import pandas as pd
 
 from starclusters.detect.catalog import DiskGeometry
 from starclusters.errors import ConfigError, InputFileError
+from starclusters.sections import dataclass_from_config
 
 #: Config key of the section :meth:`ArmGeometry.from_config` reads.
 CONFIG_KEY = "arms"
@@ -52,8 +53,8 @@ CONFIG_KEY = "arms"
 ROTATION_SIGN = {"clockwise": 1, "counterclockwise": -1}
 #: The synthetic galaxy's arm band when its metadata lacks it, kpc (synthetic.spec defaults).
 SYNTHETIC_BAND_KPC = {"arm_trailing_kpc": 0.1, "arm_leading_kpc": 0.4}
-#: Defaults of the ``arms`` keys of source files (the schema's; tests/test_settings.py).
-FILES_DEFAULTS = {"rotation": "clockwise", "trailing_kpc": 0.1, "leading_kpc": 0.4}
+#: Values of ``arms.source``.
+SOURCES = ("synthetic", "files", "none")
 #: Points per chunk of the point-to-segment distances (memory: chunk × segments × 5 floats).
 CHUNK_POINTS = 2048
 #: Disk-frame keys of the synthetic geometry metadata that :class:`DiskGeometry` needs.
@@ -106,6 +107,57 @@ def read_points_table(path: str | os.PathLike, group: str) -> pd.DataFrame:
         return pd.read_csv(path, comment="#")
     except (OSError, ValueError) as err:
         raise InputFileError(f"{path}: cannot read it as CSV ({err})") from err
+
+
+@dataclass(frozen=True)
+class ArmsSettings:
+    """The ``arms`` config section (keys = field names): where the spiral arms' dust lanes
+    come from and how the arm band is measured.
+
+    source: "synthetic" (the synthetic galaxy's own lanes), "files" (the user's) or "none";
+    lanes_file: the lanes (arm, ra_deg, dec_deg per point, in order; CSV, Parquet or DS9
+    polygons) for source files; regions_file: optional arm polygons (region, ra_deg,
+    dec_deg); rotation: the disk's sense of rotation on a north-up, east-left image,
+    "clockwise" or "counterclockwise"; corotation_radius_kpc: beyond it the lanes trail
+    the other way (None: no corotation); trailing_kpc, leading_kpc: the arm band's width
+    behind and ahead of a lane, kpc, ≥ 0. The last four apply to source files (the
+    synthetic galaxy brings its own). Invalid values raise ConfigError naming
+    ``arms.<key>``.
+    """
+
+    source: str = "none"
+    lanes_file: str | None = None
+    regions_file: str | None = None
+    rotation: str = "clockwise"
+    corotation_radius_kpc: float | None = None
+    trailing_kpc: float = 0.1
+    leading_kpc: float = 0.4
+
+    def __post_init__(self):
+        def bad(key, why):
+            raise ConfigError(f"{CONFIG_KEY}.{key}: {why}, got {getattr(self, key)!r}")
+
+        def is_number(value):
+            return not isinstance(value, bool) and isinstance(value, int | float)
+
+        if self.source not in SOURCES:
+            bad("source", f"must be one of {', '.join(SOURCES)}")
+        if self.rotation not in ROTATION_SIGN:
+            bad("rotation", "must be 'clockwise' or 'counterclockwise'")
+        for key in ("trailing_kpc", "leading_kpc"):
+            if not is_number(getattr(self, key)) or not getattr(self, key) >= 0:
+                bad(key, "must be a number ≥ 0 (kpc)")
+        corotation = self.corotation_radius_kpc
+        if corotation is not None and (not is_number(corotation) or not corotation > 0):
+            bad("corotation_radius_kpc", "must be a number > 0 (kpc) or absent")
+        for key in ("lanes_file", "regions_file"):
+            if getattr(self, key) is not None and not isinstance(getattr(self, key), str):
+                bad(key, "must be a path")
+
+    @classmethod
+    def from_config(cls, section: Mapping | None = None) -> ArmsSettings:
+        """Settings from an ``arms`` mapping (absent keys: defaults; unknown ones: fail)."""
+        return dataclass_from_config(cls, section, CONFIG_KEY)
 
 
 @dataclass(frozen=True)
@@ -177,8 +229,8 @@ class ArmGeometry:
         deprojection (:func:`~starclusters.detect.catalog.geometry_from_config` of the
         ``galaxy_geometry`` section). ConfigError naming the key when something is missing.
         """
-        section = dict(config_section or {})
-        source = section.get("source", "none")
+        settings = ArmsSettings.from_config(config_section)
+        source = settings.source
         if source == "none":
             return None
         if source == "synthetic":
@@ -205,10 +257,6 @@ class ArmGeometry:
                 leading_kpc=band["arm_leading_kpc"],
                 source="synthetic",
             )
-        if source != "files":
-            raise ConfigError(
-                f"{CONFIG_KEY}.source: 'synthetic', 'files' or 'none', got {source!r}"
-            )
         if disk is None:
             raise ConfigError(
                 f"{CONFIG_KEY}.source: 'files' needs the galaxy's disk; set galaxy_geometry "
@@ -216,30 +264,24 @@ class ArmGeometry:
                 "position_angle_deg)"
             )
         if arms_table is None:
-            if not section.get("lanes_file"):
+            if not settings.lanes_file:
                 raise ConfigError(f"{CONFIG_KEY}.lanes_file: missing (needed with source: files)")
-            arms_table = read_points_table(section["lanes_file"], "arm")
-        what = str(section.get("lanes_file", "arms table"))
+            arms_table = read_points_table(settings.lanes_file, "arm")
+        what = str(settings.lanes_file or "arms table")
         lanes = tuple(_to_disk(disk, rows) for _, rows in _polylines(arms_table, "arm", what))
         regions = ()
-        if section.get("regions_file"):
-            table = read_points_table(section["regions_file"], "region")
-            polys = _polylines(table, "region", str(section["regions_file"]))
+        if settings.regions_file:
+            table = read_points_table(settings.regions_file, "region")
+            polys = _polylines(table, "region", settings.regions_file)
             regions = tuple(_to_disk(disk, rows) for _, rows in polys)
-        section = {**FILES_DEFAULTS, **section}
-        rotation = section["rotation"]
-        if rotation not in ROTATION_SIGN:
-            raise ConfigError(
-                f"{CONFIG_KEY}.rotation: 'clockwise' or 'counterclockwise', got {rotation!r}"
-            )
-        corotation = section.get("corotation_radius_kpc")
+        corotation = settings.corotation_radius_kpc
         return cls(
             disk=disk,
             lanes=lanes,
-            rotation_sign=ROTATION_SIGN[rotation],
+            rotation_sign=ROTATION_SIGN[settings.rotation],
             corotation_radius_kpc=math.inf if corotation is None else float(corotation),
-            trailing_kpc=float(section["trailing_kpc"]),
-            leading_kpc=float(section["leading_kpc"]),
+            trailing_kpc=float(settings.trailing_kpc),
+            leading_kpc=float(settings.leading_kpc),
             regions=regions,
             source="files",
         )
@@ -427,11 +469,12 @@ def arms_section(config: Mapping) -> Mapping:
 
 def check_arms_config(config: Mapping) -> None:
     """Checks of the ``arms`` section (:func:`arms_section`) that the schema cannot express
-    (ConfigError names the key): source synthetic only with the synthetic galaxy; source
+    (ConfigError names the key): :class:`ArmsSettings`; source synthetic only with the
+    synthetic galaxy; source
     files with a lanes_file that exists (and a regions_file, if given, too) and
     galaxy_geometry.source: config."""
-    section = dict(arms_section(config))
-    source = section.get("source", "none")
+    settings = ArmsSettings.from_config(arms_section(config))
+    source = settings.source
     if source == "synthetic" and config["mosaic"]["source"] != "synthetic":
         raise ConfigError(
             f"{CONFIG_KEY}.source: 'synthetic' needs mosaic.source: synthetic; give the "
@@ -439,11 +482,12 @@ def check_arms_config(config: Mapping) -> None:
         )
     if source != "files":
         return
-    if not section.get("lanes_file"):
+    if not settings.lanes_file:
         raise ConfigError(f"{CONFIG_KEY}.lanes_file: missing (needed with source: files)")
     for key in ("lanes_file", "regions_file"):
-        if section.get(key) and not Path(section[key]).exists():
-            raise ConfigError(f"{CONFIG_KEY}.{key}: {section[key]} does not exist")
+        path = getattr(settings, key)
+        if path and not Path(path).exists():
+            raise ConfigError(f"{CONFIG_KEY}.{key}: {path} does not exist")
     if (config.get("galaxy_geometry") or {}).get("source") != "config":
         raise ConfigError(
             f"{CONFIG_KEY}.source: 'files' needs galaxy_geometry.source: config (the disk "

@@ -2,7 +2,8 @@
 
 Each function reads its inputs, calls the library and returns or writes the products;
 the workflow scripts only unpack ``snakemake`` into them. The ``detect`` argument is
-the config's ``detect`` section (its catalog keys: :class:`~starclusters.detect.settings.CatalogSettings`),
+the config's ``detect`` section (its catalog keys:
+:class:`~starclusters.detect.settings.CatalogSettings`),
 ``geometry`` its ``galaxy_geometry`` section.
 
 A user's maps (the ``starclusters catalog`` command, and ``starclusters detect
@@ -342,8 +343,9 @@ def catalog_of_maps(
 
     The rule find_peaks' :func:`make_catalog` and :func:`write_catalog` on a user's maps
     (``starclusters catalog``): detect: the catalog keys of the ``detect`` section (absent
-    ones at :class:`~starclusters.detect.settings.CatalogSettings`' defaults); geometry: a ``galaxy_geometry`` section (default
-    source none: galactocentric distances NaN); distance_mpc: the galaxy's distance, Mpc
+    ones at the defaults of :class:`~starclusters.detect.settings.CatalogSettings`);
+    geometry: a ``galaxy_geometry`` section (default source none: galactocentric
+    distances NaN); distance_mpc: the galaxy's distance, Mpc
     (None: r_h in pc and the densities NaN). With model_path (the network that made the
     maps) and image_paths (its images, one per band; bands as :func:`image_band_paths`)
     the candidates are read under the galaxy's A_V prior, as in the workflow. Returns

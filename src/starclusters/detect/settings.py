@@ -89,7 +89,7 @@ class DetectSettings:
         """Settings from the ``detect`` config section, then ``overrides``.
 
         Only this class's fields are read: the section's other keys belong to peak finding
-        (the schema rejects unknown keys).
+        (:class:`CatalogSettings`); a key neither class knows raises ConfigError.
         """
         return cls(**_own_keys(cls, section, overrides))
 
@@ -111,10 +111,9 @@ class CatalogSettings:
     pseudo-count of the training one, in units of the candidates, ≥ 0;
     population_prior_smoothing: its EM estimate smoothed over neighbouring A_V bins after
     every step (EMS; :func:`~starclusters.detect.population_prior.av_prior_weights`);
-    gallery_size:
-    candidates in the gallery; gallery_field_arcsec: side of a gallery cut-out, arcsec;
-    match_radius_px: largest distance of a truth match, px. Invalid values raise
-    ConfigError naming ``detect.<key>``.
+    gallery_size: candidates in the gallery; gallery_field_arcsec: side of a gallery
+    cut-out, arcsec; match_radius_px: largest distance of a truth match, px. Invalid values
+    raise ConfigError naming ``detect.<key>``.
     """
 
     smooth_sigma_px: float = SMOOTH_SIGMA_PX
