@@ -64,7 +64,7 @@ class AnalysisSettings:
         def bad(key, why):
             raise ConfigError(f"{ANALYSIS_KEY}.{key}: {why}, got {getattr(self, key)!r}")
 
-        for key, smallest in (("map_max_px", 1), ("bootstrap", 2)):
+        for key, smallest in (("map_max_px", 64), ("bootstrap", 2)):
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, int) or value < smallest:
                 bad(key, f"must be an integer ≥ {smallest}")
