@@ -1,8 +1,8 @@
 """Config sections as dataclasses, and parameter grids from config: the helpers of every
 stage's settings.
 
-:func:`dataclass_from_config` is what every settings class's ``from_config`` uses;
-:func:`grid` turns a ``{min, max, step}`` range into its grid. This module sits below
+:func:`dataclass_from_config` is what every settings class's ``from_config`` uses, and
+:func:`is_number` / :func:`is_integer` what their checks test values with; :func:`grid` turns a ``{min, max, step}`` range into its grid. This module sits below
 :mod:`starclusters.config` and the stages (it needs only
 :class:`~starclusters.errors.ConfigError`), so that the stage packages whose settings
 :func:`starclusters.config.check_config` checks never import ``config`` back.
@@ -37,6 +37,18 @@ def dataclass_from_config(cls, section: Mapping | None, key: str, **overrides):
         return tuple(as_tuple(v) for v in value) if isinstance(value, list) else value
 
     return cls(**{name: as_tuple(value) for name, value in values.items()})
+
+
+def is_number(value) -> bool:
+    """Whether a config value is a real number: an int or a float (YAML's true/false are not)."""
+    return not isinstance(value, bool) and isinstance(value, int | float)
+
+
+def is_integer(value, smallest: int | None = None) -> bool:
+    """Whether a config value is an int (not true/false), and at least ``smallest`` if given."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        return False
+    return smallest is None or value >= smallest
 
 
 def grid(spec: Mapping[str, float], key: str) -> np.ndarray:

@@ -18,7 +18,7 @@ from starclusters.analysis.population import (
     age_groups,
 )
 from starclusters.errors import ConfigError
-from starclusters.sections import dataclass_from_config
+from starclusters.sections import dataclass_from_config, is_integer
 
 ANALYSIS_KEY = "analysis"
 
@@ -66,7 +66,7 @@ class AnalysisSettings:
 
         for key, smallest in (("map_max_px", 64), ("bootstrap", 2)):
             value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, int) or value < smallest:
+            if not is_integer(value, smallest):
                 bad(key, f"must be an integer ≥ {smallest}")
         try:
             age_groups(self.age_groups_log_yr)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from starclusters.errors import ConfigError
-from starclusters.sections import dataclass_from_config, grid
+from starclusters.sections import dataclass_from_config, grid, is_number
 
 DRAW_KEY = "artificial.draw"
 #: ``artificial.draw.magnitude_cut``: none (the whole grid) or the bank's cut.
@@ -45,7 +45,7 @@ class DrawSettings:
 
         def number(key):
             value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, int | float):
+            if not is_number(value):
                 bad(key, "must be a number")
             return value
 

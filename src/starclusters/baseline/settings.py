@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from starclusters.errors import ConfigError
-from starclusters.sections import dataclass_from_config
+from starclusters.sections import dataclass_from_config, is_integer
 
 CONFIG_KEY = "baseline"
 #: Rules that set the CI cut from the calibration (see :mod:`starclusters.baseline.classify`).
@@ -136,11 +136,11 @@ class BaselineSettings:
                 self._bad(key, "must be a positive number")
         for key in ("npixels", "deblend_nlevels", "background_box_px", "apcorr_phases"):
             value = getattr(self, key)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            if not is_integer(value, 1):
                 self._bad(key, "must be a positive integer")
         for key in ("calibration_n", "library_extra"):
             value = getattr(self, key)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            if not is_integer(value, 0):
                 self._bad(key, "must be a non-negative integer")
         if not isinstance(self.apcorr_n_rh, int) or self.apcorr_n_rh < 4:
             self._bad("apcorr_n_rh", "must be an integer >= 4")

@@ -45,7 +45,7 @@ import pandas as pd
 
 from starclusters.detect.catalog import DiskGeometry
 from starclusters.errors import ConfigError, InputFileError
-from starclusters.sections import dataclass_from_config
+from starclusters.sections import dataclass_from_config, is_number
 
 #: Config key of the section :meth:`ArmGeometry.from_config` reads.
 CONFIG_KEY = "arms"
@@ -136,9 +136,6 @@ class ArmsSettings:
     def __post_init__(self):
         def bad(key, why):
             raise ConfigError(f"{CONFIG_KEY}.{key}: {why}, got {getattr(self, key)!r}")
-
-        def is_number(value):
-            return not isinstance(value, bool) and isinstance(value, int | float)
 
         if self.source not in SOURCES:
             bad("source", f"must be one of {', '.join(SOURCES)}")

@@ -20,6 +20,7 @@ from starclusters.detect.peaks import SMOOTH_SIGMA_PX, WEIGHT_SIGMA_PX, WEIGHT_W
 from starclusters.detect.population_prior import SHRINK
 from starclusters.errors import ConfigError
 from starclusters.model.spec import DENSE_READY, spec_defaults
+from starclusters.sections import is_integer, is_number
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ class DetectSettings:
             bad("mode", f"must be one of {', '.join(MODE_CHOICES)}")
         for key in ("step_px", "tile_px", "batch_size"):
             value = getattr(self, key)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            if not is_integer(value, 1):
                 bad(key, "must be a positive integer")
         if self.device not in DEVICES:
             bad("device", f"must be one of {', '.join(DEVICES)}")
@@ -134,13 +135,13 @@ class CatalogSettings:
 
         def number(key):
             value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, int | float):
+            if not is_number(value):
                 bad(key, "must be a number")
             return value
 
         for key in ("weight_window_px", "gallery_size"):
             value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            if not is_integer(value, 1):
                 bad(key, "must be a positive integer")
         if self.weight_window_px % 2 != 1:
             bad("weight_window_px", "must be odd (centred on the peak)")

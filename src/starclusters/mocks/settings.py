@@ -14,7 +14,7 @@ from pathlib import Path
 from starclusters.errors import ConfigError
 from starclusters.mocks.halo import halo_params
 from starclusters.mocks.params import check_rh_reachable
-from starclusters.sections import dataclass_from_config
+from starclusters.sections import dataclass_from_config, is_integer, is_number
 
 MOCKS_KEY = "mocks"
 #: The ``mocks`` keys that are {min, max} ranges of the drawn parameters.
@@ -50,12 +50,9 @@ class MockSettings:
         def bad(key, why):
             raise ConfigError(f"{MOCKS_KEY}.{key}: {why}, got {getattr(self, key)!r}")
 
-        def is_number(value):
-            return not isinstance(value, bool) and isinstance(value, int | float)
-
         for key in ("n_shards", "per_shard", "faint_packets", "max_draws_per_mock"):
             value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            if not is_integer(value, 1):
                 bad(key, "must be a positive integer")
         if not is_number(self.truncation_arcsec) or not self.truncation_arcsec > 0:
             bad("truncation_arcsec", "must be a number > 0 (arcsec)")
@@ -167,13 +164,13 @@ class StarGroupSettings:
     def __post_init__(self):
         for key in ("n_shards", "per_shard", "max_stars", "max_draws_per_group"):
             value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            if not is_integer(value, 1):
                 raise ConfigError(
                     f"{STAR_GROUPS_KEY}.{key}: must be a positive integer, got {value!r}"
                 )
         for key in ("group_radius_arcsec", "star_limit_mag"):
             value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, int | float):
+            if not is_number(value):
                 raise ConfigError(f"{STAR_GROUPS_KEY}.{key}: must be a number, got {value!r}")
         if not self.group_radius_arcsec >= 0:
             raise ConfigError(

@@ -49,7 +49,7 @@ from starclusters.model.thresholds import (
     rates,
     youden_thresholds,
 )
-from starclusters.sections import dataclass_from_config
+from starclusters.sections import dataclass_from_config, is_integer
 from starclusters.stats import error_statistics
 
 log = logging.getLogger(__name__)
@@ -99,7 +99,7 @@ class EvaluateSettings:
     def __post_init__(self):
         for key in ("n_mocks", "n_backgrounds", "batch_size", "n_star_groups"):
             value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            if not is_integer(value, 1):
                 raise ConfigError(f"{CONFIG_KEY}.{key}: must be a positive integer, got {value!r}")
         if isinstance(self.jitter_px, bool) or not isinstance(self.jitter_px, int):
             raise ConfigError(f"{CONFIG_KEY}.jitter_px: must be an integer ≥ 0 (pixels)")

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from starclusters.errors import ConfigError
-from starclusters.sections import dataclass_from_config
+from starclusters.sections import dataclass_from_config, is_integer, is_number
 
 CONFIG_KEY = "train"
 #: Keys of the ``train`` section that are not :class:`TrainSettings` fields: where and on
@@ -60,27 +60,27 @@ class TrainSettings:
 
         for key in ("epochs", "steps_per_epoch", "eval_batch_size"):
             value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            if not is_integer(value, 1):
                 bad(key, "must be a positive integer")
         for key in ("batch_size", "val_size"):
             value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 2:
+            if not is_integer(value, 2):
                 bad(key, "must be an integer ≥ 2 (half backgrounds, half clusters)")
         for key in ("lr_start", "lr_end"):
             value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+            if not is_number(value) or not value > 0:
                 bad(key, "must be a positive number")
         if not isinstance(self.augment, bool):
             bad("augment", "must be true or false")
         for key, unit in (("jitter_px", " (pixels)"), ("seed_offset", "")):
             value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            if not is_integer(value, 0):
                 bad(key, f"must be a non-negative integer{unit}")
         cj = self.calibration_jitter
-        if isinstance(cj, bool) or not isinstance(cj, int | float) or not 0 <= cj < 1:
+        if not is_number(cj) or not 0 <= cj < 1:
             bad("calibration_jitter", "must be a number in [0, 1) (thesis: 0.2)")
         sg = self.star_group_fraction
-        if isinstance(sg, bool) or not isinstance(sg, int | float) or not 0 <= sg <= 1:
+        if not is_number(sg) or not 0 <= sg <= 1:
             bad("star_group_fraction", "must be a number in [0, 1]")
 
     @classmethod

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from starclusters.errors import ConfigError
-from starclusters.sections import dataclass_from_config
+from starclusters.sections import dataclass_from_config, is_integer
 
 CONFIG_KEY = "model"
 HEADS = ("softmax", "regression")
@@ -35,7 +35,7 @@ STEM_KERNEL_PX = 7
 
 
 def _positive_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+    return is_integer(value, 1)
 
 
 #: The grids, in the order of :class:`~starclusters.model.codec.ParameterGrids`' fields; the

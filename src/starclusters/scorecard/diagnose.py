@@ -94,7 +94,7 @@ from scipy.spatial import cKDTree
 
 from starclusters.detect.matching import match_positions
 from starclusters.errors import ConfigError
-from starclusters.sections import dataclass_from_config
+from starclusters.sections import dataclass_from_config, is_number
 
 CONFIG_KEY = "scorecard.diagnosis"
 DETECTED = "detected"
@@ -207,9 +207,6 @@ class DiagnosisSettings:
         def bad(key, why):
             raise ConfigError(f"{CONFIG_KEY}.{key}: {why}, got {getattr(self, key)!r}")
 
-        def number(value):
-            return isinstance(value, int | float) and not isinstance(value, bool)
-
         for key in (
             "blend_radius_px",
             "fragment_rh",
@@ -219,17 +216,17 @@ class DiagnosisSettings:
             "aperture_radius_px",
         ):
             value = getattr(self, key)
-            if not (number(value) and math.isfinite(value) and value > 0):
+            if not (is_number(value) and math.isfinite(value) and value > 0):
                 bad(key, "must be a positive number")
-        if not (number(self.star_radius_px) and self.star_radius_px >= 0):
+        if not (is_number(self.star_radius_px) and self.star_radius_px >= 0):
             bad("star_radius_px", "must be a number >= 0")
-        if not (number(self.offset_factor) and self.offset_factor > 1):
+        if not (is_number(self.offset_factor) and self.offset_factor > 1):
             bad("offset_factor", "must exceed 1 (offsets lie beyond the match radius)")
         annulus = self.annulus_px
         if (
             not isinstance(annulus, tuple)
             or len(annulus) != 2
-            or not all(number(v) for v in annulus)
+            or not all(is_number(v) for v in annulus)
             or not self.aperture_radius_px < annulus[0] < annulus[1]
         ):
             bad("annulus_px", "must be [inner, outer] with aperture_radius_px < inner < outer")
