@@ -57,7 +57,7 @@ class AnalysisSettings:
     map_max_px: int = 1024
     map_min_log_mass_msun: float = 4.0
     bootstrap: int = 200
-    comparison: Mapping = _nested(source="none")
+    comparison: Mapping = _nested(source="none", format="csv", match_radius_arcsec=0.12)
     population_fit: Mapping = _nested(min_completeness=0.1, error_kernel=True)
 
     def __post_init__(self):

@@ -448,13 +448,14 @@ def read_comparison_catalog(comparison: Mapping, truth_path=None, catalog_path=N
     """(catalog with our column names, label) for comparison.source truth or file."""
     from starclusters.analysis.comparison import read_catalog
 
+    comparison = AnalysisSettings.from_config({"comparison": comparison}).comparison
     if comparison["source"] == "truth":
         truth = read_table(truth_path)
         return truth[list(TRUTH_COLUMNS.values())].rename(
             columns={v: k for k, v in TRUTH_COLUMNS.items()}
         ), comparison.get("label") or "synthetic truth"
     path = catalog_path or comparison["path"]
-    catalog = read_catalog(path, comparison.get("format", "csv"), comparison["columns"])
+    catalog = read_catalog(path, comparison["format"], comparison["columns"])
     return catalog, comparison.get("label") or os.path.basename(path)
 
 
@@ -477,11 +478,11 @@ def make_comparison(
         with_log_rh_pc,
     )
 
-    comparison = dict(comparison)
+    comparison = AnalysisSettings.from_config({"comparison": comparison}).comparison
     catalog, label = read_comparison_catalog(comparison, truth_path, catalog_path)
     catalog = with_log_rh_pc(catalog, distance_mpc)
     candidates = candidate_quantities(read_table(candidates_path))
-    radius = float(comparison.get("match_radius_arcsec", 0.12))
+    radius = float(comparison["match_radius_arcsec"])
     matched = cross_match(candidates, catalog, radius)
     summary = comparison_summary(matched)
     n_hit = int((matched["candidate_row"] >= 0).sum())

@@ -269,9 +269,10 @@ def reference_subsets(matches: pd.DataFrame, bank_cut: Mapping | None = None) ->
     out = {"reference_recall_visible": matches["visibility"].to_numpy(float) > CLEARLY_VISIBLE}
     if bank_cut is not None:
         from starclusters.mocks.priors import passes_cuts
+        from starclusters.photometry.settings import magnitude_cut_of
 
         out["reference_recall_bank_cut"] = passes_cuts(
-            matches, bank_cut["magnitude_limits"], bank_cut.get("magnitude_cut", "all")
+            matches, bank_cut["magnitude_limits"], magnitude_cut_of(bank_cut)
         )
     return out
 

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from starclusters.backgrounds.cutouts import valid_centres
+from starclusters.detect.settings import DetectSettings
 from starclusters.errors import ConfigError
 from starclusters.model.spec import (
     BOTTLENECK_EXPANSION,
@@ -265,7 +266,7 @@ def tile_memory_mb(config: Mapping) -> int:
         tile_px=detect["tile_px"],
         step_px=detect["step_px"],
         batch_size=detect["batch_size"],
-        mode=detect.get("mode", "exact"),
+        mode=detect.get("mode", DetectSettings.mode),  # auto is estimated as exact (the larger)
         n_outputs=n_head_outputs(model.get("grids")),
         stage_blocks=model["stage_blocks"],
         stage_channels=model["stage_channels"],
