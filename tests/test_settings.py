@@ -20,9 +20,9 @@ from starclusters.artificial.settings import DrawSettings
 from starclusters.baseline.settings import BaselineSettings
 from starclusters.detect.arms import ArmsSettings
 from starclusters.detect.settings import CatalogSettings, DetectSettings
-from starclusters.mocks.settings import MockSettings, StarGroupSettings
+from starclusters.mocks.settings import PSF_DEFAULTS, MockSettings, StarGroupSettings
 from starclusters.model.evaluate import EvaluateSettings
-from starclusters.model.settings import TrainSettings
+from starclusters.model.settings import RUN_DEFAULTS, TrainSettings
 from starclusters.model.spec import spec_defaults
 from starclusters.photometry.settings import SUBSECTION_DEFAULTS, PhotometrySettings
 from starclusters.scorecard.diagnose import DiagnosisSettings
@@ -88,6 +88,8 @@ PYTHON_DEFAULTS = [
     ("detect", defaults_of(CatalogSettings), True),
     ("model", spec_defaults(), True),
     ("train", defaults_of(TrainSettings), False),  # the schema leaves them to the class
+    ("train", RUN_DEFAULTS, True),
+    ("psf", PSF_DEFAULTS, True),
     ("evaluate", defaults_of(EvaluateSettings), True),
     ("analysis", defaults_of(AnalysisSettings), True),
     ("arms", defaults_of(ArmsSettings), True),

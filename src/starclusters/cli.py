@@ -48,6 +48,7 @@ from pathlib import Path
 
 from starclusters.errors import ConfigError, StarclustersError
 from starclusters.logs import setup_logging, tune_allocator
+from starclusters.model.settings import RUN_DEFAULTS
 
 log = logging.getLogger(__name__)
 
@@ -88,9 +89,9 @@ def check_launch(train: Mapping, world: int) -> None:
     train: the ``train`` config section; world: processes started (torchrun's WORLD_SIZE,
     1 without torchrun). On CPU any number of processes may train (gloo; for testing).
     """
-    if not str(train.get("device", "cpu")).startswith("cuda"):
+    if not str(train.get("device", RUN_DEFAULTS["device"])).startswith("cuda"):
         return
-    gpus = train.get("gpus", 1)
+    gpus = train.get("gpus", RUN_DEFAULTS["gpus"])
     if world != gpus:
         launch = (
             f"torchrun --standalone --nproc_per_node={gpus} -m starclusters.cli train ..."
@@ -137,7 +138,7 @@ def _train(args: argparse.Namespace) -> int:
     try:
         config = read_config_json(args.config_json)
         section = config.get("train", {})
-        device = section.get("device", "cpu")
+        device = section.get("device", RUN_DEFAULTS["device"])
         check_launch(section, world)
         import torch
 
@@ -147,7 +148,9 @@ def _train(args: argparse.Namespace) -> int:
         from starclusters.model.train import check_gpus
 
         # before joining the process group (train_model checks it again for library users)
-        check_gpus(device, section.get("gpus", 1), train_settings(section).batch_size)
+        check_gpus(
+            device, section.get("gpus", RUN_DEFAULTS["gpus"]), train_settings(section).batch_size
+        )
         if args.threads:
             per_process = int(os.environ.get("LOCAL_WORLD_SIZE", world))
             torch.set_num_threads(max(1, args.threads // per_process))

@@ -107,6 +107,11 @@ def check_mocks_config(config: Mapping) -> None:
     MockSettings.from_config(config["mocks"])
 
 
+#: Defaults of the ``psf`` keys code reads from a section built without the schema
+#: (tests/test_settings.py keeps them the schema's).
+PSF_DEFAULTS = {"halo": False}
+
+
 def check_psf_config(config: Mapping) -> None:
     """ConfigError naming the ``psf`` key: a PSF as large as the window, odd oversampling,
     an existing file for every band with source files."""

@@ -12,6 +12,7 @@ from starclusters.io import read_table
 from starclusters.mocks.bank import build_shard
 from starclusters.mocks.psf import psf_enclosed_fraction, psf_for_band, read_psf, read_psfs
 from starclusters.mocks.render import StampRenderer
+from starclusters.mocks.settings import PSF_DEFAULTS
 from starclusters.mocks.star_groups import StarDraws, StarGroupSettings, build_star_group_shard
 from starclusters.photometry.population import StellarPopulation
 from starclusters.photometry.settings import magnitude_cut_of
@@ -35,7 +36,7 @@ def make_psf(
     halo: with the fitted WFC3/UVIS halo (None: ``psf.halo``, default false); fwhm_scale:
     the model dilated (an observed galaxy's PSF that differs from training's).
     """
-    halo = bool(psf.get("halo", False)) if halo is None else halo
+    halo = bool(psf.get("halo", PSF_DEFAULTS["halo"])) if halo is None else halo
     if psf["source"] == "files":
         if halo or fwhm_scale != 1.0:
             raise ConfigError(

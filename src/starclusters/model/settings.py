@@ -19,6 +19,9 @@ CONFIG_KEY = "train"
 #: Keys of the ``train`` section that are not :class:`TrainSettings` fields: where and on
 #: how many processes to train, and the mocks' split (:mod:`starclusters.model.data`).
 RUN_KEYS = ("device", "gpus", "mock_split_fractions")
+#: Defaults of the run keys code reads from a section built without the schema
+#: (tests/test_settings.py keeps them the schema's).
+RUN_DEFAULTS = {"device": "cpu", "gpus": 1}
 
 
 @dataclass(frozen=True)
@@ -130,4 +133,4 @@ def check_train_config(config: Mapping) -> None:
     section = config.get("train") or {}
     settings = train_settings(section)
     if section.get("device") == "cuda":
-        batch_share(settings.batch_size, section.get("gpus", 1))
+        batch_share(settings.batch_size, section.get("gpus", RUN_DEFAULTS["gpus"]))

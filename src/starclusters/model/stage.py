@@ -14,7 +14,7 @@ from starclusters.model.codec import ParameterGrids
 from starclusters.model.data import TrainingData, load_training_data
 from starclusters.model.evaluate import EvaluateSettings, run_test_set, score_test_set
 from starclusters.model.network import NetworkSpec
-from starclusters.model.settings import train_settings
+from starclusters.model.settings import RUN_DEFAULTS, train_settings
 from starclusters.model.train import check_gpus, rank_and_world, train
 from starclusters.plotting import save_figure
 
@@ -61,7 +61,7 @@ def train_model(
     """
     grids = ParameterGrids.from_config(config["model"].get("grids"))
     settings = train_settings(config["train"])
-    check_gpus(device, config["train"].get("gpus", 1), settings.batch_size)
+    check_gpus(device, config["train"].get("gpus", RUN_DEFAULTS["gpus"]), settings.batch_size)
     data = training_data(mock_paths, background_paths, psf_paths, config, star_group_paths)
     spec = network_spec(config["model"], config["window_px"], len(config["bands"]), grids)
     result = train(

@@ -58,6 +58,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from starclusters.errors import ConfigError
+from starclusters.mocks.settings import PSF_DEFAULTS
 from starclusters.sections import dataclass_from_config
 from starclusters.synthetic.observe import DRIZZLE_KERNELS, OBSERVATIONS
 
@@ -344,7 +345,9 @@ def check_synthetic_config(config: Mapping) -> None:
 def check_galaxy_psf(spec: SyntheticGalaxySpec, psf: Mapping, key: str = CONFIG_KEY) -> None:
     """ConfigError naming ``<key>.psf_halo``/``psf_fwhm_scale``: a galaxy PSF other than
     training's needs the GalSim model (``psf.source: galsim``)."""
-    differs = spec.psf_halo is not None and bool(spec.psf_halo) != bool(psf.get("halo", False))
+    differs = spec.psf_halo is not None and bool(spec.psf_halo) != bool(
+        psf.get("halo", PSF_DEFAULTS["halo"])
+    )
     if psf["source"] == "files" and (differs or spec.psf_fwhm_scale != 1.0):
         name = "psf_halo" if differs else "psf_fwhm_scale"
         raise ConfigError(
