@@ -91,10 +91,11 @@ def av_prior_weights(
     smooth: after every EM step the estimated marginal is smoothed over neighbouring A_V
     bins by :data:`SMOOTHING_KERNEL` (EMS: Silverman, Jones, Wilson & Nychka 1990, J. R.
     Stat. Soc. B 52, 271), which keeps the estimate from piling into one bin when the
-    posteriors cannot tell neighbouring bins apart. Returns (weights (E,) with max 1, the estimated A_V marginal (E,), iterations run):
-    the fixed point where the prior π_t·w has the A_V marginal of the mean re-weighted
-    posterior (shrunk). Bins where the training marginal is 0 keep weight 1 (no
-    information). With no posteriors the weights are all 1.
+    posteriors cannot tell neighbouring bins apart. Returns (weights (E,) with max 1, the
+    estimated A_V marginal (E,), iterations run): the fixed point where the prior π_t·w
+    has the A_V marginal of the mean re-weighted posterior (shrunk, smoothed). Bins where
+    the training marginal is 0 keep weight 1 (no information). With no posteriors the
+    weights are all 1.
     """
     post = np.asarray(posteriors, np.float64)
     train = np.asarray(training_av, np.float64)
