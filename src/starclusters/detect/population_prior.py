@@ -17,7 +17,10 @@ prior (or age and mass as well) from tens to hundreds of candidates was unstable
 scored galaxies (weights running off to a few bins); one axis of 10 bins is not. The
 estimated A_V marginal is shrunk towards the training one by ``shrink`` (a pseudo-count
 in units of the number of candidates), so a galaxy with few candidates stays near the
-training prior.
+training prior, and with ``smooth`` (the catalog's default, ``detect.population_prior_smoothing``)
+smoothed over neighbouring bins after every step: the candidates' posteriors barely tell
+neighbouring A_V bins apart, and plain EM then piles the estimate into whichever bin the
+network's small shifts favour (docs/detection.md).
 
 A peak's posterior is the class × Gaussian-distance weighted mean of the posteriors of
 the windows around it — the same weights :func:`starclusters.detect.peaks.weighted_parameters`
