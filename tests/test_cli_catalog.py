@@ -27,6 +27,7 @@ from starclusters.detect.candidates_stage import CATALOG_FILES, make_catalog
 from starclusters.detect.maps import read_maps
 from starclusters.detect.progress import WindowProgress, format_duration
 from starclusters.detect.settings import DetectSettings, is_dense_ready, resolve_mode
+from starclusters.errors import ConfigError
 from starclusters.io import read_table
 
 #: Thresholds low enough that the random tiny network has candidates (its class is ~0.5).
@@ -156,6 +157,23 @@ def test_catalog_with_distance_and_geometry(run, tmp_path, capsys):
     candidates = read_table(tmp_path / "candidates.parquet")
     assert len(candidates) and np.isfinite(candidates["galactocentric_kpc"]).all()
     assert np.isfinite(candidates["rh_pc"]).all()
+
+
+def test_catalog_with_a_model_but_no_images_keeps_the_maps_values(run, tmp_path, caplog):
+    """The population prior needs the images: without them the candidates are the maps'
+    (the same as with the prior off), and the log says so."""
+    from starclusters.detect.candidates_stage import catalog_of_maps
+
+    maps, model = run["folder"] / "dense" / "maps.fits", run["models"]["dense"]
+    with caplog.at_level(logging.INFO, "starclusters.detect.candidates_stage"):
+        paths = catalog_of_maps(maps, tmp_path / "a", detect=LOW, model_path=model)
+    assert any("no images given" in m for m in caplog.messages)
+    _, plain, _ = make_catalog(maps, {**LOW, "population_prior": False}, {"source": "none"}, None)
+    pd.testing.assert_frame_equal(read_table(paths["candidates"]), plain)
+    with pytest.raises(ConfigError, match="^detect.weight_window_px"):
+        catalog_of_maps(
+            maps, tmp_path / "b", detect={**LOW, "weight_window_px": 4}, model_path=model
+        )
 
 
 def test_version(capsys):

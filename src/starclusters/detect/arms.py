@@ -467,9 +467,8 @@ def arms_section(config: Mapping) -> Mapping:
 def check_arms_config(config: Mapping) -> None:
     """Checks of the ``arms`` section (:func:`arms_section`) that the schema cannot express
     (ConfigError names the key): :class:`ArmsSettings`; source synthetic only with the
-    synthetic galaxy; source
-    files with a lanes_file that exists (and a regions_file, if given, too) and
-    galaxy_geometry.source: config."""
+    synthetic galaxy; source files with a lanes_file that exists (and a regions_file, if
+    given, too) and galaxy_geometry.source: config."""
     settings = ArmsSettings.from_config(arms_section(config))
     source = settings.source
     if source == "synthetic" and config["mosaic"]["source"] != "synthetic":

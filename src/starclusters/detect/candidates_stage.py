@@ -357,18 +357,12 @@ def catalog_of_maps(
             "population prior, the gallery); give --model too"
         )
     geometry = dict(geometry or {"source": "none"})
-    # the workflow's checks (odd weight window, a complete geometry); a user's maps are
-    # never the synthetic galaxy's, so its geometry source is refused there
-    mosaic = {"source": "user images"}
-    check_geometry_config(
-        {"detect": dict(detect or {}), "galaxy_geometry": geometry, "mosaic": mosaic}
-    )
+    # the workflow's checks before any file is read: the catalog keys, a complete geometry
+    # (a user's maps are never the synthetic galaxy's, so that geometry source is refused)
+    settings = CatalogSettings.from_config(detect)
+    check_geometry_config({"galaxy_geometry": geometry, "mosaic": {"source": "user images"}})
     band_paths = image_band_paths(image_paths, model_path, bands) if image_paths else None
-    if (
-        model_path is not None
-        and not band_paths
-        and CatalogSettings.from_config(detect)["population_prior"]
-    ):
+    if model_path is not None and not band_paths and settings.population_prior:
         log.info("no images given: the candidates keep the maps' values (no population prior)")
     peaks, candidates, meta = make_catalog(
         maps_path,
@@ -401,8 +395,8 @@ def gallery_of_images(
     image_paths: the images the maps were made of, one per band (bands as
     :func:`image_band_paths`); zeropoints_mag: Vega magnitude of 1 count/s per band in the
     model's band order (colours in Vega units; default 0 for every band: colours in
-    counts/s); detect: gallery_size, gallery_field_arcsec (defaults :class:`~starclusters.detect.settings.CatalogSettings`).
-    The pixel scale is the model's. Returns the shown candidates.
+    counts/s); detect: gallery_size, gallery_field_arcsec (defaults
+    :class:`~starclusters.detect.settings.CatalogSettings`). The pixel scale is the model's. Returns the shown candidates.
     """
     from starclusters.model.checkpoint import load_model
 
