@@ -472,3 +472,11 @@ def test_memory_of_a_tile_job_from_config(default_config):
         {**default_config, "detect": {**default_config["detect"], "mode": "fast"}}
     )
     assert mb + 500 < fast < mb + 1.25 * (FAST_ACTIVATION_BYTES + 400 * 2**20) / 2**20
+    # auto is sized as the mode the job runs: fast for the dense-ready default network (an
+    # exact-sized request would be ~1.2 GB short of the fast mode's strips), exact for the
+    # thesis network
+    auto = {**default_config["detect"], "mode": "auto"}
+    assert tile_memory_mb({**default_config, "detect": auto}) == fast
+    assert tile_memory_mb({**thesis, "detect": {**auto, "batch_size": 256}}) == tile_memory_mb(
+        thesis
+    )

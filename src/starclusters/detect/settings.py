@@ -208,6 +208,15 @@ def is_dense_ready(model_section: Mapping | None) -> bool:
     return dense_ready_keys(model_section) == DENSE_READY
 
 
+def mode_that_runs(mode: str, model_section: Mapping | None) -> str:
+    """The mode that runs the network of ``model_section`` for detect.mode ``mode``: "fast"
+    or "exact" as given, auto → "fast" for a dense-ready network, else "exact" (what
+    :func:`resolve_mode` decides, without the log line)."""
+    if mode != AUTO:
+        return mode
+    return "fast" if is_dense_ready(model_section) else "exact"
+
+
 def resolve_mode(
     settings: DetectSettings, model_section: Mapping | None, where: str = "the model"
 ) -> DetectSettings:
@@ -222,10 +231,11 @@ def resolve_mode(
     if settings.mode != AUTO:
         return settings
     found = ", ".join(f"model.{k}: {v}" for k, v in dense_ready_keys(model_section).items())
-    if is_dense_ready(model_section):
-        mode, why = "fast", f"{where} is dense-ready ({found})"
+    mode = mode_that_runs(AUTO, model_section)
+    if mode == "fast":
+        why = f"{where} is dense-ready ({found})"
     else:
         need = " and ".join(f"model.{k}: {v}" for k, v in DENSE_READY.items())
-        mode, why = "exact", f"{where} has {found}; the fast mode needs {need}"
+        why = f"{where} has {found}; the fast mode needs {need}"
     log.info("detect.mode auto: %s mode, as %s", mode, why)
     return dataclasses.replace(settings, mode=mode)

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from starclusters.backgrounds.cutouts import valid_centres
-from starclusters.detect.settings import DetectSettings
+from starclusters.detect.settings import DetectSettings, mode_that_runs
 from starclusters.errors import ConfigError
 from starclusters.model.spec import (
     BOTTLENECK_EXPANSION,
@@ -266,7 +266,9 @@ def tile_memory_mb(config: Mapping) -> int:
         tile_px=detect["tile_px"],
         step_px=detect["step_px"],
         batch_size=detect["batch_size"],
-        mode=detect.get("mode", DetectSettings.mode),  # auto is estimated as exact (the larger)
+        # the mode the job will run: auto is fast for a dense-ready network (whose strips
+        # need more memory than exact's batches), exact otherwise
+        mode=mode_that_runs(detect.get("mode", DetectSettings.mode), model),
         n_outputs=n_head_outputs(model.get("grids")),
         stage_blocks=model["stage_blocks"],
         stage_channels=model["stage_channels"],
