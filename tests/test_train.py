@@ -221,6 +221,49 @@ def test_seed_offset_trains_another_network_of_the_same_data(tmp_path, data, gri
         TrainSettings(seed_offset=-1)
 
 
+def test_precision_picks_bf16_autocast_of_the_training_steps(tmp_path, data, grids, monkeypatch):
+    from starclusters.model import train as train_module
+    from starclusters.model.train import uses_bf16
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert uses_bf16("bf16", cpu) and not uses_bf16("fp32", cuda)
+    assert uses_bf16("auto", cuda)  # as before the key existed
+    for native in (True, False):
+        monkeypatch.setattr(train_module, "cpu_has_bf16", lambda native=native: native)
+        assert uses_bf16("auto", cpu) is native
+    monkeypatch.undo()
+    with pytest.raises(ConfigError, match="train.precision"):
+        TrainSettings(precision="fp16")
+    # the steps really run in bf16: other weights than float32 after the same two steps,
+    # the same weights again for the same precision; recorded in the checkpoint's meta
+    fits = {
+        p: train(
+            SPEC,
+            grids,
+            data,
+            _settings(epochs=1, steps_per_epoch=2, precision=p),
+            tmp_path / f"{p}.pt",
+            seed=5,
+        )
+        for p in ("fp32", "bf16")
+    }
+    again = train(
+        SPEC,
+        grids,
+        data,
+        _settings(epochs=1, steps_per_epoch=2, precision="bf16"),
+        tmp_path / "again.pt",
+        seed=5,
+    )
+    first = next(iter(fits["fp32"].model.state_dict()))
+    weights = {p: f.model.state_dict()[first] for p, f in fits.items()}
+    assert not torch.equal(weights["fp32"], weights["bf16"])
+    assert torch.equal(weights["bf16"], again.model.state_dict()[first])
+    assert weights["bf16"].dtype == torch.float32  # autocast leaves the weights float32
+    assert fits["bf16"].meta["settings"]["precision"] == "bf16"
+    assert np.isfinite(fits["bf16"].history["val_loss"]).all()
+
+
 def test_settings_errors_name_the_key():
     with pytest.raises(ConfigError, match="train.batch_size"):
         TrainSettings(batch_size=1)

@@ -81,7 +81,12 @@ log = logging.getLogger(__name__)
 #: and the weight initialisation never coincide.
 _TRAIN_TAG, _VAL_TAG, _INIT_TAG, _OFFSET_TAG = 1, 2, 3, 4
 #: Training settings that checkpoints written before they existed were made with.
-_SETTING_DEFAULTS = {"seed_offset": TrainSettings.seed_offset}
+_SETTING_DEFAULTS = {
+    "seed_offset": TrainSettings.seed_offset,
+    # before train.precision: bf16 on CUDA, float32 on the CPU; such a checkpoint resumes
+    # under auto (identical on CUDA; bf16 from here on a CPU with native bf16)
+    "precision": TrainSettings.precision,
+}
 
 
 @dataclass
@@ -273,10 +278,29 @@ def _objective(head: str):
     return loss, HEADS
 
 
+def cpu_has_bf16() -> bool:
+    """Whether this CPU does bf16 arithmetic natively (AVX512-BF16 or AMX: oneDNN's bf16
+    kernels); elsewhere bf16 autocast is emulated and slower than float32."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a torch build without oneDNN
+        return False
+
+
+def uses_bf16(precision: str, dev: torch.device) -> bool:
+    """Whether training steps on ``dev`` run under bf16 autocast for train.precision
+    ``precision``: always with bf16, never with fp32; auto on CUDA and on a CPU with
+    native bf16 (:func:`cpu_has_bf16`)."""
+    if precision != "auto":
+        return precision == "bf16"
+    return dev.type == "cuda" or (dev.type == "cpu" and cpu_has_bf16())
+
+
 def _forward(model, x, dev, amp: bool, head: str = "softmax"):
-    """The network's outputs; the regression network averages over the 4 rotations of x
-    (thesis §2.3.1, Dieleman et al. 2015) in training and evaluation alike."""
-    ctx = torch.autocast("cuda", dtype=torch.bfloat16) if amp else nullcontext()
+    """The network's outputs, under bf16 autocast on ``dev`` with ``amp``; the regression
+    network averages over the 4 rotations of x (thesis §2.3.1, Dieleman et al. 2015) in
+    training and evaluation alike."""
+    ctx = torch.autocast(dev.type, dtype=torch.bfloat16) if amp else nullcontext()
     if dev.type == "cuda":
         x = x.to(dev, non_blocking=True, memory_format=torch.channels_last)
     with ctx:
@@ -341,7 +365,8 @@ def train(
     bank and backgrounds (:class:`TrainingData`); settings: :class:`TrainSettings`;
     checkpoint_path: written atomically after every epoch and read at start; seed: all
     randomness (initial weights, batches, validation set) derives from it; device: "cpu"
-    or "cuda[:k]" (there: bf16 autocast and channels_last). stop_after_epochs: return after
+    or "cuda[:k]" (there channels_last; bf16 autocast as ``settings.precision`` says,
+    :func:`uses_bf16`). stop_after_epochs: return after
     this many epochs of *this call* (e.g. to fit a wall-time limit); rerun to continue.
 
     Inside an initialised torch.distributed group (``torchrun``; gloo also works on CPU)
@@ -364,6 +389,13 @@ def train(
     ddp = _distributed(run, state.model)
     val_set = _validation_set(run, state.model) if run.rank == 0 else None
     end_epoch = settings.epochs
+    if run.rank == 0:
+        log.info(
+            "training steps in %s on %s (train.precision: %s)",
+            "bf16 autocast" if run.amp else "float32",
+            run.dev,
+            settings.precision,
+        )
     if stop_after_epochs is not None:
         end_epoch = min(end_epoch, start_epoch + int(stop_after_epochs))
 
@@ -403,8 +435,8 @@ class _Run:
 
     @property
     def amp(self) -> bool:
-        """bf16 autocast (and channels_last) on CUDA."""
-        return self.dev.type == "cuda"
+        """bf16 autocast of the training steps (:func:`uses_bf16`; channels_last on CUDA)."""
+        return uses_bf16(self.settings.precision, self.dev)
 
 
 @dataclass
