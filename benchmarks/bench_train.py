@@ -10,7 +10,7 @@ Networks (all on windows of 3 bands × 64² px, softmax heads on the grids of th
 Per network and batch size three figures are measured:
 
 1. ``step``: the optimiser step alone — forward (through ``train._forward``: bf16 autocast
-   and channels_last on CUDA), the real ``loss`` on real ``batch_targets``, backward, Adam
+   as ``train.precision`` gives it, channels_last on CUDA), the real ``loss`` on real ``batch_targets``, backward, Adam
    step — on a random preprocessed batch already on the device (images/s);
 2. ``whole``: the training step as ``train()`` does it — ``TrainingData.make_batch`` (composed
    on the fly: numpy on the CPU, ``device=`` path on a GPU, augmentation on, ±2 px jitter,
@@ -29,7 +29,9 @@ synchronised, ``torch.backends.cudnn.benchmark`` is on and the
 peak GPU memory of each configuration is reported (it includes the device copies of the
 synthetic bank and backgrounds that ``make_batch(device=...)`` keeps). ``--compile`` also
 times the model wrapped in ``torch.compile`` (compilation happens in the warm-up calls) and
-gives the ratio to eager.
+gives the ratio to eager. ``--precisions fp32 bf16`` times the training steps of both
+precisions (``train.precision``; bf16 autocast on the CPU as well) in the same round robin
+and gives the ratio to the first; inference is float32 on the CPU either way.
 
 Data: synthetic (``--mocks`` Gaussian-blob clusters of 1–1000 counts/s, ``--backgrounds``
 flat skies at the synthetic M83's per-band levels with Poisson scatter, exposure times
@@ -63,7 +65,7 @@ from starclusters.model.inference import predict
 from starclusters.model.network import ClusterNetwork, NetworkSpec
 from starclusters.model.stage import network_spec
 from starclusters.model.targets import batch_targets, loss
-from starclusters.model.train import _accuracy, _forward
+from starclusters.model.train import _accuracy, _forward, uses_bf16
 
 BANDS = ("F336W", "F438W", "F814W")
 WINDOW_PX = 64
@@ -142,7 +144,8 @@ def images_per_s(calls: dict, n: int, args, cuda: bool) -> dict[str, tuple[float
 
 
 def measure(spec, grids, data, n: int, dev: torch.device, compiled: bool, args) -> dict:
-    """Step, whole-step and inference rates of one network at batch size ``n`` on ``dev``."""
+    """{precision: its step, whole-step and inference rates} of one network at batch size
+    ``n`` on ``dev``, every precision of ``args.precisions`` timed in one round robin."""
     cuda = dev.type == "cuda"
     torch.manual_seed(0)
     model = ClusterNetwork(spec).to(dev)
@@ -162,19 +165,19 @@ def measure(spec, grids, data, n: int, dev: torch.device, compiled: bool, args) 
     x_fixed = preprocess(torch.rand(n, len(BANDS), WINDOW_PX, WINDOW_PX, device=dev) * 10)
     t_fixed = batch_targets(table, table["is_cluster"].to_numpy(), grids, device=dev)
 
-    def step():  # (1): forward, loss, backward, Adam on the fixed batch
+    def step(amp):  # (1): forward, loss, backward, Adam on the fixed batch
         model.train()  # predict() leaves the model in eval mode
-        outputs = _forward(net, x_fixed, dev, cuda)
+        outputs = _forward(net, x_fixed, dev, amp)
         outputs = {k: v.float() for k, v in outputs.items()}
         total, _ = loss(outputs, t_fixed)
         optimizer.zero_grad(set_to_none=True)
         total.backward()
         optimizer.step()
 
-    def whole_step():  # (2): the body of train()'s loop, without tqdm and DDP
+    def whole_step(amp):  # (2): the body of train()'s loop, without tqdm and DDP
         model.train()
         x, targets = data.make_batch("train", n, rng, grids, device=dev, **BATCH_KW)
-        outputs = _forward(net, x, dev, cuda)
+        outputs = _forward(net, x, dev, amp)
         outputs = {k: v.float() for k, v in outputs.items()}
         total, per_head = loss(outputs, targets)
         parts = [total, _accuracy(outputs, targets), *(per_head[h] for h in HEADS)]
@@ -185,15 +188,20 @@ def measure(spec, grids, data, n: int, dev: torch.device, compiled: bool, args) 
         scheduler.step()
 
     windows, _ = data.draw("train", n, rng, **BATCH_KW)  # raw counts/s on the host
-    calls = {
-        "step": step,
-        "whole": whole_step,
-        "infer": lambda: predict(net, windows, grids, batch_size=n, device=dev),
-    }
+    calls = {"infer": lambda: predict(net, windows, grids, batch_size=n, device=dev)}
+    for precision in args.precisions:
+        amp = uses_bf16(precision, dev)
+        calls[f"step {precision}"] = lambda amp=amp: step(amp)
+        calls[f"whole {precision}"] = lambda amp=amp: whole_step(amp)
+    rates = images_per_s(calls, n, args, cuda)
+    peak = torch.cuda.max_memory_allocated(dev) / 2**30 if cuda else None
     out = {}
-    for key, (rate, n_calls) in images_per_s(calls, n, args, cuda).items():
-        out[key], out[f"{key}_calls"] = rate, n_calls
-    out["peak_gib"] = torch.cuda.max_memory_allocated(dev) / 2**30 if cuda else None
+    for precision in args.precisions:
+        r = {"peak_gib": peak}
+        for key in ("step", "whole", "infer"):
+            name = key if key == "infer" else f"{key} {precision}"
+            r[key], r[f"{key}_calls"] = rates[name]
+        out[precision] = r
     return out
 
 
@@ -201,7 +209,7 @@ def report(name, n_params, n, mode, r, eager, dev) -> tuple[str, str]:
     """(table row, summary line) of one configuration; ``eager``: its eager figures."""
 
     def rate(key):
-        ratio = f" ({r[key] / eager[key]:.2f}× eager)" if r is not eager else ""
+        ratio = f" ({r[key] / eager[key]:.2f}× the first row)" if r is not eager else ""
         return f"{r[key]:,.0f}{ratio}"
 
     ratio = r["whole"] / r["step"]
@@ -250,6 +258,13 @@ def main():
     parser.add_argument("--warmup", type=int, help="untimed calls (default: 1 CPU, 5 CUDA)")
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch CPU threads")
     parser.add_argument("--compile", action="store_true", help="also time torch.compile")
+    parser.add_argument(
+        "--precisions",
+        nargs="+",
+        default=["auto"],
+        choices=["auto", "bf16", "fp32"],
+        help="train.precision values timed side by side (default: auto)",
+    )
     parser.add_argument("--config", default="config/config.yaml")
     parser.add_argument("--bench-config", default="config/bench.yaml")
     parser.add_argument("--mocks", type=int, default=2000, help="synthetic bank size")
@@ -307,13 +322,15 @@ def main():
         for n in args.batch_sizes:
             eager = None
             for mode in modes:
-                r = measure(spec, grids, data, n, dev, mode == "compile", args)
+                by_precision = measure(spec, grids, data, n, dev, mode == "compile", args)
                 if cuda:
                     torch.cuda.empty_cache()  # the model and optimiser of measure() are gone
-                eager = eager or r
-                row, line = report(name, n_params, n, mode, r, eager, dev)
-                print(row, flush=True)
-                summaries.append(line)
+                for precision, r in by_precision.items():
+                    eager = eager or r
+                    label = f"{mode}, {precision}" if len(args.precisions) > 1 else mode
+                    row, line = report(name, n_params, n, label, r, eager, dev)
+                    print(row, flush=True)
+                    summaries.append(line)
     print()
     for line in summaries:
         print(line)
