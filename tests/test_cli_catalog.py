@@ -176,6 +176,61 @@ def test_catalog_with_a_model_but_no_images_keeps_the_maps_values(run, tmp_path,
         )
 
 
+def write_test_metrics(path, class_threshold, visibility_threshold):
+    """A held-out test's metrics table with only its derived cut (the rows evaluate writes)."""
+    from starclusters.io import write_table
+
+    rows = [
+        ("thresholds", "derived", "class_threshold", class_threshold),
+        ("thresholds", "derived", "visibility_threshold", visibility_threshold),
+        ("thresholds", "thesis", "class_threshold", 0.95),
+    ]
+    table = pd.DataFrame(rows, columns=["quantity", "subset", "metric", "value"])
+    write_table(path, table.assign(unit=""))
+    return path
+
+
+def test_derived_thresholds_cut_where_the_held_out_test_says(run, tmp_path, capsys):
+    """detect.derived_thresholds (--derived-thresholds TEST_METRICS): the candidates are the
+    peaks above the test's derived cut, which the metadata records; without the test's file,
+    or with a fixed threshold beside it, the run stops naming the key or option."""
+    from starclusters.detect.candidates_stage import catalog_of_maps, thresholds_of
+    from starclusters.errors import InputFileError
+    from starclusters.model.thresholds import read_derived_thresholds
+
+    maps = run["folder"] / "dense" / "maps.fits"
+    metrics = write_test_metrics(tmp_path / "test_metrics.parquet", 0.3, 0.0)
+    assert read_derived_thresholds(metrics) == (0.3, 0.0)
+    argv = ["catalog", str(maps), "--output-dir", str(tmp_path / "d")]
+    assert main([*argv, "--derived-thresholds", str(metrics)]) == 0
+    derived = read_table(tmp_path / "d" / "candidates.parquet")
+    _, fixed, _ = make_catalog(maps, LOW, {"source": "none"}, None)
+    pd.testing.assert_frame_equal(derived, fixed, check_like=True)  # the same cut: (0.3, 0)
+    assert thresholds_of(derived, "d") == (0.3, 0.0)
+    assert derived.attrs["meta"]["settings"]["derived_thresholds"] is True
+    assert derived.attrs["meta"]["thresholds_from"] == str(metrics)
+    # another derived cut, other candidates: exactly the peaks above it
+    stricter = write_test_metrics(tmp_path / "strict.parquet", 0.5, 0.5)
+    peaks, candidates, meta = make_catalog(
+        maps, {"derived_thresholds": True}, {"source": "none"}, None, test_metrics_path=stricter
+    )
+    above = (peaks["class"] > 0.5) & (peaks["visibility"] > 0.5)
+    assert len(candidates) == above.sum() < len(fixed)
+    assert meta["settings"]["class_threshold"] == 0.5
+    # what is refused
+    with pytest.raises(ConfigError, match="^detect.derived_thresholds"):
+        catalog_of_maps(maps, tmp_path / "e", detect={"derived_thresholds": True})
+    assert not (tmp_path / "e").exists()
+    assert main([*argv, "--derived-thresholds", str(metrics), "--class-threshold", "0.5"]) == 1
+    assert "--derived-thresholds replaces --class-threshold" in capsys.readouterr().err
+    bare = tmp_path / "bare.parquet"
+    pd.DataFrame(
+        {"quantity": ["roc"], "subset": ["all"], "metric": ["auc"], "value": [1.0]}
+    ).to_parquet(bare)
+    with pytest.raises(InputFileError, match="no derived class_threshold and visibility_thr"):
+        read_derived_thresholds(bare)
+
+
 def test_version(capsys):
     with pytest.raises(SystemExit) as stop:
         main(["--version"])

@@ -491,3 +491,21 @@ def test_stage_refuses_candidates_of_other_thresholds(tmp_path, rng):
     root = write_galaxy(tmp_path / "g", rng, {"class_threshold": 0.5, "visibility_threshold": 2.5})
     with pytest.raises(InputFileError, match=r"candidates\.parquet: made with detect\.class_thr"):
         make_diagnosis(*stage_args(root), SCORECARD, THRESHOLDS, "g", "validation")
+
+
+def test_stage_applies_the_derived_cut_the_candidates_were_made_with(tmp_path, rng):
+    """detect.derived_thresholds: the config's numbers are not the cut; the diagnosis takes
+    the candidates' own (their metadata) and refuses candidates made the other way."""
+    from starclusters.scorecard.stage import make_diagnosis
+
+    derived = {"class_threshold": 0.9, "visibility_threshold": 2.0, "derived_thresholds": True}
+    root = write_galaxy(tmp_path / "g", rng, derived)
+    asked = {**THRESHOLDS, "derived_thresholds": True}
+    _, _, meta = make_diagnosis(*stage_args(root), SCORECARD, asked, "g", "validation")
+    assert meta["settings"]["class_threshold"] == 0.9
+    assert meta["settings"]["visibility_threshold"] == 2.0
+    with pytest.raises(InputFileError, match=r"made with detect\.derived_thresholds = True"):
+        make_diagnosis(*stage_args(root), SCORECARD, THRESHOLDS, "g", "validation")
+    fixed = write_galaxy(tmp_path / "f", rng)
+    with pytest.raises(InputFileError, match=r"made with detect\.derived_thresholds = False"):
+        make_diagnosis(*stage_args(fixed), SCORECARD, asked, "g", "validation")

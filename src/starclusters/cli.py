@@ -236,6 +236,14 @@ def _write_catalog(args: argparse.Namespace, maps: str, output_dir: str) -> None
         for key in CATALOG_KEYS + GALLERY_KEYS
         if getattr(args, key) is not None
     }
+    if args.derived_thresholds is not None:
+        given = [k for k in ("class_threshold", "visibility_threshold") if k in detect]
+        if given:
+            raise ConfigError(
+                f"--derived-thresholds replaces --{given[0].replace('_', '-')}: the cut is "
+                "the held-out test's; give one or the other"
+            )
+        detect["derived_thresholds"] = True
     geometry = {"source": "none"}
     if args.geometry is not None:
         geometry = {"source": "config", **dict(zip(GEOMETRY_OPTION, args.geometry, strict=True))}
@@ -248,6 +256,7 @@ def _write_catalog(args: argparse.Namespace, maps: str, output_dir: str) -> None
         model_path=args.model,
         image_paths=args.images,
         bands=args.bands,
+        test_metrics_path=args.derived_thresholds,
     )
     if args.gallery is not None:
         gallery_of_images(
@@ -307,6 +316,13 @@ def _add_catalog_options(parser: argparse.ArgumentParser) -> None:
         action=argparse.BooleanOptionalAction,
         help="read the candidates' age, A_V and mass under the galaxy's own A_V prior "
         f"(needs --model and --images; default: {D['population_prior']})",
+    )
+    group.add_argument(
+        "--derived-thresholds",
+        metavar="TEST_METRICS",
+        help="cut the candidates where the network's held-out test puts it (the derived "
+        "class and visibility thresholds in its test_metrics.parquet) instead of "
+        "--class-threshold and --visibility-threshold (config: detect.derived_thresholds)",
     )
     group.add_argument(
         "--population-prior-smoothing",

@@ -271,6 +271,7 @@ rule artificial_peaks:
             "weight_sigma_px",
             "class_threshold",
             "visibility_threshold",
+            "derived_thresholds",
             "population_prior",
             "population_prior_shrink",
             "population_prior_smoothing",
@@ -346,6 +347,8 @@ rule artificial_class_visibility:
     input:
         matches="results/{galaxy}/artificial/matches.parquet",
         peaks="results/{galaxy}/detect/peaks.parquet",
+        # the catalogue cut is the one its candidates were made with (metadata)
+        candidates="results/{galaxy}/detect/candidates.parquet",
     output:
         report(
             "results/{galaxy}/artificial/class_visibility.png",
@@ -362,7 +365,6 @@ rule artificial_class_visibility:
         mem_mb=job_mem_mb(),
         runtime=job_runtime(),
     params:
-        detect=catalog_settings("class_threshold", "visibility_threshold"),
         radii_px=ARTIFICIAL["match_radii_px"],
     script:
         "../scripts/artificial_class_visibility.py"

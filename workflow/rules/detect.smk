@@ -115,6 +115,7 @@ rule find_peaks:
             "weight_sigma_px",
             "class_threshold",
             "visibility_threshold",
+            "derived_thresholds",
             "population_prior",
             "population_prior_shrink",
             "population_prior_smoothing",
@@ -184,8 +185,7 @@ if MOSAIC["source"] == "synthetic":
             mem_mb=job_mem_mb(),
             runtime=job_runtime(),
         params:
-            detect=catalog_settings(
-                "match_radius_px", "class_threshold", "visibility_threshold"
-            ),
+            # the thresholds: those the candidates were made with (their metadata)
+            detect=catalog_settings("match_radius_px"),
         script:
             "../scripts/truth_match.py"

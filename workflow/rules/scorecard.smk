@@ -93,7 +93,9 @@ rule diagnose_catalog:
         runtime=job_runtime(),
     params:
         scorecard=diagnosis_settings(),
-        detect=catalog_settings("class_threshold", "visibility_threshold"),
+        detect=catalog_settings(
+            "class_threshold", "visibility_threshold", "derived_thresholds"
+        ),
         bands=BANDS,
         role=lambda w: "training" if w.field == "training" else "validation",
         galaxy=lambda w: w.galaxy if w.field == "training" else w.field,

@@ -137,7 +137,7 @@ rule validation_peaks:
                 "maps": f"results/{w.galaxy}/validation/{w.name}/detect/maps.fits",
                 "arms": f"results/{w.galaxy}/validation/{w.name}/mosaic/arms.parquet",
             }
-            | population_prior_inputs(
+            | catalog_model_inputs(
                 w.galaxy, f"results/{w.galaxy}/validation/{w.name}/mosaic"
             )
         ),
@@ -161,6 +161,7 @@ rule validation_peaks:
             "weight_sigma_px",
             "class_threshold",
             "visibility_threshold",
+            "derived_thresholds",
             "population_prior",
             "population_prior_shrink",
             "population_prior_smoothing",

@@ -7,7 +7,7 @@ setup_logging(snakemake.log[0])
 make_class_visibility(
     snakemake.input.matches,
     snakemake.input.peaks,
-    (snakemake.params.detect["class_threshold"], snakemake.params.detect["visibility_threshold"]),
+    snakemake.input.candidates,
     snakemake.params.radii_px,
     snakemake.output[0],
 )

@@ -12,6 +12,7 @@ peaks, candidates, meta = make_catalog(
     arms_path=snakemake.input.get("arms"),
     model_path=snakemake.input.get("model"),
     band_paths=dict(zip(snakemake.config["bands"], snakemake.input.get("bands", []), strict=False)),
+    test_metrics_path=snakemake.input.get("test_metrics"),
 )
 write_catalog(
     peaks,

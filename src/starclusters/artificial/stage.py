@@ -530,13 +530,16 @@ def make_recall(
 def make_class_visibility(
     matches_path: str | os.PathLike,
     peaks_path: str | os.PathLike,
-    thresholds: tuple[float, float],
+    candidates_path: str | os.PathLike,
     radii_px: Sequence[float],
     figure_path: str | os.PathLike,
 ) -> None:
-    """Write Fig. 4.2: the recovered mocks' peaks among all peaks of the original mosaic."""
+    """Write Fig. 4.2: the recovered mocks' peaks among all peaks of the original mosaic,
+    with the catalogue cut its candidates (``candidates_path``) were made with."""
     from starclusters.artificial.plots import plot_class_visibility
+    from starclusters.detect.candidates_stage import thresholds_of
 
+    thresholds = thresholds_of(read_table(candidates_path), candidates_path)
     plot_class_visibility(
         read_table(matches_path), read_table(peaks_path), thresholds, radii_px, figure_path
     )

@@ -15,6 +15,7 @@ folder; :func:`gallery_of_images` draws the rule detection_gallery's figure with
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections.abc import Mapping, Sequence
@@ -93,6 +94,7 @@ def make_catalog(
     arms_path: str | os.PathLike | None = None,
     model_path: str | os.PathLike | None = None,
     band_paths: Mapping[str, str] | None = None,
+    test_metrics_path: str | os.PathLike | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """(peaks, candidates, meta) of a maps file.
 
@@ -105,8 +107,11 @@ def make_catalog(
     again under the galaxy's A_V prior (:func:`population_prior_estimates`); the maps'
     values stay in ``map_<column>``. distance_mpc None (unknown): rh_pc and the densities
     are NaN; a ``galaxy_geometry`` of source config then needs it (ConfigError).
+    test_metrics_path: the network's held-out test, whose derived cut replaces the
+    thresholds with ``detect.derived_thresholds`` (:func:`resolve_thresholds`); the meta's
+    settings hold the thresholds applied.
     """
-    settings = CatalogSettings.from_config(detect)
+    settings = resolve_thresholds(CatalogSettings.from_config(detect), test_metrics_path)
     if distance_mpc is None and (geometry or {}).get("source", "none") == "config":
         raise ConfigError(
             "photometry.distance_mpc (--distance-mpc): needed for galactocentric distances in "
@@ -141,6 +146,9 @@ def make_catalog(
         "method": "thesis §4.2.2: class map smoothed (NaN-aware Gaussian), local maxima, "
         "class x Gaussian-distance weighted means of the maps in a window around each",
         "settings": settings.to_config(),
+        "thresholds_from": os.fspath(test_metrics_path)
+        if settings.derived_thresholds
+        else "detect.class_threshold, detect.visibility_threshold",
         "maps": os.fspath(maps_path),
         "distance_mpc": None if distance_mpc is None else float(distance_mpc),
         "geometry": {
@@ -158,6 +166,52 @@ def make_catalog(
         "population_prior": prior_meta,
     }
     return catalog, candidates, meta
+
+
+def resolve_thresholds(
+    settings: CatalogSettings, test_metrics_path: str | os.PathLike | None
+) -> CatalogSettings:
+    """``settings`` with the catalogue cut its candidates are made with.
+
+    With ``detect.derived_thresholds`` class_threshold and visibility_threshold become the
+    cut the network's held-out test derived (``model/test_metrics.parquet``, Youden's J:
+    :func:`~starclusters.model.thresholds.read_derived_thresholds`); otherwise the settings
+    are returned as they are. ConfigError naming the key when the test's file is not given.
+    """
+    if not settings.derived_thresholds:
+        return settings
+    if test_metrics_path is None:
+        raise ConfigError(
+            "detect.derived_thresholds: the cut comes from the network's held-out test; give "
+            "its test_metrics.parquet (starclusters catalog --derived-thresholds PATH) or set "
+            "detect.derived_thresholds: false"
+        )
+    from starclusters.model.thresholds import read_derived_thresholds
+
+    class_threshold, visibility_threshold = read_derived_thresholds(test_metrics_path)
+    log.info(
+        "catalogue cut of the held-out test %s: class > %g, visibility > %g "
+        "(detect.derived_thresholds)",
+        test_metrics_path,
+        class_threshold,
+        visibility_threshold,
+    )
+    return dataclasses.replace(
+        settings, class_threshold=class_threshold, visibility_threshold=visibility_threshold
+    )
+
+
+def thresholds_of(candidates: pd.DataFrame, path: str | os.PathLike) -> tuple[float, float]:
+    """(class, visibility) thresholds a candidates table was made with (its metadata's
+    settings: the config's numbers or the held-out test's derived cut). InputFileError
+    naming the file when its metadata has none (not a candidates table of this package)."""
+    made = candidates.attrs.get("meta", {}).get("settings", {})
+    if not {"class_threshold", "visibility_threshold"} <= set(made):
+        raise InputFileError(
+            f"{path}: no class and visibility thresholds in its metadata; not a candidates "
+            "table of find_peaks or `starclusters catalog`, rerun it"
+        )
+    return float(made["class_threshold"]), float(made["visibility_threshold"])
 
 
 #: The columns the population prior re-reads (from the joint age × A_V × mass grid).
@@ -338,6 +392,7 @@ def catalog_of_maps(
     model_path: str | os.PathLike | None = None,
     image_paths: Sequence[str | os.PathLike] | None = None,
     bands: Sequence[str] | None = None,
+    test_metrics_path: str | os.PathLike | None = None,
 ) -> dict[str, Path]:
     """Peaks, candidates and their DS9 regions of a maps file, written into ``output_dir``.
 
@@ -348,7 +403,8 @@ def catalog_of_maps(
     distances NaN); distance_mpc: the galaxy's distance, Mpc
     (None: r_h in pc and the densities NaN). With model_path (the network that made the
     maps) and image_paths (its images, one per band; bands as :func:`image_band_paths`)
-    the candidates are read under the galaxy's A_V prior, as in the workflow. Returns
+    the candidates are read under the galaxy's A_V prior, as in the workflow;
+    test_metrics_path: the network's held-out test, for ``detect.derived_thresholds``. Returns
     {"peaks", "candidates", "regions": path} (:data:`CATALOG_FILES`).
     """
     if image_paths and model_path is None:
@@ -360,6 +416,8 @@ def catalog_of_maps(
     # the workflow's checks before any file is read: the catalog keys, a complete geometry
     # (a user's maps are never the synthetic galaxy's, so that geometry source is refused)
     settings = CatalogSettings.from_config(detect)
+    if settings.derived_thresholds and test_metrics_path is None:
+        resolve_thresholds(settings, None)  # ConfigError: the test's file is needed
     check_geometry_config({"galaxy_geometry": geometry, "mosaic": {"source": "user images"}})
     band_paths = image_band_paths(image_paths, model_path, bands) if image_paths else None
     if model_path is not None and not band_paths and settings.population_prior:
@@ -371,6 +429,7 @@ def catalog_of_maps(
         distance_mpc,
         model_path=model_path,
         band_paths=band_paths,
+        test_metrics_path=test_metrics_path,
     )
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -530,6 +589,7 @@ def make_truth_match(
     truth = read_table(truth_path)
     candidates = read_table(candidates_path)
     peaks = read_table(peaks_path)
+    thresholds = thresholds_of(candidates, candidates_path)
     max_px = float(settings.match_radius_px)
     matched = match_truth(truth, candidates, peaks, max_px)
     summary = {**match_summary(matched, len(candidates)), "max_px": max_px}
@@ -567,7 +627,7 @@ def make_truth_match(
         candidates,
         peaks,
         summary,
-        (settings.class_threshold, settings.visibility_threshold),
+        thresholds,
         figure_path,
     )
     return summary

@@ -107,6 +107,9 @@ class CatalogSettings:
     none); weight_window_px: odd side of the window of a peak's weighted parameters, px;
     weight_sigma_px: σ of the distance weight in that window, px; class_threshold,
     visibility_threshold: a candidate's class and visibility are above them;
+    derived_thresholds: take those two from the network's held-out test instead (its
+    Youden cut, :mod:`starclusters.model.thresholds`;
+    :func:`~starclusters.detect.candidates_stage.resolve_thresholds`);
     population_prior: read the candidates again under the galaxy's A_V prior
     (:mod:`starclusters.detect.population_prior`); population_prior_shrink: that prior's
     pseudo-count of the training one, in units of the candidates, ≥ 0;
@@ -122,6 +125,7 @@ class CatalogSettings:
     weight_sigma_px: float = WEIGHT_SIGMA_PX
     class_threshold: float = CLASS_THRESHOLD
     visibility_threshold: float = VISIBILITY_THRESHOLD
+    derived_thresholds: bool = False
     gallery_size: int = 12
     gallery_field_arcsec: float = 7.0
     match_radius_px: float = MATCH_RADIUS_PX
@@ -145,7 +149,7 @@ class CatalogSettings:
                 bad(key, "must be a positive integer")
         if self.weight_window_px % 2 != 1:
             bad("weight_window_px", "must be odd (centred on the peak)")
-        for key in ("population_prior", "population_prior_smoothing"):
+        for key in ("population_prior", "population_prior_smoothing", "derived_thresholds"):
             if not isinstance(getattr(self, key), bool):
                 bad(key, "must be true or false")
         for key in ("smooth_sigma_px", "population_prior_shrink", "visibility_threshold"):

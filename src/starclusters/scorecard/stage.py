@@ -186,15 +186,29 @@ def make_scorecard(
 PEAK_COLUMNS = ("peak_id", "x", "y", "class", "visibility")
 
 
-def _check_thresholds(candidates: pd.DataFrame, path, detect: Mapping) -> None:
-    """InputFileError when ``path`` was made with other thresholds than ``detect``'s."""
+def _catalogue_cut(candidates: pd.DataFrame, path, detect: Mapping) -> tuple[float, float]:
+    """The (class, visibility) thresholds ``path`` was made with, checked against
+    ``detect`` (class_threshold, visibility_threshold, derived_thresholds): the same
+    derived_thresholds and, without it, the same numbers; InputFileError otherwise."""
+    from starclusters.detect.candidates_stage import thresholds_of
+
     made = candidates.attrs.get("meta", {}).get("settings", {})
-    for key in ("class_threshold", "visibility_threshold"):
-        if key in made and float(made[key]) != float(detect[key]):
-            raise InputFileError(
-                f"{path}: made with detect.{key} = {made[key]}, the diagnosis is asked for "
-                f"{detect[key]}; rerun find_peaks (or validation_peaks) first"
-            )
+    derived = bool(detect.get("derived_thresholds", False))
+    if bool(made.get("derived_thresholds", False)) != derived:
+        raise InputFileError(
+            f"{path}: made with detect.derived_thresholds = "
+            f"{made.get('derived_thresholds', False)}, the diagnosis is asked for {derived}; "
+            "rerun find_peaks (or validation_peaks) first"
+        )
+    cut = thresholds_of(candidates, path)
+    if not derived:
+        for key, value in zip(("class_threshold", "visibility_threshold"), cut, strict=True):
+            if value != float(detect[key]):
+                raise InputFileError(
+                    f"{path}: made with detect.{key} = {value}, the diagnosis is asked for "
+                    f"{detect[key]}; rerun find_peaks (or validation_peaks) first"
+                )
+    return cut
 
 
 def _same_shape(path, shape, reference_path, reference_shape) -> None:
@@ -224,9 +238,9 @@ def make_diagnosis(
     truth_path, contaminants_path (None: no contaminants), mask_path, image_paths (band
     -> the mosaic's image, counts/s): the galaxy's mosaic/ files; maps_path, peaks_path,
     candidates_path: its detect/ files; settings: the ``scorecard`` config section
-    (match_radius_px and the ``diagnosis`` keys); detect: class_threshold and
-    visibility_threshold of the ``detect`` section (checked against the candidates'
-    metadata); role: "training" or "validation".
+    (match_radius_px and the ``diagnosis`` keys); detect: class_threshold,
+    visibility_threshold and derived_thresholds of the ``detect`` section (checked against
+    the candidates' metadata, whose thresholds are applied); role: "training" or "validation".
     """
     from astropy.wcs import WCS
     from astropy.wcs.utils import proj_plane_pixel_scales
@@ -246,7 +260,7 @@ def make_diagnosis(
                 f"{path}: no column(s) {', '.join(missing)}; not a peaks table of find_peaks, "
                 "rerun it"
             )
-    _check_thresholds(candidates, candidates_path, detect)
+    class_threshold, visibility_threshold = _catalogue_cut(candidates, candidates_path, detect)
     mask = fits.getdata(mask_path)
     maps, _, _ = read_maps(maps_path)
     class_map = maps["CLASS"]
@@ -284,8 +298,8 @@ def make_diagnosis(
         mask == 0,
         class_map,
         contaminants,
-        class_threshold=float(detect["class_threshold"]),
-        visibility_threshold=float(detect["visibility_threshold"]),
+        class_threshold=class_threshold,
+        visibility_threshold=visibility_threshold,
         match_radius_px=r,
         blend_radius_px=own.blend_radius_px,
         offset_factor=own.offset_factor,
@@ -338,8 +352,8 @@ def make_diagnosis(
         "n_candidates": len(candidates),
         "settings": {
             "match_radius_px": r,
-            "class_threshold": float(detect["class_threshold"]),
-            "visibility_threshold": float(detect["visibility_threshold"]),
+            "class_threshold": class_threshold,
+            "visibility_threshold": visibility_threshold,
             "pixel_scale_arcsec": pixel_scale_arcsec,
             "diagnosis": own.to_config(),
         },

@@ -61,7 +61,7 @@ def artificial_catalog_inputs(wildcards):
     return (
         catalog_inputs(wildcards)
         | {"maps": f"{layer_dir}/maps.fits"}
-        | population_prior_inputs(galaxy, layer_dir)
+        | catalog_model_inputs(galaxy, layer_dir)
     )
 
 

@@ -44,15 +44,17 @@ def catalog_settings(*keys):
     return section_settings("detect", *keys)
 
 
-def population_prior_inputs(galaxy, mosaic_dir):
-    """The network and the mosaic bands a peak rule reads to re-read its candidates under
-    the galaxy's A_V prior (detect.population_prior); none when that is off."""
-    if not config["detect"]["population_prior"]:
-        return {}
-    return {
-        "model": f"results/{galaxy}/model/model.pt",
-        "bands": [f"{mosaic_dir}/{band}.fits" for band in BANDS],
-    }
+def catalog_model_inputs(galaxy, mosaic_dir):
+    """The network and mosaic bands a peak job reads to re-read its candidates under the
+    galaxy's A_V prior (detect.population_prior); the held-out test whose cut it applies
+    (detect.derived_thresholds). Each only when on."""
+    inputs = {}
+    if config["detect"]["population_prior"]:
+        inputs["model"] = f"results/{galaxy}/model/model.pt"
+        inputs["bands"] = [f"{mosaic_dir}/{band}.fits" for band in BANDS]
+    if config["detect"]["derived_thresholds"]:
+        inputs["test_metrics"] = f"results/{galaxy}/model/test_metrics.parquet"
+    return inputs
 
 
 def catalog_inputs_arms(wildcards):
@@ -64,11 +66,11 @@ def catalog_inputs_arms(wildcards):
 
 def catalog_inputs(wildcards):
     """find_peaks' inputs: the value maps, the synthetic galaxy's geometry when used, and
-    what the population prior needs."""
+    what the population prior and the derived thresholds need."""
     galaxy = wildcards.galaxy
     inputs = {"maps": f"results/{galaxy}/detect/maps.fits"}
     arms = catalog_inputs_arms(wildcards)
-    prior = population_prior_inputs(galaxy, f"results/{galaxy}/mosaic")
+    prior = catalog_model_inputs(galaxy, f"results/{galaxy}/mosaic")
     return inputs | ({"arms": arms} if arms else {}) | prior
 
 
