@@ -44,8 +44,8 @@ class TrainSettings:
     differ only in it measure the spread of training alone; precision: "bf16" runs the
     training steps under bf16 autocast (weights, optimiser and loss in float32), "fp32"
     without, "auto" with bf16 on CUDA and on CPUs with native bf16 arithmetic
-    (:func:`starclusters.model.train.uses_bf16`; 1.6–1.7× faster steps on an AVX512-BF16
-    CPU, docs/BENCHMARKS.md).
+    (:func:`starclusters.model.train.uses_bf16`; the network's step 1.6–1.7× faster on
+    an AVX512-BF16 CPU, docs/BENCHMARKS.md).
 
     Invalid values raise ConfigError naming ``train.<key>``.
     """
