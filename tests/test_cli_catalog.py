@@ -229,6 +229,9 @@ def test_derived_thresholds_cut_where_the_held_out_test_says(run, tmp_path, caps
     ).to_parquet(bare)
     with pytest.raises(InputFileError, match="no derived class_threshold and visibility_thr"):
         read_derived_thresholds(bare)
+    pd.DataFrame({"x": [1]}).to_parquet(bare)  # not a metrics table at all
+    with pytest.raises(InputFileError, match="no derived class_threshold"):
+        read_derived_thresholds(bare)
 
 
 def test_version(capsys):

@@ -112,8 +112,10 @@ def read_derived_thresholds(path: str | os.PathLike) -> tuple[float, float]:
 
     remedy = "rerun the held-out test (rule evaluate_model, `starclusters evaluate`)"
     table = read_table(path, remedy)
-    rows = table[(table.get("quantity") == "thresholds") & (table.get("subset") == "derived")]
-    values = dict(zip(rows.get("metric", []), rows.get("value", []), strict=True))
+    values = {}
+    if {"quantity", "subset", "metric", "value"} <= set(table.columns):
+        rows = table[(table["quantity"] == "thresholds") & (table["subset"] == "derived")]
+        values = dict(zip(rows["metric"], rows["value"], strict=True))
     missing = [k for k in ("class_threshold", "visibility_threshold") if k not in values]
     if missing:
         raise InputFileError(
