@@ -455,7 +455,8 @@ def gallery_of_images(
     :func:`image_band_paths`); zeropoints_mag: Vega magnitude of 1 count/s per band in the
     model's band order (colours in Vega units; default 0 for every band: colours in
     counts/s); detect: gallery_size, gallery_field_arcsec (defaults
-    :class:`~starclusters.detect.settings.CatalogSettings`). The pixel scale is the model's. Returns the shown candidates.
+    :class:`~starclusters.detect.settings.CatalogSettings`). The pixel scale is the
+    model's. Returns the shown candidates.
     """
     from starclusters.model.checkpoint import load_model
 

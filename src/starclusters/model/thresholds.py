@@ -109,14 +109,15 @@ def read_derived_thresholds(path: str | os.PathLike) -> tuple[float, float]:
     damaged or has no such rows (a test of a network without a class output, or of an
     older version)."""
     from starclusters.io import read_table
+    from starclusters.model.evaluate import metric
 
     remedy = "rerun the held-out test (rule evaluate_model, `starclusters evaluate`)"
     table = read_table(path, remedy)
+    keys = ("class_threshold", "visibility_threshold")
     values = {}
     if {"quantity", "subset", "metric", "value"} <= set(table.columns):
-        rows = table[(table["quantity"] == "thresholds") & (table["subset"] == "derived")]
-        values = dict(zip(rows["metric"], rows["value"], strict=True))
-    missing = [k for k in ("class_threshold", "visibility_threshold") if k not in values]
+        values = {k: metric(table, "thresholds", k, "derived") for k in keys}
+    missing = [k for k in keys if not np.isfinite(values.get(k, np.nan))]
     if missing:
         raise InputFileError(
             f"{path}: no derived {' and '.join(missing)} (quantity thresholds, subset "
