@@ -10,7 +10,8 @@ Networks (all on windows of 3 bands × 64² px, softmax heads on the grids of th
 Per network and batch size three figures are measured:
 
 1. ``step``: the optimiser step alone — forward (through ``train._forward``: bf16 autocast
-   as ``train.precision`` gives it, channels_last on CUDA), the real ``loss`` on real ``batch_targets``, backward, Adam
+   as ``train.precision`` gives it, channels_last on CUDA), the real ``loss`` on real
+   ``batch_targets``, backward, Adam
    step — on a random preprocessed batch already on the device (images/s);
 2. ``whole``: the training step as ``train()`` does it — ``TrainingData.make_batch`` (composed
    on the fly: numpy on the CPU, ``device=`` path on a GPU, augmentation on, ±2 px jitter,
@@ -63,6 +64,7 @@ from starclusters.model.codec import HEADS, ParameterGrids, preprocess
 from starclusters.model.data import TrainingData
 from starclusters.model.inference import predict
 from starclusters.model.network import ClusterNetwork, NetworkSpec
+from starclusters.model.settings import PRECISIONS
 from starclusters.model.stage import network_spec
 from starclusters.model.targets import batch_targets, loss
 from starclusters.model.train import _accuracy, _forward, uses_bf16
@@ -262,7 +264,7 @@ def main():
         "--precisions",
         nargs="+",
         default=["auto"],
-        choices=["auto", "bf16", "fp32"],
+        choices=PRECISIONS,
         help="train.precision values timed side by side (default: auto)",
     )
     parser.add_argument("--config", default="config/config.yaml")
