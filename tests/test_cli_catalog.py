@@ -196,7 +196,7 @@ def test_derived_thresholds_cut_where_the_held_out_test_says(run, tmp_path, caps
     or with a fixed threshold beside it, the run stops naming the key or option."""
     from starclusters.detect.candidates_stage import catalog_of_maps, thresholds_of
     from starclusters.errors import InputFileError
-    from starclusters.model.thresholds import read_derived_thresholds
+    from starclusters.model.evaluate import read_derived_thresholds
 
     maps = run["folder"] / "dense" / "maps.fits"
     metrics = write_test_metrics(tmp_path / "test_metrics.parquet", 0.3, 0.0)

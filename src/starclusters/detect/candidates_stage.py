@@ -175,7 +175,7 @@ def resolve_thresholds(
 
     With ``detect.derived_thresholds`` class_threshold and visibility_threshold become the
     cut the network's held-out test derived (``model/test_metrics.parquet``, Youden's J:
-    :func:`~starclusters.model.thresholds.read_derived_thresholds`); otherwise the settings
+    :func:`~starclusters.model.evaluate.read_derived_thresholds`); otherwise the settings
     are returned as they are. ConfigError naming the key when the test's file is not given.
     """
     if not settings.derived_thresholds:
@@ -186,7 +186,7 @@ def resolve_thresholds(
             "its test_metrics.parquet (starclusters catalog --derived-thresholds PATH) or set "
             "detect.derived_thresholds: false"
         )
-    from starclusters.model.thresholds import read_derived_thresholds
+    from starclusters.model.evaluate import read_derived_thresholds
 
     class_threshold, visibility_threshold = read_derived_thresholds(test_metrics_path)
     log.info(

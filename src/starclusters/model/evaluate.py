@@ -30,6 +30,7 @@ Measured (:func:`score_test_set`, one long table):
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -38,7 +39,7 @@ import pandas as pd
 from scipy.stats import rankdata
 from tqdm import tqdm
 
-from starclusters.errors import ConfigError
+from starclusters.errors import ConfigError, InputFileError
 from starclusters.model.codec import ParameterGrids
 from starclusters.model.data import TrainingData
 from starclusters.model.inference import predict
@@ -398,3 +399,26 @@ def metric(metrics: pd.DataFrame, quantity: str, metric_name: str, subset: str =
         & (metrics["subset"] == subset)
     ]
     return float(sel["value"].iloc[0]) if len(sel) else float("nan")
+
+
+def read_derived_thresholds(path: str | os.PathLike) -> tuple[float, float]:
+    """(class, visibility) thresholds of the held-out test's derived cut, read with
+    :func:`metric` from its ``test_metrics.parquet`` (quantity "thresholds", subset
+    "derived": the rows :func:`score_test_set` writes). InputFileError naming the file if
+    it is missing, damaged or has no such rows (a test of a network without a class
+    output, or of an older version)."""
+    from starclusters.io import read_table
+
+    remedy = "rerun the held-out test (rule evaluate_model, `starclusters evaluate`)"
+    table = read_table(path, remedy)
+    keys = ("class_threshold", "visibility_threshold")
+    values = {}
+    if {"quantity", "subset", "metric", "value"} <= set(table.columns):
+        values = {k: metric(table, "thresholds", k, "derived") for k in keys}
+    missing = [k for k in keys if not np.isfinite(values.get(k, np.nan))]
+    if missing:
+        raise InputFileError(
+            f"{path}: no derived {' and '.join(missing)} (quantity thresholds, subset "
+            f"derived); {remedy}, or set detect.derived_thresholds: false"
+        )
+    return float(values["class_threshold"]), float(values["visibility_threshold"])

@@ -19,12 +19,9 @@ catalogue).
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import numpy as np
-
-from starclusters.errors import InputFileError
 
 #: The thesis' catalogue cut (§4.2.3, Fig. 4.2): class and visibility thresholds. The one
 #: definition; :mod:`starclusters.detect.catalog` applies it by default.
@@ -100,27 +97,3 @@ def youden_thresholds(
             best = (key, tp[k] / n_pos, fp[k] / n_neg)
     (j, c, vis), tpr, fpr = best
     return Thresholds(float(c), float(vis), float(j), float(tpr), float(fpr))
-
-
-def read_derived_thresholds(path: str | os.PathLike) -> tuple[float, float]:
-    """(class, visibility) thresholds of the held-out test's derived cut, read from its
-    ``test_metrics.parquet`` (quantity "thresholds", subset "derived": rows the test writes
-    with :func:`youden_thresholds`). InputFileError naming the file if it is missing,
-    damaged or has no such rows (a test of a network without a class output, or of an
-    older version)."""
-    from starclusters.io import read_table
-    from starclusters.model.evaluate import metric
-
-    remedy = "rerun the held-out test (rule evaluate_model, `starclusters evaluate`)"
-    table = read_table(path, remedy)
-    keys = ("class_threshold", "visibility_threshold")
-    values = {}
-    if {"quantity", "subset", "metric", "value"} <= set(table.columns):
-        values = {k: metric(table, "thresholds", k, "derived") for k in keys}
-    missing = [k for k in keys if not np.isfinite(values.get(k, np.nan))]
-    if missing:
-        raise InputFileError(
-            f"{path}: no derived {' and '.join(missing)} (quantity thresholds, subset "
-            f"derived); {remedy}, or set detect.derived_thresholds: false"
-        )
-    return float(values["class_threshold"]), float(values["visibility_threshold"])
