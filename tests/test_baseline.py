@@ -63,8 +63,8 @@ def test_unknown_key_and_bad_values_name_the_key():
 
 
 def test_point_source_ci_is_well_below_an_extended_clusters(epsfs):
+    from starclusters.aperture import concentration_index
     from starclusters.baseline.apcorr import make_renderer, measure_models
-    from starclusters.baseline.aperture import concentration_index
     from starclusters.baseline.classify import point_source_stamps
 
     s = settings()
@@ -86,7 +86,7 @@ def test_point_source_ci_is_well_below_an_extended_clusters(epsfs):
 
 
 def test_aperture_photometry_recovers_fluxes_within_its_errors(epsfs):
-    from starclusters.baseline.aperture import local_sky, magnitudes, photometry
+    from starclusters.aperture import local_sky, magnitudes, photometry
     from starclusters.baseline.classify import point_source_stamps
 
     rng = np.random.default_rng(3)
@@ -178,7 +178,7 @@ def test_calibration_windows_are_segmented_as_alone_and_unmatched_objects_droppe
     """The calibration's one canvas gives each window the sources that the detection's
     segment_sources finds on that window alone; an object with no source within
     MATCH_RADIUS_PX of where it was put is not detected."""
-    from starclusters.baseline.aperture import concentration_index
+    from starclusters.aperture import concentration_index
     from starclusters.baseline.classify import (
         MATCH_RADIUS_PX,
         calibration_stamp_px,

@@ -124,13 +124,20 @@ def test_progress_shows_windows_done_of_all_tiles_and_an_eta(run, caplog):
 def test_catalog_equals_make_catalog_on_the_same_maps(run, tmp_path):
     maps, model, bands = run["folder"] / "dense" / "maps.fits", run["models"]["dense"], run["bands"]
     argv = ["catalog", str(maps), "--output-dir", str(tmp_path), "--model", str(model)]
-    argv += ["--images", *map(str, bands), *LOW_ARGS, "--gallery", str(tmp_path / "g.png")]
-    assert main(argv) == 0
+    argv += ["--images", *map(str, bands), "--mask", str(run["mask"]), *LOW_ARGS]
+    assert main([*argv, "--gallery", str(tmp_path / "g.png")]) == 0
     band_paths = {band: str(path) for band, path in zip(BANDS, bands, strict=True)}
     peaks, candidates, _ = make_catalog(
-        maps, LOW, {"source": "none"}, None, model_path=model, band_paths=band_paths
+        maps,
+        LOW,
+        {"source": "none"},
+        None,
+        model_path=model,
+        band_paths=band_paths,
+        mask_path=run["mask"],
     )
     assert len(candidates) > 0
+    assert (peaks["x"] != peaks["peak_x"]).any()  # recentred on the images (and the mask)
     written = {key: tmp_path / name for key, name in CATALOG_FILES.items()}
     pd.testing.assert_frame_equal(read_table(written["peaks"]), peaks)
     pd.testing.assert_frame_equal(read_table(written["candidates"]), candidates)
@@ -174,6 +181,28 @@ def test_catalog_with_a_model_but_no_images_keeps_the_maps_values(run, tmp_path,
         catalog_of_maps(
             maps, tmp_path / "b", detect={**LOW, "weight_window_px": 4}, model_path=model
         )
+
+
+def test_catalog_recentres_on_images_without_a_model(run, tmp_path, capsys):
+    """--images alone move the peaks to their light centroids (the bands' order does not
+    matter); --recentre-radius-px 0 keeps the peak pixels; --mask without images stops."""
+    maps, bands = run["folder"] / "dense" / "maps.fits", run["bands"]
+    argv = ["catalog", str(maps), *LOW_ARGS, "--mask", str(run["mask"])]
+    assert main([*argv, "--output-dir", str(tmp_path / "a"), "--images", *map(str, bands)]) == 0
+    recentred = read_table(tmp_path / "a" / "peaks.parquet")
+    reordered = ["--images", *map(str, bands[::-1])]
+    assert main([*argv, "--output-dir", str(tmp_path / "b"), *reordered]) == 0
+    pd.testing.assert_frame_equal(
+        read_table(tmp_path / "b" / "peaks.parquet")[["x", "y"]], recentred[["x", "y"]]
+    )
+    off = ["--output-dir", str(tmp_path / "c"), "--images", *map(str, bands)]
+    assert main([*argv, *off, "--recentre-radius-px", "0"]) == 0
+    pixels = read_table(tmp_path / "c" / "peaks.parquet")
+    assert (pixels["x"] == pixels["peak_x"]).all()
+    assert (recentred["peak_x"] == pixels["peak_x"]).all()
+    assert (recentred["x"] != pixels["x"]).any()
+    assert main([*argv, "--output-dir", str(tmp_path / "d")]) == 1
+    assert "--mask: the mask of the images; give --images too" in capsys.readouterr().err
 
 
 def write_test_metrics(path, class_threshold, visibility_threshold):

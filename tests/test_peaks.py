@@ -23,7 +23,7 @@ from starclusters.detect.catalog import (
 )
 from starclusters.detect.matching import match_positions, match_summary, match_truth
 from starclusters.detect.peaks import find_peaks, local_maxima, smooth_nan, weighted_parameters
-from starclusters.errors import ConfigError
+from starclusters.errors import ConfigError, InputFileError
 
 SHAPE = (120, 160)
 #: Planted clusters: (x, y, log age, log mass, A_V, log r_h, visibility).
@@ -544,6 +544,11 @@ def test_catalog_takes_the_synthetic_galaxys_geometry(stage_files):
         ("population_prior", 1),
         ("population_prior_shrink", -0.1),
         ("match_radius_px", 0),
+        ("recentre_radius_px", -1.0),
+        ("recentre_sky_annulus_px", [7.0]),
+        ("recentre_sky_annulus_px", [9.0, 8.0]),
+        ("recentre_sky_annulus_px", "7 12"),
+        ("recentre_sky_annulus_px", [2.0, 12.0]),  # the sky inside the centroid's circle
         ("bogus", 1),
     ],
 )
@@ -559,3 +564,107 @@ def test_catalog_settings_name_the_bad_key(key, value):
     assert CatalogSettings.from_config(section, class_threshold=None).class_threshold == 0.9
     with pytest.raises(ConfigError, match=f"^detect.{key}"):
         CatalogSettings.from_config({key: value})
+
+
+# ------------------------------------------------------------------------ recentring
+
+
+def gaussian_source(shape, x, y, sigma_px, amplitude):
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    return amplitude * np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2 * sigma_px**2))
+
+
+def test_light_centroids_find_the_source_not_the_peak_pixel():
+    """A source at a sub-pixel position, on a sky that differs per band, seen from peaks up
+    to 2 px off: one centroid step lands within 0.15 px of it; a masked source, a peak on
+    empty sky and a band without sky leave what they should; the circle bounds the move."""
+    from starclusters.detect.recentre import light_centroids
+
+    rng = np.random.default_rng(5)
+    shape = (60, 80)
+    truth = (30.3, 25.6)
+    skies, noise = (1.0, 20.0, 300.0), (0.05, 1.0, 15.0)  # bands in other units
+    images = [
+        rng.normal(sky, sd, shape) + gaussian_source(shape, *truth, 1.2, 40 * sd)
+        for sky, sd in zip(skies, noise, strict=True)
+    ]
+    peaks_x, peaks_y = np.array([30, 29, 32, 60]), np.array([26, 24, 25, 40])
+    x, y, moved = light_centroids(images, peaks_x, peaks_y, 3.0, (7.0, 12.0))
+    before = np.hypot(peaks_x[:3] - truth[0], peaks_y[:3] - truth[1])
+    after = np.hypot(x[:3] - truth[0], y[:3] - truth[1])
+    assert after[0] < 0.15 < 0.4 < before[0]  # from the source's own pixel: on it
+    # from 2 px off the circle cuts the source's far side: one step halves the error at least
+    assert (after[1:] < before[1:] / 2).all() and before[1:].min() > 1.7
+    assert moved[:3].all()
+    # a peak on empty sky: it moves by noise only, never beyond the circle
+    assert 0 < np.hypot(x[3] - 60, y[3] - 40) <= 3.0
+    # the source masked: only the circle's unmasked pixels count
+    bad = np.zeros(shape, bool)
+    bad[22:30, 27:31] = True  # its left half
+    xm, ym, _ = light_centroids(images, peaks_x[:1], peaks_y[:1], 3.0, (7.0, 12.0), bad)
+    assert xm[0] > truth[0] + 0.5
+    bad[22:30, 27:35] = True  # all of the circle: nothing to centre on, the peak stays
+    xm, ym, mm = light_centroids(images, peaks_x[:1], peaks_y[:1], 3.0, (7.0, 12.0), bad)
+    assert (xm[0], ym[0], mm[0]) == (30.0, 26.0, False)
+    # a band whose annulus is off the image adds nothing: the others still centre it
+    blank = [np.where(np.arange(shape[1]) < 20, np.nan, images[0]), *images[1:]]
+    xb, yb, _ = light_centroids(blank, peaks_x[:1], peaks_y[:1], 3.0, (7.0, 12.0))
+    assert np.hypot(xb[0] - truth[0], yb[0] - truth[1]) < 0.15
+    # nothing positive (a hole below the sky): the peak pixel stays, not moved
+    hole = [
+        image - 2 * gaussian_source(shape, *truth, 1.2, 40 * sd)
+        for image, sd in zip(images, noise, strict=True)
+    ]
+    xh, yh, mh = light_centroids(hole, [30], [26], 1.0, (7.0, 12.0))
+    assert (xh[0], yh[0], mh[0]) == (30.0, 26.0, False)
+    # no peaks; a bad radius
+    assert [a.size for a in light_centroids(images, [], [], 3.0, (7.0, 12.0))] == [0, 0, 0]
+    with pytest.raises(ValueError, match="radius_px"):
+        light_centroids(images, [30], [26], 0.0, (7.0, 12.0))
+
+
+def test_make_catalog_recentres_on_the_images_and_keeps_the_peak_pixel(stage_files):
+    """detect.recentre_radius_px: with images every peak's x, y is its light centroid (float)
+    and peak_x, peak_y its class-map pixel, where the maps were read; without images, or
+    with radius 0, x, y are the peak pixels and the maps' values are the same either way."""
+    from starclusters.detect.candidates_stage import make_catalog, peak_pixels
+    from starclusters.detect.recentre import light_centroids
+
+    tmp_path, bands = stage_files
+    detect = {"class_threshold": 0.5, "visibility_threshold": 1.0, "population_prior": False}
+    plain, plain_candidates, plain_meta = make_catalog(tmp_path / "maps.fits", detect, {}, 4.5)
+    assert (plain["x"] == plain["peak_x"]).all() and (plain["y"] == plain["peak_y"]).all()
+    assert "no images" in plain_meta["positions"]["method"]
+    peaks, candidates, meta = make_catalog(
+        tmp_path / "maps.fits", detect, {}, 4.5, band_paths=bands
+    )
+    assert meta["positions"]["radius_px"] == 3.0 and meta["positions"]["n_moved"] > 0
+    pd.testing.assert_frame_equal(peaks[["peak_x", "peak_y"]], plain[["peak_x", "peak_y"]])
+    pd.testing.assert_series_equal(peaks["visibility"], plain["visibility"])
+    assert len(candidates) == len(plain_candidates)  # the cut is on the maps' values
+    from astropy.io import fits
+
+    images = [fits.getdata(path) for path in bands.values()]
+    x, y, _ = light_centroids(images, plain["x"], plain["y"], 3.0, (7.0, 12.0))
+    np.testing.assert_allclose(peaks["x"], x)
+    np.testing.assert_allclose(peaks["y"], y)
+    assert (np.hypot(peaks["x"] - peaks["peak_x"], peaks["y"] - peaks["peak_y"]) <= 3.0).all()
+    rows, cols = peak_pixels(candidates)
+    np.testing.assert_array_equal(cols, candidates["peak_x"])
+    # radius 0: the thesis' peak pixels even with images
+    off, _, off_meta = make_catalog(
+        tmp_path / "maps.fits", {**detect, "recentre_radius_px": 0}, {}, 4.5, band_paths=bands
+    )
+    pd.testing.assert_frame_equal(off, plain)
+    assert "recentre_radius_px: 0" in off_meta["positions"]["method"]
+    # a mask of another grid is refused, naming it
+    fits.PrimaryHDU(np.zeros((5, 5), np.uint8)).writeto(tmp_path / "small_mask.fits")
+    with pytest.raises(InputFileError, match="small_mask.fits: shape"):
+        make_catalog(
+            tmp_path / "maps.fits",
+            detect,
+            {},
+            4.5,
+            band_paths=bands,
+            mask_path=tmp_path / "small_mask.fits",
+        )

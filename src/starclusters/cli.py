@@ -8,7 +8,8 @@
         [--mode auto|exact|fast] [--step-px N] [--tile-px N] [--batch-size N]
         [--device cpu|cuda] [--threads N] [--log-file PATH]
         [--catalog-dir DIR [catalog options]]
-    starclusters catalog MAPS --output-dir DIR [--model MODEL --images BAND.fits...]
+    starclusters catalog MAPS --output-dir DIR [--images BAND.fits... [--mask MASK]]
+        [--model MODEL]
         [--class-threshold C] [--visibility-threshold V] [--smooth-sigma-px S] ...
         [--distance-mpc D] [--geometry RA DEC INCL PA] [--gallery PNG [--zeropoints-mag ZP...]]
     starclusters completeness --selection PATH --log-age-yr T [--log-mass-msun M]
@@ -257,6 +258,7 @@ def _write_catalog(args: argparse.Namespace, maps: str, output_dir: str) -> None
         image_paths=args.images,
         bands=args.bands,
         test_metrics_path=args.derived_thresholds,
+        mask_path=args.mask,
     )
     if args.gallery is not None:
         gallery_of_images(
@@ -280,6 +282,7 @@ CATALOG_KEYS = (
     "population_prior",
     "population_prior_shrink",
     "population_prior_smoothing",
+    "recentre_radius_px",
 )
 GALLERY_KEYS = ("gallery_size", "gallery_field_arcsec")
 #: galaxy_geometry keys of --geometry, in its order.
@@ -303,6 +306,8 @@ def _add_catalog_options(parser: argparse.ArgumentParser) -> None:
         "weight_window_px": "side of the window of a peak's weighted parameters, px (odd)",
         "weight_sigma_px": "σ of the distance weight in that window, px",
         "population_prior_shrink": "shrinkage of the A_V prior towards the training one",
+        "recentre_radius_px": "move the peaks to the images' light centroid within this "
+        "radius, px (needs --images; 0: keep the class-map peak pixel)",
         "gallery_size": "candidates in the gallery",
         "gallery_field_arcsec": "side of a gallery cut-out, arcsec",
     }
@@ -418,6 +423,7 @@ def _add_catalog(commands) -> None:
             "detect`) with their weighted parameters and keep those above the class and "
             "visibility thresholds, best first: peaks.parquet, candidates.parquet and "
             "candidates.reg (DS9, FK5) in --output-dir, as the workflow's rule find_peaks. "
+            "With --images the peaks move to the images' light centroids. "
             "With --model and --images (the network and images of the maps) the candidates' "
             "age, A_V and mass are read under the galaxy's own A_V prior, and --gallery "
             "can draw the best ones."
@@ -426,9 +432,17 @@ def _add_catalog(commands) -> None:
     catalog.add_argument("maps", help="value maps FITS (starclusters detect --output)")
     catalog.add_argument("--output-dir", required=True, help="folder of the catalog files")
     catalog.add_argument("--model", help="the model that made the maps (model.pt)")
-    catalog.add_argument("--images", nargs="+", help="the maps' images, one FITS per band")
+    catalog.add_argument(
+        "--images",
+        nargs="+",
+        help="the maps' images, one FITS per band (for the recentring; with --model also "
+        "the population prior and the gallery)",
+    )
     catalog.add_argument(
         "--bands", nargs="+", help="bands of the images (default: their BAND cards)"
+    )
+    catalog.add_argument(
+        "--mask", help="uint8 mask of the images (any bit set: not used in the recentring)"
     )
     catalog.add_argument("--threads", type=int, help="CPU threads (default: torch's)")
     catalog.add_argument("--log-file", help="log file; messages also go to stderr")

@@ -265,17 +265,7 @@ rule artificial_peaks:
         mem_mb=job_mem_mb(),
         runtime=job_runtime(),
     params:
-        detect=catalog_settings(
-            "smooth_sigma_px",
-            "weight_window_px",
-            "weight_sigma_px",
-            "class_threshold",
-            "visibility_threshold",
-            "derived_thresholds",
-            "population_prior",
-            "population_prior_shrink",
-            "population_prior_smoothing",
-        ),
+        detect=peak_settings(),
         geometry=config["galaxy_geometry"],
         distance_mpc=PHOT["distance_mpc"],
     script:

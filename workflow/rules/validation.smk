@@ -137,7 +137,7 @@ rule validation_peaks:
                 "maps": f"results/{w.galaxy}/validation/{w.name}/detect/maps.fits",
                 "arms": f"results/{w.galaxy}/validation/{w.name}/mosaic/arms.parquet",
             }
-            | catalog_model_inputs(
+            | peak_job_inputs(
                 w.galaxy, f"results/{w.galaxy}/validation/{w.name}/mosaic"
             )
         ),
@@ -155,17 +155,7 @@ rule validation_peaks:
         mem_mb=job_mem_mb(),
         runtime=job_runtime(),
     params:
-        detect=catalog_settings(
-            "smooth_sigma_px",
-            "weight_window_px",
-            "weight_sigma_px",
-            "class_threshold",
-            "visibility_threshold",
-            "derived_thresholds",
-            "population_prior",
-            "population_prior_shrink",
-            "population_prior_smoothing",
-        ),
+        detect=peak_settings(),
         geometry=validation_geometry(),
         distance_mpc=PHOT["distance_mpc"],
     script:

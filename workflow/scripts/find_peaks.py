@@ -1,4 +1,4 @@
-"""Rules find_peaks and artificial_peaks: unpack, call the library, write."""
+"""Rules find_peaks, validation_peaks and artificial_peaks: unpack, call the library, write."""
 
 from starclusters.detect.candidates_stage import make_catalog, write_catalog
 from starclusters.logs import setup_torch_job
@@ -13,6 +13,7 @@ peaks, candidates, meta = make_catalog(
     model_path=snakemake.input.get("model"),
     band_paths=dict(zip(snakemake.config["bands"], snakemake.input.get("bands", []), strict=False)),
     test_metrics_path=snakemake.input.get("test_metrics"),
+    mask_path=snakemake.input.get("mask"),
 )
 write_catalog(
     peaks,

@@ -15,7 +15,7 @@ clusters of known size convolved with the PSF. This module builds that model:
   (radius quantiles × angles, equal weights) and drawn with the mock bank's own renderer
   (:class:`starclusters.mocks.render.StampRenderer`: the ePSFs and their enclosed
   fraction), total flux 1 per band, noise-free;
-* each model measured exactly as the sources are (:mod:`starclusters.baseline.aperture`:
+* each model measured exactly as the sources are (:mod:`starclusters.aperture`:
   annulus sky, so the cluster light in the annulus is subtracted as it is from real
   sources), at ``apcorr_phases``² sub-pixel centre offsets, averaged in magnitudes:
   CI in ``ci_band`` and the aperture correction per band,
@@ -57,7 +57,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import brentq
 
-from starclusters.baseline.aperture import concentration_index, photometry
+from starclusters.aperture import concentration_index, photometry
 from starclusters.baseline.settings import BaselineSettings
 from starclusters.mocks.eff import half_number_radius
 

@@ -29,8 +29,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from starclusters.aperture import concentration_index, local_sky, magnitudes, photometry
 from starclusters.baseline.apcorr import build_aperture_correction
-from starclusters.baseline.aperture import concentration_index, local_sky, magnitudes, photometry
 from starclusters.baseline.classify import calibrate_ci_cut
 from starclusters.baseline.detection import SOURCE_COLUMNS, detect_sources, usable_pixels
 from starclusters.baseline.settings import FIT_METHODS, BaselineSettings

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from starclusters.baseline.aperture import concentration_index, magnitudes, photometry
+from starclusters.aperture import concentration_index, magnitudes, photometry
 from starclusters.baseline.detection import matched_filter_snr, segment_sources
 from starclusters.baseline.settings import BaselineSettings
 from starclusters.errors import InputFileError

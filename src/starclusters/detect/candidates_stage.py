@@ -44,6 +44,7 @@ from starclusters.detect.population_prior import (
     peak_posteriors,
     reweight,
 )
+from starclusters.detect.recentre import light_centroids
 from starclusters.detect.settings import CatalogSettings
 from starclusters.errors import ConfigError, InputFileError
 from starclusters.io import read_table, write_table
@@ -95,6 +96,7 @@ def make_catalog(
     model_path: str | os.PathLike | None = None,
     band_paths: Mapping[str, str] | None = None,
     test_metrics_path: str | os.PathLike | None = None,
+    mask_path: str | os.PathLike | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """(peaks, candidates, meta) of a maps file.
 
@@ -109,7 +111,9 @@ def make_catalog(
     are NaN; a ``galaxy_geometry`` of source config then needs it (ConfigError).
     test_metrics_path: the network's held-out test, whose derived cut replaces the
     thresholds with ``detect.derived_thresholds`` (:func:`resolve_thresholds`); the meta's
-    settings hold the thresholds applied.
+    settings hold the thresholds applied. With ``detect.recentre_radius_px`` > 0 and
+    band_paths every peak's x, y move to its light centroid (:func:`recentre_peaks`; mask_path
+    the mosaic's mask, optional) after the maps' values are read at its pixel.
     """
     settings = resolve_thresholds(CatalogSettings.from_config(detect), test_metrics_path)
     if distance_mpc is None and (geometry or {}).get("source", "none") == "config":
@@ -131,6 +135,7 @@ def make_catalog(
         peaks, prior_meta = population_prior_estimates(
             peaks, maps, model_path, band_paths, settings
         )
+    peaks, positions_meta = recentre_peaks(peaks, band_paths, mask_path, settings)
     catalog = build_catalog(peaks, wcs, distance, disk)
     candidates = rank_candidates(
         select_candidates(catalog, settings.class_threshold, settings.visibility_threshold)
@@ -163,9 +168,77 @@ def make_catalog(
             "projected_kpc": "distance from the centre on the sky, same kpc as galactocentric_kpc",
         },
         "pixels": "0-based pixel centres of the maps' grid; ra/dec via the maps' WCS",
+        "positions": positions_meta,
         "population_prior": prior_meta,
     }
     return catalog, candidates, meta
+
+
+def recentre_peaks(
+    peaks: pd.DataFrame,
+    band_paths: Mapping[str, str] | None,
+    mask_path: str | os.PathLike | None,
+    settings: CatalogSettings,
+) -> tuple[pd.DataFrame, dict]:
+    """(peaks, meta): the peaks at their light centroids, the class-map pixel kept.
+
+    peaks: :func:`~starclusters.detect.peaks.find_peaks`' table (x, y whole pixels);
+    band_paths: band → mosaic image (counts/s, the maps' grid), all bands used; mask_path:
+    the mosaic's mask (any bit set: the pixel is not used), or None. With
+    ``settings.recentre_radius_px`` > 0 and images, x and y become the noise-weighted light
+    centroid within that radius (:func:`starclusters.detect.recentre.light_centroids`),
+    float px; peak_x, peak_y (int64) are always the class-map peak pixel, where the maps'
+    values were read. Without images (a user's maps alone) the peaks stay, with a log line.
+    meta: what was done (for the tables' metadata).
+    """
+    out = peaks.copy()
+    at = list(out.columns).index("y") + 1
+    out.insert(at, "peak_x", out["x"].to_numpy(np.int64))
+    out.insert(at + 1, "peak_y", out["y"].to_numpy(np.int64))
+    if not settings.recentres:
+        return out, {"method": "class-map peak pixel (detect.recentre_radius_px: 0)"}
+    if not band_paths:
+        log.info("no images given: the peaks stay at their class-map pixels (no recentring)")
+        return out, {"method": "class-map peak pixel (no images to recentre on)"}
+    images = _band_images(list(band_paths.values()))
+    bad = None
+    if mask_path is not None:
+        from astropy.io import fits
+
+        bad = fits.getdata(mask_path) != 0
+        if bad.shape != np.shape(images[0]):
+            raise InputFileError(
+                f"{mask_path}: shape {bad.shape} differs from the images "
+                f"{np.shape(images[0])}; give the mask of these images"
+            )
+    x, y, moved = light_centroids(
+        images,
+        out["x"].to_numpy(float),
+        out["y"].to_numpy(float),
+        settings.recentre_radius_px,
+        settings.recentre_sky_annulus_px,
+        bad,
+    )
+    out["x"], out["y"] = x, y
+    shift = np.hypot(x - out["peak_x"].to_numpy(float), y - out["peak_y"].to_numpy(float))
+    median = float(np.median(shift)) if len(shift) else float("nan")
+    log.info(
+        "%d of %d peaks moved to their light centroids (median shift %.2f px, radius %g px)",
+        int(moved.sum()),
+        len(out),
+        median,
+        settings.recentre_radius_px,
+    )
+    return out, {
+        "method": "noise-weighted light centroid of the bands around the class-map peak "
+        "(starclusters.detect.recentre); peak_x, peak_y: the peak pixel",
+        "radius_px": float(settings.recentre_radius_px),
+        "sky_annulus_px": list(settings.recentre_sky_annulus_px),
+        "bands": list(band_paths),
+        "mask": None if mask_path is None else os.fspath(mask_path),
+        "n_moved": int(moved.sum()),
+        "median_shift_px": median,
+    }
 
 
 def resolve_thresholds(
@@ -198,6 +271,18 @@ def resolve_thresholds(
     )
     return dataclasses.replace(
         settings, class_threshold=class_threshold, visibility_threshold=visibility_threshold
+    )
+
+
+def peak_pixels(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, cols), int64 (N,) each: the class-map peak pixels of a peaks or candidates
+    table, where its maps' values were read (peak_y, peak_x; a table made before the
+    recentring has only x, y, whole pixels then)."""
+    if {"peak_x", "peak_y"} <= set(table.columns):
+        return table["peak_y"].to_numpy(np.int64), table["peak_x"].to_numpy(np.int64)
+    return (
+        np.rint(table["y"].to_numpy(float)).astype(np.int64),
+        np.rint(table["x"].to_numpy(float)).astype(np.int64),
     )
 
 
@@ -393,6 +478,7 @@ def catalog_of_maps(
     image_paths: Sequence[str | os.PathLike] | None = None,
     bands: Sequence[str] | None = None,
     test_metrics_path: str | os.PathLike | None = None,
+    mask_path: str | os.PathLike | None = None,
 ) -> dict[str, Path]:
     """Peaks, candidates and their DS9 regions of a maps file, written into ``output_dir``.
 
@@ -403,15 +489,13 @@ def catalog_of_maps(
     distances NaN); distance_mpc: the galaxy's distance, Mpc
     (None: r_h in pc and the densities NaN). With model_path (the network that made the
     maps) and image_paths (its images, one per band; bands as :func:`image_band_paths`)
-    the candidates are read under the galaxy's A_V prior, as in the workflow;
-    test_metrics_path: the network's held-out test, for ``detect.derived_thresholds``. Returns
+    the candidates are read under the galaxy's A_V prior, as in the workflow; image_paths
+    (with or without the model) and mask_path (their mask, optional) also move the peaks to
+    their light centroids (``detect.recentre_radius_px``); test_metrics_path: the network's held-out test, for ``detect.derived_thresholds``. Returns
     {"peaks", "candidates", "regions": path} (:data:`CATALOG_FILES`).
     """
-    if image_paths and model_path is None:
-        raise ConfigError(
-            "--images: the images are read only with the model that made the maps (the "
-            "population prior, the gallery); give --model too"
-        )
+    if mask_path is not None and not image_paths:
+        raise ConfigError("--mask: the mask of the images; give --images too")
     geometry = dict(geometry or {"source": "none"})
     # the workflow's checks before any file is read: the catalog keys, a complete geometry
     # (a user's maps are never the synthetic galaxy's, so that geometry source is refused)
@@ -419,7 +503,14 @@ def catalog_of_maps(
     if settings.derived_thresholds and test_metrics_path is None:
         resolve_thresholds(settings, None)  # ConfigError: the test's file is needed
     check_geometry_config({"galaxy_geometry": geometry, "mosaic": {"source": "user images"}})
-    band_paths = image_band_paths(image_paths, model_path, bands) if image_paths else None
+    band_paths = None
+    if image_paths and model_path is not None:
+        band_paths = image_band_paths(image_paths, model_path, bands)
+    elif image_paths:  # no model: the images serve the recentring only, any band order
+        if bands is not None and len(bands) != len(image_paths):
+            raise ConfigError(f"--bands: {len(bands)} band(s) for {len(image_paths)} images")
+        names = list(bands) if bands is not None else [os.fspath(p) for p in image_paths]
+        band_paths = dict(zip(names, map(os.fspath, image_paths), strict=True))
     if model_path is not None and not band_paths and settings.population_prior:
         log.info("no images given: the candidates keep the maps' values (no population prior)")
     peaks, candidates, meta = make_catalog(
@@ -430,6 +521,7 @@ def catalog_of_maps(
         model_path=model_path,
         band_paths=band_paths,
         test_metrics_path=test_metrics_path,
+        mask_path=mask_path,
     )
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -541,7 +633,7 @@ def make_gallery(
     if missing:
         raise InputFileError(f"the model was trained on bands {bands}; no mosaic for {missing}")
     images = _band_images([band_paths[band] for band in bands])
-    rows, cols = top["y"].to_numpy(int), top["x"].to_numpy(int)
+    rows, cols = peak_pixels(top)
     field = max(int(round(settings.gallery_field_arcsec / pixel_scale_arcsec)) | 1, 1)
     cutouts = cut_windows(images, rows, cols, field)
     outputs = None

@@ -18,6 +18,7 @@ from starclusters.detect.catalog import CLASS_THRESHOLD, VISIBILITY_THRESHOLD, c
 from starclusters.detect.matching import MATCH_RADIUS_PX
 from starclusters.detect.peaks import SMOOTH_SIGMA_PX, WEIGHT_SIGMA_PX, WEIGHT_WINDOW_PX
 from starclusters.detect.population_prior import SHRINK
+from starclusters.detect.recentre import RADIUS_PX, SKY_ANNULUS_PX
 from starclusters.errors import ConfigError
 from starclusters.model.spec import DENSE_READY, spec_defaults
 from starclusters.sections import is_integer, is_number
@@ -115,7 +116,10 @@ class CatalogSettings:
     pseudo-count of the training one, in units of the candidates, ≥ 0;
     population_prior_smoothing: its EM estimate smoothed over neighbouring A_V bins after
     every step (EMS; :func:`~starclusters.detect.population_prior.av_prior_weights`);
-    gallery_size: candidates in the gallery; gallery_field_arcsec: side of a gallery
+    recentre_radius_px: move every peak to the noise-weighted light centroid of the mosaic
+    within this radius, px (:mod:`starclusters.detect.recentre`; 0: keep the class-map
+    peak pixel); recentre_sky_annulus_px: (inner, outer) radii of that centroid's local
+    sky, px; gallery_size: candidates in the gallery; gallery_field_arcsec: side of a gallery
     cut-out, arcsec; match_radius_px: largest distance of a truth match, px. Invalid values
     raise ConfigError naming ``detect.<key>``.
     """
@@ -132,6 +136,8 @@ class CatalogSettings:
     population_prior: bool = True
     population_prior_shrink: float = SHRINK
     population_prior_smoothing: bool = True
+    recentre_radius_px: float = RADIUS_PX
+    recentre_sky_annulus_px: tuple[float, float] = SKY_ANNULUS_PX
 
     def __post_init__(self):
         def bad(key, why):
@@ -160,6 +166,29 @@ class CatalogSettings:
                 bad(key, "must be > 0")
         if not 0 <= number("class_threshold") <= 1:
             bad("class_threshold", "must be in [0, 1]")
+        if not number("recentre_radius_px") >= 0:
+            bad("recentre_radius_px", "must be ≥ 0 (0: keep the class-map peak pixel)")
+        annulus = self.recentre_sky_annulus_px
+        if (
+            isinstance(annulus, str)
+            or not hasattr(annulus, "__len__")
+            or len(annulus) != 2
+            or not all(is_number(r) for r in annulus)
+            or not 0 < annulus[0] < annulus[1]
+        ):
+            bad("recentre_sky_annulus_px", "must be [inner, outer] radii, px, 0 < inner < outer")
+        if not annulus[0] > self.recentre_radius_px:
+            bad(
+                "recentre_sky_annulus_px",
+                "the inner radius must exceed recentre_radius_px (the sky is not the source)",
+            )
+        # a YAML list: a tuple, so that the frozen settings hash and compare by value
+        object.__setattr__(self, "recentre_sky_annulus_px", tuple(float(r) for r in annulus))
+
+    @property
+    def recentres(self) -> bool:
+        """True if peaks move to their light centroid (recentre_radius_px > 0)."""
+        return self.recentre_radius_px > 0
 
     @classmethod
     def from_config(cls, section: Mapping | None = None, **overrides) -> CatalogSettings:
@@ -171,7 +200,9 @@ class CatalogSettings:
 
     def to_config(self) -> dict:
         """The settings as a plain ``detect`` config mapping."""
-        return dataclasses.asdict(self)
+        out = dataclasses.asdict(self)
+        out["recentre_sky_annulus_px"] = list(self.recentre_sky_annulus_px)
+        return out
 
 
 def _own_keys(cls, section: Mapping | None, overrides: Mapping) -> dict:

@@ -67,7 +67,7 @@ truth cluster gets the first of:
    among the arm's own and left to the image).
 7. ``field_star`` — none of these, and a significant source is there: the aperture S/N
    (radius ``aperture_radius_px``, about the PSF's FWHM; sky the σ-clipped median of the
-   annulus ``annulus_px``; :func:`starclusters.baseline.aperture.photometry`, σ from the
+   annulus ``annulus_px``; :func:`starclusters.aperture.photometry`, σ from the
    annulus' pixel scatter only — the significance above the local background, without
    the source's own Poisson noise) reaches ``field_star_snr`` in the band where it is
    largest. The synthetic galaxy's field stars are drawn procedurally and listed nowhere,
@@ -596,11 +596,11 @@ def aperture_snr(
 
     images: band -> (H, W) counts/s; bad: (H, W) bool, unusable pixels. S/N = F / σ_F,
     F the sky-subtracted aperture flux and σ_F its error from the annulus' pixel scatter
-    (:func:`starclusters.baseline.aperture.photometry` without a Poisson term): the
+    (:func:`starclusters.aperture.photometry` without a Poisson term): the
     significance of a source above the local background. NaN where the aperture touches
     an unusable pixel or the annulus has too few pixels.
     """
-    from starclusters.baseline.aperture import photometry
+    from starclusters.aperture import photometry
 
     columns = {}
     for band, image in images.items():

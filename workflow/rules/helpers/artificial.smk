@@ -61,7 +61,7 @@ def artificial_catalog_inputs(wildcards):
     return (
         catalog_inputs(wildcards)
         | {"maps": f"{layer_dir}/maps.fits"}
-        | catalog_model_inputs(galaxy, layer_dir)
+        | peak_job_inputs(galaxy, layer_dir, mask_dir=f"results/{galaxy}/mosaic")
     )
 
 

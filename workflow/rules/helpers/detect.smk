@@ -44,15 +44,39 @@ def catalog_settings(*keys):
     return section_settings("detect", *keys)
 
 
-def catalog_model_inputs(galaxy, mosaic_dir):
-    """The network and mosaic bands a peak job reads to re-read its candidates under the
-    galaxy's A_V prior (detect.population_prior); the held-out test whose cut it applies
-    (detect.derived_thresholds). Each only when on."""
+def peak_settings():
+    """The `detect` keys of the peak jobs (find_peaks, validation_peaks, artificial_peaks):
+    all three make their catalogs alike."""
+    return catalog_settings(
+        "smooth_sigma_px",
+        "weight_window_px",
+        "weight_sigma_px",
+        "class_threshold",
+        "visibility_threshold",
+        "derived_thresholds",
+        "population_prior",
+        "population_prior_shrink",
+        "population_prior_smoothing",
+        "recentre_radius_px",
+        "recentre_sky_annulus_px",
+    )
+
+
+def peak_job_inputs(galaxy, mosaic_dir, mask_dir=None):
+    """What a peak job reads beside its maps, each only when on: the network and the mosaic
+    bands in ``mosaic_dir`` to re-read its candidates under the galaxy's A_V prior
+    (detect.population_prior); the bands and the mask (in ``mask_dir``, default
+    ``mosaic_dir``) to move its peaks to their light centroids (detect.recentre_radius_px);
+    the held-out test whose cut it applies (detect.derived_thresholds)."""
+    detect = config["detect"]
     inputs = {}
-    if config["detect"]["population_prior"]:
+    if detect["population_prior"]:
         inputs["model"] = f"results/{galaxy}/model/model.pt"
+    if detect["population_prior"] or detect["recentre_radius_px"] > 0:
         inputs["bands"] = [f"{mosaic_dir}/{band}.fits" for band in BANDS]
-    if config["detect"]["derived_thresholds"]:
+    if detect["recentre_radius_px"] > 0:
+        inputs["mask"] = f"{mask_dir or mosaic_dir}/mask.fits"
+    if detect["derived_thresholds"]:
         inputs["test_metrics"] = f"results/{galaxy}/model/test_metrics.parquet"
     return inputs
 
@@ -66,12 +90,12 @@ def catalog_inputs_arms(wildcards):
 
 def catalog_inputs(wildcards):
     """find_peaks' inputs: the value maps, the synthetic galaxy's geometry when used, and
-    what the population prior and the derived thresholds need."""
+    what the population prior, the recentring and the derived thresholds need."""
     galaxy = wildcards.galaxy
     inputs = {"maps": f"results/{galaxy}/detect/maps.fits"}
     arms = catalog_inputs_arms(wildcards)
-    prior = catalog_model_inputs(galaxy, f"results/{galaxy}/mosaic")
-    return inputs | ({"arms": arms} if arms else {}) | prior
+    extra = peak_job_inputs(galaxy, f"results/{galaxy}/mosaic")
+    return inputs | ({"arms": arms} if arms else {}) | extra
 
 
 def gallery_inputs(wildcards):

@@ -1,5 +1,9 @@
 """Aperture photometry with a local sky annulus, and the concentration index (LEGUS).
 
+The classical peer's photometry (:mod:`starclusters.baseline`); the diagnosis' aperture
+S/N (:mod:`starclusters.scorecard.diagnose`) and the candidates' recentring
+(:mod:`starclusters.detect.recentre`) measure with it too, so it lives at the package root.
+
 Per source and band (photutils.aperture, exact pixel overlap):
 
 * sky: the sigma-clipped (``sky_clip_sigma``) median of the annulus
