@@ -490,9 +490,10 @@ def catalog_of_maps(
     (None: r_h in pc and the densities NaN). With model_path (the network that made the
     maps) and image_paths (its images, one per band; bands as :func:`image_band_paths`)
     the candidates are read under the galaxy's A_V prior, as in the workflow; image_paths
-    (with or without the model) and mask_path (their mask, optional) also move the peaks to
-    their light centroids (``detect.recentre_radius_px``); test_metrics_path: the network's held-out test, for ``detect.derived_thresholds``. Returns
-    {"peaks", "candidates", "regions": path} (:data:`CATALOG_FILES`).
+    (with or without the model) and mask_path (their mask, optional) also move the peaks
+    to their light centroids (``detect.recentre_radius_px``); test_metrics_path: the
+    network's held-out test, for ``detect.derived_thresholds``. Returns {"peaks",
+    "candidates", "regions": path} (:data:`CATALOG_FILES`).
     """
     if mask_path is not None and not image_paths:
         raise ConfigError("--mask: the mask of the images; give --images too")

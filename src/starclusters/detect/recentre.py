@@ -57,8 +57,8 @@ def light_centroids(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(x, y, moved), each (N,): the noise-weighted light centroid around every peak.
 
-    images: B (H, W) images of the bands, counts/s (memory-mapped arrays are fine: only
-    the pixels around the peaks are read); x, y: (N,) peak positions, px (rounded to their
+    images: B (H, W) images of the bands, counts/s (memory-mapped arrays are fine; the
+    sky estimate reads each whole once); x, y: (N,) peak positions, px (rounded to their
     pixel); radius_px: the centroid's circle, px, > 0; sky_annulus_px: (inner, outer)
     radii of the sky annulus, px; bad: (H, W) bool, unusable pixels, or None. Returns
     float64 positions (the peak's own where nothing positive lies within the circle) and
