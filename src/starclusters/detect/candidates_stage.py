@@ -441,7 +441,7 @@ CATALOG_FILES = {
 
 def image_band_paths(
     image_paths: Sequence[str | os.PathLike],
-    model_path: str | os.PathLike,
+    model_path: str | os.PathLike | None,
     bands: Sequence[str] | None = None,
 ) -> dict[str, str]:
     """{band: image path} of a user's images for the model of ``model_path``.
@@ -449,11 +449,18 @@ def image_band_paths(
     image_paths: one FITS image per band (counts/s, the maps' grid); bands: theirs, in
     order (default: their BAND cards, else the model's order, as ``starclusters detect``
     takes them: :func:`starclusters.detect.stage.image_bands`). ConfigError naming
-    ``--images`` if their number is not the model's.
+    ``--images`` if their number is not the model's, ``--bands`` if theirs is not the
+    images'. Without a model (the images serve the recentring only, any band order) the
+    bands given, else the paths, name the images.
     """
     from starclusters.detect.stage import image_bands
     from starclusters.model.checkpoint import load_model
 
+    if bands is not None and len(bands) != len(image_paths):
+        raise ConfigError(f"--bands: {len(bands)} band(s) for {len(image_paths)} images")
+    if model_path is None:
+        names = list(bands) if bands is not None else [os.fspath(p) for p in image_paths]
+        return dict(zip(names, map(os.fspath, image_paths), strict=True))
     _, _, meta = load_model(model_path, device="cpu")
     model_bands = list(meta["bands"])
     if len(image_paths) != len(model_bands):
@@ -461,8 +468,6 @@ def image_band_paths(
             f"--images: {len(image_paths)} image(s) given, the model {model_path} takes "
             f"{len(model_bands)} ({', '.join(model_bands)}); give one image per band"
         )
-    if bands is not None and len(bands) != len(image_paths):
-        raise ConfigError(f"--bands: {len(bands)} band(s) for {len(image_paths)} images")
     names = list(bands) if bands is not None else image_bands(image_paths, model_bands)
     return {band: os.fspath(path) for band, path in zip(names, image_paths, strict=True)}
 
@@ -504,14 +509,7 @@ def catalog_of_maps(
     if settings.derived_thresholds and test_metrics_path is None:
         resolve_thresholds(settings, None)  # ConfigError: the test's file is needed
     check_geometry_config({"galaxy_geometry": geometry, "mosaic": {"source": "user images"}})
-    band_paths = None
-    if image_paths and model_path is not None:
-        band_paths = image_band_paths(image_paths, model_path, bands)
-    elif image_paths:  # no model: the images serve the recentring only, any band order
-        if bands is not None and len(bands) != len(image_paths):
-            raise ConfigError(f"--bands: {len(bands)} band(s) for {len(image_paths)} images")
-        names = list(bands) if bands is not None else [os.fspath(p) for p in image_paths]
-        band_paths = dict(zip(names, map(os.fspath, image_paths), strict=True))
+    band_paths = image_band_paths(image_paths, model_path, bands) if image_paths else None
     if model_path is not None and not band_paths and settings.population_prior:
         log.info("no images given: the candidates keep the maps' values (no population prior)")
     peaks, candidates, meta = make_catalog(

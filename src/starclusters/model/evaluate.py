@@ -40,6 +40,7 @@ from scipy.stats import rankdata
 from tqdm import tqdm
 
 from starclusters.errors import ConfigError, InputFileError
+from starclusters.io import read_table
 from starclusters.model.codec import ParameterGrids
 from starclusters.model.data import TrainingData
 from starclusters.model.inference import predict
@@ -407,8 +408,6 @@ def read_derived_thresholds(path: str | os.PathLike) -> tuple[float, float]:
     "derived": the rows :func:`score_test_set` writes). InputFileError naming the file if
     it is missing, damaged or has no such rows (a test of a network without a class
     output, or of an older version)."""
-    from starclusters.io import read_table
-
     remedy = "rerun the held-out test (rule evaluate_model, `starclusters evaluate`)"
     table = read_table(path, remedy)
     keys = ("class_threshold", "visibility_threshold")
